@@ -1,0 +1,41 @@
+"""xpnet: the training chapter of *Deep Learning from Scratch*, on the Array API.
+
+The same code runs on NumPy (CPU) and CuPy (NVIDIA GPU); the backend that
+makes new arrays is chosen by ``XPNET_BACKEND`` (or :func:`set_backend`).
+"""
+
+from .backend import (BACKENDS, BackendError, asarray, backend_available, device_name,
+                      get_backend, get_namespace, namespace, set_backend, to_numpy, use_backend)
+from .functions import (DELTA, cross_entropy_error, mean_squared_error, relu, sigmoid,
+                        sigmoid_grad, softmax, sum_squares_error, to_one_hot)
+from .gradient import (NonFiniteError, gradient_descent, numerical_diff, numerical_gradient,
+                       numerical_gradient_batched)
+from .nets import SimpleNet, TwoLayerNet
+from .random import Rng
+
+__version__ = "0.1.0"
+
+
+def __getattr__(name):  # keep ``import xpnet`` light: data and training load on use
+    if name in ("load_mnist", "load_fashion_mnist", "load_digits", "DatasetError"):
+        from . import datasets
+        return getattr(datasets, name)
+    if name in ("fit", "History", "Trainer"):
+        from . import train
+        return getattr(train, name)
+    if name == "gradient_check":
+        from .check import gradient_check
+        return gradient_check
+    raise AttributeError(f"module 'xpnet' has no attribute {name!r}")
+
+
+__all__ = [
+    "BACKENDS", "BackendError", "asarray", "backend_available", "device_name", "get_backend",
+    "get_namespace", "namespace", "set_backend", "to_numpy", "use_backend",
+    "DELTA", "cross_entropy_error", "mean_squared_error", "relu", "sigmoid", "sigmoid_grad",
+    "softmax", "sum_squares_error", "to_one_hot",
+    "NonFiniteError", "gradient_descent", "numerical_diff", "numerical_gradient",
+    "numerical_gradient_batched", "SimpleNet", "TwoLayerNet", "Rng",
+    "load_mnist", "load_fashion_mnist", "load_digits", "DatasetError", "fit", "History",
+    "Trainer", "gradient_check",
+]

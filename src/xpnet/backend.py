@@ -1,0 +1,322 @@
+"""Backends: where new arrays are made, and which namespace a function uses.
+
+Every xpnet function takes its array namespace from its inputs
+(``array_namespace``), so arrays that live on the GPU stay there. The
+*active backend* only decides where *new* arrays are made: initial weights,
+loaded data, ``xpnet.asarray``.
+
+The active backend is, in order of precedence:
+
+1. the innermost ``with xpnet.use_backend(name):`` block,
+2. the last ``xpnet.set_backend(name)`` call,
+3. the environment variable ``XPNET_BACKEND``,
+4. ``"numpy"``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import contextvars
+import os
+import threading
+
+import numpy as np
+import array_api_compat
+
+BACKENDS = ("numpy", "cupy", "array_api_strict", "torch")
+ENV_VAR = "XPNET_BACKEND"
+
+_explicit: str | None = None
+_context: contextvars.ContextVar[str | None] = contextvars.ContextVar("xpnet_backend", default=None)
+_lock = threading.Lock()
+_checked: dict[str, object] = {}
+
+
+class BackendError(RuntimeError):
+    """A backend was asked for that cannot be used on this machine."""
+
+
+def _validate_name(name, what="backend"):
+    if not isinstance(name, str) or name.strip().lower() not in BACKENDS:
+        raise ValueError(
+            f"unknown {what} {name!r}: valid backends are {', '.join(BACKENDS)}"
+        )
+    return name.strip().lower()
+
+
+def get_backend() -> str:
+    """Name of the active backend (see the module docstring for precedence)."""
+    name = _context.get()
+    if name is not None:
+        return name
+    if _explicit is not None:
+        return _explicit
+    env = os.environ.get(ENV_VAR, "").strip()
+    if env:
+        return _validate_name(env, what=f"{ENV_VAR} value")
+    return "numpy"
+
+
+def set_backend(name: str) -> None:
+    """Make ``name`` the active backend for this process.
+
+    Args:
+        name: one of ``numpy``, ``cupy``, ``array_api_strict``, ``torch``.
+
+    Raises:
+        ValueError: unknown name (the message lists the valid ones).
+        BackendError: the backend's library is missing or has no device.
+    """
+    global _explicit
+    name = _validate_name(name)
+    get_namespace(name)  # fail now, not at the first array
+    _explicit = name
+
+
+@contextlib.contextmanager
+def use_backend(name: str):
+    """Context manager: make ``name`` the active backend inside the block."""
+    name = _validate_name(name)
+    get_namespace(name)
+    token = _context.set(name)
+    try:
+        yield get_namespace(name)
+    finally:
+        _context.reset(token)
+
+
+def _load(name):
+    if name == "numpy":
+        import array_api_compat.numpy as xp
+        return xp
+    if name == "array_api_strict":
+        try:
+            import array_api_strict as xp
+        except ImportError as exc:
+            raise BackendError(
+                "backend 'array_api_strict' needs the array-api-strict package: "
+                "pip install 'xpnet[test]'"
+            ) from exc
+        return xp
+    if name == "cupy":
+        try:
+            import cupy
+        except ImportError as exc:
+            raise BackendError(
+                "backend 'cupy' asked for, but CuPy is not installed: "
+                "pip install 'xpnet[cuda12]' (CUDA 12) or 'xpnet[cuda13]' (CUDA 13)"
+            ) from exc
+        try:
+            count = cupy.cuda.runtime.getDeviceCount()
+        except Exception as exc:  # CUDA driver missing or broken
+            raise BackendError(
+                f"backend 'cupy' asked for, but CUDA is not usable here ({exc}); "
+                "install an NVIDIA driver, or use XPNET_BACKEND=numpy"
+            ) from exc
+        if count < 1:
+            raise BackendError(
+                "backend 'cupy' asked for, but no CUDA device was found; "
+                "use XPNET_BACKEND=numpy on a machine without an NVIDIA GPU"
+            )
+        import array_api_compat.cupy as xp
+        return xp
+    if name == "torch":
+        try:
+            import array_api_compat.torch as xp
+        except ImportError as exc:
+            raise BackendError(
+                "backend 'torch' asked for, but PyTorch is not installed: pip install torch"
+            ) from exc
+        return xp
+    raise AssertionError(name)
+
+
+def get_namespace(name: str | None = None):
+    """The array namespace of a backend (the active one by default).
+
+    Raises:
+        ValueError: unknown name.
+        BackendError: the library is missing, or (cupy) no CUDA device.
+    """
+    name = get_backend() if name is None else _validate_name(name)
+    with _lock:
+        if name not in _checked:
+            _checked[name] = _load(name)
+        return _checked[name]
+
+
+def backend_available(name: str) -> bool:
+    """True when ``get_namespace(name)`` would succeed."""
+    try:
+        get_namespace(name)
+    except BackendError:
+        return False
+    return True
+
+
+def backend_of(xp) -> str:
+    """Backend name of a namespace (``array_api_compat.numpy`` -> ``"numpy"``)."""
+    if array_api_compat.is_numpy_namespace(xp):
+        return "numpy"
+    if array_api_compat.is_cupy_namespace(xp):
+        return "cupy"
+    if array_api_compat.is_torch_namespace(xp):
+        return "torch"
+    if getattr(xp, "__name__", "") == "array_api_strict":
+        return "array_api_strict"
+    return getattr(xp, "__name__", str(xp))
+
+
+# ---------------------------------------------------------------- namespaces
+
+_override = threading.local()
+
+
+def namespace(*arrays):
+    """The array namespace shared by ``arrays`` (DeZero's ``xp = ...``).
+
+    Python scalars and ``None`` are ignored. Inside a CUDA-graph capture
+    (``xpnet._cuda``), a namespace whose ``matmul`` can be captured is
+    returned instead: that is the only place where the backend changes the
+    math's tools, and it computes the same products.
+
+    Raises:
+        TypeError: the arrays come from different libraries, or live on
+            different devices, or one is not an array at all.
+    """
+    arrs = [a for a in arrays if a is not None and not isinstance(a, (bool, int, float, complex))]
+    try:
+        xp = array_api_compat.array_namespace(*arrs)
+    except TypeError as exc:
+        kinds = sorted({type(a).__module__.split(".")[0] + "." + type(a).__name__ for a in arrs})
+        raise TypeError(
+            "inputs must be arrays of one library on one device, got "
+            + ", ".join(kinds)
+            + "; move them with xpnet.to_numpy(...) or xpnet.asarray(..., backend=...)"
+        ) from exc
+    if len(arrs) > 1:
+        devices = []
+        for a in arrs:
+            d = array_api_compat.device(a)
+            if all(d != e for e in devices):
+                devices.append(d)
+        if len(devices) > 1:
+            raise TypeError(
+                f"inputs live on different devices ({', '.join(map(str, devices))}); "
+                "move them to one device first (xpnet.asarray(x, device=...))"
+            )
+    wrapped = getattr(_override, "ns", None)
+    if wrapped is not None and wrapped.base is xp:
+        return wrapped
+    return xp
+
+
+@contextlib.contextmanager
+def _namespace_override(ns):
+    """Used by the CUDA-graph fast path: make ``namespace()`` return ``ns``
+    for arrays of ``ns.base``. Not public."""
+    old = getattr(_override, "ns", None)
+    _override.ns = ns
+    try:
+        yield ns
+    finally:
+        _override.ns = old
+
+
+# ---------------------------------------------------------------- moving data
+
+def to_numpy(x):
+    """Copy an array of any backend to a NumPy array on the host.
+
+    Python scalars and NumPy arrays come back as NumPy arrays.
+    """
+    if isinstance(x, np.ndarray):
+        return x
+    if array_api_compat.is_cupy_array(x):
+        return x.get()
+    if array_api_compat.is_torch_array(x):
+        return x.detach().cpu().numpy()
+    if array_api_compat.is_array_api_obj(x):
+        try:
+            return np.from_dlpack(x)
+        except Exception:  # a library without DLPack export to the host
+            return np.asarray(x)
+    return np.asarray(x)
+
+
+def asarray(x, dtype=None, backend: str | None = None, device=None):
+    """Place ``x`` (a host array, list or scalar) on a backend.
+
+    Args:
+        x: anything ``numpy.asarray`` accepts, or an array of any backend.
+        dtype: ``"float32"``, ``"float64"``, a NumPy dtype or a namespace dtype.
+        backend: backend name; the active one by default.
+        device: a device of that backend (default: its default device).
+
+    Returns:
+        An array of that backend's namespace.
+    """
+    xp = get_namespace(backend)
+    host = to_numpy(x) if array_api_compat.is_array_api_obj(x) else np.asarray(x)
+    if dtype is not None:
+        host = host.astype(np.dtype(dtype_name(dtype)), copy=False)
+    if host.dtype.byteorder not in ("=", "|"):
+        host = host.astype(host.dtype.newbyteorder("="))
+    if not host.flags.c_contiguous:
+        host = np.array(host, order="C")
+    kwargs = {} if device is None else {"device": device}
+    return xp.asarray(host, **kwargs)
+
+
+def dtype_name(dtype) -> str:
+    """Canonical name (``"float32"``/``"float64"``/...) of a dtype given any way."""
+    if isinstance(dtype, str):
+        name = dtype
+    else:
+        try:
+            name = np.dtype(dtype).name
+        except TypeError:
+            name = str(dtype).rsplit(".", 1)[-1]
+    return name
+
+
+def float_dtype(xp, dtype):
+    """The namespace's floating dtype for ``dtype`` (float32 or float64).
+
+    Raises:
+        ValueError: dtype is not float32 or float64.
+    """
+    name = dtype_name(dtype)
+    if name not in ("float32", "float64"):
+        raise ValueError(f"dtype must be float32 or float64, got {dtype!r}")
+    return getattr(xp, name)
+
+
+def device_name(xp=None) -> str:
+    """A readable name of the device arrays of ``xp`` (active backend) live on."""
+    xp = get_namespace() if xp is None else xp
+    name = backend_of(xp)
+    if name == "cupy":
+        import cupy
+        dev = cupy.cuda.Device()
+        props = cupy.cuda.runtime.getDeviceProperties(dev.id)
+        pname = props["name"]
+        pname = pname.decode() if isinstance(pname, bytes) else pname
+        return f"{pname} (CUDA device {dev.id})"
+    if name == "torch":
+        import torch
+        return "cpu" if not torch.cuda.is_available() else torch.cuda.get_device_name()
+    import platform
+    return f"CPU ({platform.processor() or platform.machine()}, {os.cpu_count()} cores)"
+
+
+def synchronize(xp) -> None:
+    """Wait for queued device work of ``xp`` (no-op on the CPU)."""
+    name = backend_of(xp)
+    if name == "cupy":
+        import cupy
+        cupy.cuda.get_current_stream().synchronize()
+    elif name == "torch":
+        import torch
+        if torch.cuda.is_available():
+            torch.cuda.synchronize()

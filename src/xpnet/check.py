@@ -1,0 +1,37 @@
+"""Gradient check: backpropagation against central differences."""
+
+from __future__ import annotations
+
+import sys
+
+from .backend import to_numpy
+
+
+def gradient_check(net, x, t, method="incremental", file=None):
+    """Print, per parameter, how far backprop is from the numerical gradient.
+
+    Args:
+        net: a TwoLayerNet.
+        x, t: a (small) batch and its labels.
+        method: numerical method (see ``TwoLayerNet.numerical_gradient``).
+        file: where to print (stdout by default; ``False`` prints nothing).
+
+    Returns:
+        dict ``{name: {"mean_abs": ..., "max_abs": ..., "max_rel": ...}}``.
+    """
+    import numpy as np
+    backprop = net.gradient(x, t)
+    numeric = net.numerical_gradient(x, t, method=method)
+    out = {}
+    for k in backprop:
+        b, n = to_numpy(backprop[k]), to_numpy(numeric[k])
+        diff = np.abs(b - n)
+        scale = max(float(np.max(np.abs(n))), 1e-300)
+        out[k] = {"mean_abs": float(diff.mean()), "max_abs": float(diff.max()),
+                  "max_rel": float(diff.max()) / scale}
+    if file is not False:
+        file = sys.stdout if file is None else file
+        print(f"{'param':<6} {'mean |diff|':>12} {'max |diff|':>12} {'max rel':>10}", file=file)
+        for k, v in out.items():
+            print(f"{k:<6} {v['mean_abs']:12.3e} {v['max_abs']:12.3e} {v['max_rel']:10.2e}", file=file)
+    return out

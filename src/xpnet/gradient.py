@@ -1,0 +1,204 @@
+"""Numerical differentiation and gradient descent (the book's ``common/gradient.py``)."""
+
+from __future__ import annotations
+
+import math
+
+import array_api_compat
+
+from ._checks import prepare, require_float
+from .backend import backend_of
+
+
+class NonFiniteError(FloatingPointError):
+    """A result turned NaN or infinite."""
+
+
+def _check_h(h):
+    if isinstance(h, bool) or not isinstance(h, (int, float)) or not math.isfinite(h) or h <= 0:
+        raise ValueError(f"h must be a positive finite number, got {h!r}")
+
+
+def numerical_diff(f, x, h=1e-4):
+    """Central difference ``(f(x + h) - f(x - h)) / (2h)``.
+
+    Args:
+        f: function of one number (or array, elementwise).
+        x: point (Python number or array).
+        h: step, 1e-4 as in the book.
+
+    Returns:
+        The derivative estimate, same kind as ``f``'s result.
+    """
+    _check_h(h)
+    return (f(x + h) - f(x - h)) / (2 * h)
+
+
+def _unravel(flat, shape):
+    idx = []
+    for dim in reversed(shape):
+        flat, r = divmod(flat, dim)
+        idx.append(r)
+    return tuple(reversed(idx))
+
+
+def numerical_gradient(f, x, h=1e-4, batch=None):
+    """Gradient of ``f`` at ``x`` by central differences, one element at a time.
+
+    As in the book, ``f`` is called as ``f(x)`` with ``x`` itself changed in
+    place (so ``f = lambda w: net.loss(xb, tb)``, which ignores its argument,
+    works). Every element of ``x`` is restored to its exact original value,
+    also when ``f`` raises.
+
+    Args:
+        f: function returning a scalar (Python number or 0-d array).
+        x: floating-point array of any shape; modified during the call and
+           restored.
+        h: step (1e-4, the book's).
+        batch: ``None`` for the element loop (the book's, the default). An
+           int ``K`` or ``"auto"``: ``f`` accepts a stack of inputs of shape
+           ``(K, *x.shape)`` and returns ``K`` values; K elements are
+           perturbed per call (see :func:`numerical_gradient_batched`).
+
+    Returns:
+        Array of x's shape and dtype.
+
+    Raises:
+        NonFiniteError: some component came out NaN or infinite.
+    """
+    _check_h(h)
+    if batch is not None:
+        return numerical_gradient_batched(f, x, h=h, batch=batch)
+    xp, x = prepare(x=x)
+    require_float(xp, x, "x")
+    grad = xp.zeros_like(x)
+    shape = tuple(x.shape)
+    n = math.prod(shape)
+    for flat in range(n):
+        idx = _unravel(flat, shape)
+        tmp = xp.asarray(x[idx], copy=True)
+        try:
+            x[idx] = tmp + h
+            fxh1 = f(x)
+            x[idx] = tmp - h
+            fxh2 = f(x)
+        finally:
+            x[idx] = tmp
+        grad[idx] = (fxh1 - fxh2) / (2 * h)
+    _require_finite(xp, grad, "numerical_gradient: the gradient")
+    return grad
+
+
+def _require_finite(xp, a, what, step=None):
+    if not bool(xp.all(xp.isfinite(a))):
+        at = "" if step is None else f" at step {step}"
+        raise NonFiniteError(
+            f"{what} turned NaN or infinite{at}; the function may overflow there "
+            "(for gradient descent: try a smaller learning rate)"
+        )
+
+
+def auto_batch(xp, bytes_per_item, cap=None):
+    """How many perturbed copies fit in memory at once.
+
+    Uses a quarter of the free GPU memory on CuPy (at most 4 GiB), and
+    256 MiB on the host, divided by ``bytes_per_item``.
+    """
+    budget = 256 * 2**20
+    if backend_of(xp) == "cupy":
+        import cupy
+        free, _ = cupy.cuda.runtime.memGetInfo()
+        budget = min(free // 4, 4 * 2**30)
+    k = max(1, int(budget // max(1, bytes_per_item)))
+    return k if cap is None else min(k, cap)
+
+
+def numerical_gradient_batched(f, x, h=1e-4, batch="auto"):
+    """Central differences evaluated K elements at a time.
+
+    ``f`` must accept a stack ``X`` of shape ``(K, *x.shape)`` and return K
+    values, ``f(X)[k]`` being the function at ``X[k]``. Row k of the stack is
+    ``x`` with one element moved by ``+h`` (then ``-h``), so each value is the
+    same central difference as the element loop's. ``x`` is not modified.
+
+    Args:
+        f: vectorised function, see above.
+        x: floating-point array of any shape.
+        h: step.
+        batch: K, or ``"auto"`` to size it from the memory available.
+
+    Returns:
+        Array of x's shape and dtype.
+    """
+    _check_h(h)
+    xp, x = prepare(x=x)
+    require_float(xp, x, "x")
+    n = math.prod(x.shape)
+    if batch == "auto":
+        k = auto_batch(xp, 4 * n * x.dtype.itemsize if hasattr(x.dtype, "itemsize") else 32 * n, cap=n)
+    elif isinstance(batch, int) and not isinstance(batch, bool) and batch >= 1:
+        k = min(batch, n)
+    else:
+        raise ValueError(f"batch must be a positive int or 'auto', got {batch!r}")
+    dev = array_api_compat.device(x)
+    flat_x = xp.reshape(x, (1, n))
+    pieces = []
+    for start in range(0, n, k):
+        stop = min(start + k, n)
+        rows = xp.arange(start, stop, device=dev)
+        hot = xp.reshape(rows, (-1, 1)) == xp.arange(n, device=dev)
+        step = xp.where(hot, xp.asarray(h, dtype=x.dtype, device=dev), xp.asarray(0.0, dtype=x.dtype, device=dev))
+        plus = xp.reshape(flat_x + step, (stop - start, *x.shape))
+        minus = xp.reshape(flat_x - step, (stop - start, *x.shape))
+        fp = xp.reshape(xp.asarray(f(plus)), (-1,))
+        fm = xp.reshape(xp.asarray(f(minus)), (-1,))
+        if fp.shape[0] != stop - start or fm.shape[0] != stop - start:
+            raise ValueError(
+                f"f must return one value per stacked input: gave {fp.shape[0]} for {stop - start}"
+            )
+        pieces.append((fp - fm) / (2 * h))
+    grad = xp.reshape(xp.concat(pieces) if len(pieces) > 1 else pieces[0], x.shape)
+    grad = xp.astype(grad, x.dtype)
+    _require_finite(xp, grad, "numerical_gradient: the gradient")
+    return grad
+
+
+def gradient_descent(f, init_x, lr=0.01, step_num=100, return_history=False):
+    """Gradient descent with numerical gradients: ``x -= lr * grad`` ``step_num`` times.
+
+    Args:
+        f: function of x returning a scalar.
+        init_x: starting point (floating array; not modified).
+        lr: learning rate (positive).
+        step_num: number of steps (>= 0).
+        return_history: also return the points visited (for plotting).
+
+    Returns:
+        The final x; with ``return_history``, ``(x, history)`` where
+        ``history[i]`` is x before step i, shape ``(step_num, *x.shape)``.
+
+    Raises:
+        NonFiniteError: x turned NaN or infinite (the step number is given).
+    """
+    if isinstance(lr, bool) or not isinstance(lr, (int, float)) or not math.isfinite(lr) or lr <= 0:
+        raise ValueError(f"lr must be a positive number, got {lr!r}")
+    if isinstance(step_num, bool) or not isinstance(step_num, int) or step_num < 0:
+        raise ValueError(f"step_num must be a non-negative int, got {step_num!r}")
+    xp, x = prepare(init_x=init_x)
+    require_float(xp, x, "init_x")
+    x = xp.asarray(x, copy=True)
+    history = []
+    for i in range(step_num):
+        if return_history:
+            history.append(xp.asarray(x, copy=True))
+        try:
+            grad = numerical_gradient(f, x)
+        except NonFiniteError as exc:
+            raise NonFiniteError(f"gradient_descent: the gradient turned NaN or infinite at step {i + 1}; "
+                                 "try a smaller learning rate or another starting point") from exc
+        x = x - lr * grad
+        _require_finite(xp, x, "gradient_descent: x", step=i + 1)
+    if return_history:
+        hist = xp.stack(history) if history else xp.zeros((0, *x.shape), dtype=x.dtype)
+        return x, hist
+    return x

@@ -1,0 +1,132 @@
+"""Fast numerical gradient of TwoLayerNet: incremental central differences.
+
+Every perturbed loss is a real evaluation of the loss at the perturbed
+parameters, and the difference quotient is the book's
+``(L(p + h) - L(p - h)) / 2h``. What is new is *which* work is redone:
+
+* moving ``W1[i, j]`` (or ``b1[j]``) changes only hidden unit ``j``:
+  ``a1[:, j] + h * x[:, i]`` (``x`` replaced by ones for ``b1``), hence
+  ``z1[:, j]``, hence the output scores by ``dz * W2[j, :]``;
+* moving ``W2[j, k]`` changes only score ``k``, by ``h * z1[:, j]``;
+* moving ``b2[k]`` changes only score ``k``, by ``h``.
+
+So every perturbed score matrix is ``a2 + dz[p, n] * w[p, k]`` (a rank-one
+change per perturbation). The softmax and cross-entropy are then evaluated
+for all perturbations of a chunk at once. Scores are shifted by the
+unperturbed row maximum, which leaves the softmax unchanged and keeps
+``exp`` from overflowing.
+"""
+
+from __future__ import annotations
+
+from .backend import backend_of
+from .functions import DELTA, sigmoid
+from .gradient import auto_batch
+
+
+def _is_one_hot(xp, t):
+    ones = xp.sum(xp.astype(t == 1, xp.int64))
+    zeros = xp.sum(xp.astype(t == 0, xp.int64))
+    return int(ones) == t.shape[0] and int(ones + zeros) == t.shape[0] * t.shape[1]
+
+
+class _Losses:
+    """Loss of ``softmax(a2 + dz * w)`` against t for a stack of rank-one changes."""
+
+    def __init__(self, xp, a2, t):
+        self.xp = xp
+        self.n, self.c = a2.shape
+        self.a2c = a2 - xp.max(a2, axis=1, keepdims=True)  # (N, C)
+        self.t = t
+        self.one_hot = _is_one_hot(xp, t)
+        if self.one_hot:
+            self.labels = xp.argmax(t, axis=1)
+            self.a2c_label = xp.sum(self.a2c * t, axis=1)  # score of the label, exact
+
+    def __call__(self, dz, w):
+        """dz: (..., N) change of a hidden quantity; w: (..., C) its weights.
+
+        Returns the losses, shape broadcast(dz.shape[:-1], w.shape[:-1]).
+        """
+        xp = self.xp
+        total = None
+        for k in range(self.c):
+            e = xp.exp(self.a2c[:, k] + dz * w[..., k:k + 1])
+            total = e if total is None else total + e
+        if self.one_hot:
+            w_label = xp.take(w, self.labels, axis=-1)  # (..., N)
+            e_label = xp.exp(self.a2c_label + dz * w_label)
+            terms = xp.log(e_label / total + DELTA)
+        else:
+            terms = None
+            for k in range(self.c):
+                e = xp.exp(self.a2c[:, k] + dz * w[..., k:k + 1])
+                term = self.t[:, k] * xp.log(e / total + DELTA)
+                terms = term if terms is None else terms + term
+        return -xp.sum(terms, axis=-1) / self.n
+
+
+def incremental_gradient(net, xp, x, t, h=1e-4, batch="auto"):
+    """Central-difference gradient of ``net.loss(x, t)`` for every parameter.
+
+    Args:
+        net: a TwoLayerNet.
+        xp: namespace of x and the parameters.
+        x: (N, input) floating batch; t: (N, output) one-hot or soft targets.
+        h: step.
+        batch: perturbations per chunk, or ``"auto"``.
+
+    Returns:
+        dict ``W1, b1, W2, b2`` of gradients.
+    """
+    p = net.params
+    n = x.shape[0]
+    hidden = net.hidden_size
+    a1 = xp.matmul(x, p["W1"]) + p["b1"]
+    z1 = sigmoid(a1)
+    a2 = xp.matmul(z1, p["W2"]) + p["b2"]
+    losses = _Losses(xp, a2, t)
+    a1t = xp.matrix_transpose(a1)  # (H, N)
+    z1t = xp.matrix_transpose(z1)
+    xt = xp.matrix_transpose(x)  # (D, N)
+    w2 = xp.reshape(p["W2"], (1, hidden, net.output_size))
+    itemsize = 4 if p["W1"].dtype == xp.float32 else 8
+
+    if batch == "auto":
+        if backend_of(xp) == "cupy":
+            rows = auto_batch(xp, hidden * n * itemsize * 12, cap=x.shape[1])
+        else:  # keep a chunk's temporaries in cache
+            rows = max(1, (1 << 15) // (hidden * n))
+    elif isinstance(batch, int) and not isinstance(batch, bool) and batch >= 1:
+        rows = max(1, batch // hidden)
+    else:
+        raise ValueError(f"batch must be a positive int or 'auto', got {batch!r}")
+
+    def hidden_rows(xrows):
+        """Gradient rows for inputs xrows (R, N) feeding hidden units: (R, H)."""
+        out = []
+        for sign in (1.0, -1.0):
+            a1p = a1t + (sign * h) * xp.reshape(xrows, (xrows.shape[0], 1, n))
+            dz = sigmoid(a1p) - z1t
+            out.append(losses(dz, w2))
+        return (out[0] - out[1]) / (2 * h)
+
+    pieces = [hidden_rows(xt[i:min(i + rows, x.shape[1]), ...]) for i in range(0, x.shape[1], rows)]
+    g_w1 = xp.concat(pieces, axis=0) if len(pieces) > 1 else pieces[0]
+    ones = xp.ones((1, n), dtype=x.dtype, device=_device(x))
+    g_b1 = xp.reshape(hidden_rows(ones), (hidden,))
+
+    eye = xp.reshape(xp.eye(net.output_size, dtype=x.dtype, device=_device(x)),
+                     (1, net.output_size, net.output_size))
+    zcol = xp.reshape(z1t, (hidden, 1, n))
+    g_w2 = (losses(h * zcol, eye) - losses(-h * zcol, eye)) / (2 * h)
+    one = xp.ones((1, n), dtype=x.dtype, device=_device(x))
+    eye2 = xp.reshape(eye, (net.output_size, net.output_size))
+    g_b2 = (losses(h * one, eye2) - losses(-h * one, eye2)) / (2 * h)
+    dt = p["W1"].dtype
+    return {k: xp.astype(v, dt) for k, v in (("W1", g_w1), ("b1", g_b1), ("W2", g_w2), ("b2", g_b2))}
+
+
+def _device(x):
+    import array_api_compat
+    return array_api_compat.device(x)

@@ -1,0 +1,80 @@
+"""Backends to run the math on: (namespace, device, dtype) as in scikit-learn's array-API tests."""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+import pathlib
+
+import pytest
+
+import xpnet
+
+SHARED_MNIST = pathlib.Path(__file__).resolve().parents[1].parent / "shared" / "data" / "mnist"
+
+
+def _cupy_reason():
+    if importlib.util.find_spec("cupy") is None:
+        return "CuPy is not installed"
+    try:
+        import cupy
+        if cupy.cuda.runtime.getDeviceCount() < 1:
+            return "no CUDA device"
+    except Exception as exc:  # driver missing
+        return f"no usable CUDA device ({type(exc).__name__})"
+    return None
+
+
+CUPY_SKIP = _cupy_reason()
+TORCH_SKIP = None if importlib.util.find_spec("torch") else "PyTorch is not installed"
+
+
+def backend_params(include_torch=True):
+    params = [
+        pytest.param("numpy", id="numpy"),
+        pytest.param("array_api_strict", id="array_api_strict"),
+        pytest.param("cupy", id="cupy", marks=pytest.mark.skipif(CUPY_SKIP is not None, reason=f"cupy: {CUPY_SKIP}")),
+    ]
+    if include_torch:
+        params.append(pytest.param("torch", id="torch",
+                                   marks=pytest.mark.skipif(TORCH_SKIP is not None, reason=f"torch: {TORCH_SKIP}")))
+    return params
+
+
+@pytest.fixture(params=backend_params())
+def backend(request):
+    """Name of a backend; the active backend is set to it for the test."""
+    with xpnet.use_backend(request.param):
+        yield request.param
+
+
+@pytest.fixture
+def xp(backend):
+    return xpnet.get_namespace(backend)
+
+
+@pytest.fixture(params=["float64", "float32"])
+def dtype(request):
+    return request.param
+
+
+@pytest.fixture(autouse=True)
+def _no_env_backend(monkeypatch):
+    """Tests choose their backend explicitly; a caller's XPNET_BACKEND must not leak in."""
+    monkeypatch.delenv("XPNET_BACKEND", raising=False)
+
+
+def arr(xp, values, dtype="float64"):
+    import numpy as np
+    return xpnet.asarray(np.asarray(values), dtype=dtype, backend=xpnet.backend.backend_of(xp))
+
+
+def host(a):
+    return xpnet.to_numpy(a)
+
+
+@pytest.fixture
+def shared_mnist():
+    if not (SHARED_MNIST / "t10k-images-idx3-ubyte.gz").exists():
+        pytest.skip(f"real MNIST test files not found in {SHARED_MNIST}")
+    return SHARED_MNIST
