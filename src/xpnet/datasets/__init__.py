@@ -1,0 +1,341 @@
+"""Data sets: MNIST and Fashion-MNIST (verified downloads and a fast cache),
+and scikit-learn's 8x8 digits as the offline default.
+
+Every loader returns ``(x_train, t_train), (x_test, t_test)`` as the book's
+``load_mnist`` does, on the active backend unless ``backend=`` names another.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import pathlib
+
+import numpy as np
+
+from ..backend import asarray, dtype_name
+from .download import download_file, md5sum
+from .idx import DatasetError, atomic_write, read_idx
+
+__all__ = ["load_mnist", "load_fashion_mnist", "load_digits", "load_mnist_t10k", "load_dataset",
+           "DatasetError", "data_dir", "fetch", "DATASETS"]
+
+FILES = {
+    "train_images": "train-images-idx3-ubyte.gz",
+    "train_labels": "train-labels-idx1-ubyte.gz",
+    "test_images": "t10k-images-idx3-ubyte.gz",
+    "test_labels": "t10k-labels-idx1-ubyte.gz",
+}
+
+
+@dataclasses.dataclass(frozen=True)
+class Spec:
+    name: str
+    folder: str
+    md5: dict
+    mirrors: tuple
+    mirror_env: str
+    system_dirs: tuple = ()
+
+
+MNIST = Spec(
+    name="MNIST", folder="mnist",
+    md5={"train_images": "f68b3c2dcbeaaa9fbdd348bbdeb94873",
+         "train_labels": "d53e105ee54ea40749a09fcbcd1e9432",
+         "test_images": "9fb629c4189551a2d022fa330f9573f3",
+         "test_labels": "ec29112dd5afa0611ce80d1b7f02629c"},
+    mirrors=("https://ossci-datasets.s3.amazonaws.com/mnist/",
+             "https://storage.googleapis.com/cvdf-datasets/mnist/"),
+    mirror_env="XPNET_MNIST_MIRROR",
+)
+
+FASHION_MNIST = Spec(
+    name="Fashion-MNIST", folder="fashion-mnist",
+    md5={"train_images": "8d4fb7e6c68d591d4c3dfef9ec88bf0d",
+         "train_labels": "25c81989df183df01b3e8a0aad5dffbe",
+         "test_images": "bef4ecab320f06d8554ea6380940ec79",
+         "test_labels": "bb300cfdad3c16e7a12a480ee83cd310"},
+    mirrors=("http://fashion-mnist.s3-website.eu-central-1.amazonaws.com/",
+             "https://github.com/zalandoresearch/fashion-mnist/raw/master/data/fashion/"),
+    mirror_env="XPNET_FASHION_MNIST_MIRROR",
+    system_dirs=("/usr/share/datasets/fashion-mnist",),  # Debian's dataset-fashion-mnist
+)
+
+DATASETS = ("auto", "mnist", "fashion-mnist", "digits", "mnist-t10k")
+
+
+def data_dir() -> pathlib.Path:
+    """``XPNET_DATA_DIR``, or the per-user cache folder (``~/.cache/xpnet``)."""
+    env = os.environ.get("XPNET_DATA_DIR", "").strip()
+    if env:
+        return pathlib.Path(env).expanduser()
+    base = os.environ.get("XDG_CACHE_HOME", "").strip() or os.path.join(os.path.expanduser("~"), ".cache")
+    return pathlib.Path(base) / "xpnet"
+
+
+def _mirrors(spec):
+    extra = os.environ.get(spec.mirror_env, "").strip()
+    mirrors = list(spec.mirrors)
+    if extra:
+        mirrors.insert(0, extra if extra.endswith("/") else extra + "/")
+    return mirrors
+
+
+def _find(spec, root, key):
+    """Path of a file (gzip or uncompressed) in the places the spec looks, or None."""
+    name = FILES[key]
+    for folder in (root / spec.folder, root, *map(pathlib.Path, spec.system_dirs)):
+        if spec is not MNIST and folder == root:
+            continue  # the bare data dir holds MNIST's files (same names)
+        for candidate in (folder / name, folder / name[:-3]):
+            if candidate.is_file():
+                return candidate
+    return None
+
+
+def fetch(spec=MNIST, root=None, keys=tuple(FILES), download=True, progress=True, timeout=20.0):
+    """Make sure the files are there; download what is missing.
+
+    Returns:
+        dict key -> path.
+
+    Raises:
+        DatasetError: a file is missing and could not be downloaded from
+            any mirror (the message lists what was tried and what to do).
+    """
+    root = data_dir() if root is None else pathlib.Path(root)
+    paths = {}
+    for key in keys:
+        found = _find(spec, root, key)
+        if found is not None:
+            paths[key] = found
+    missing = [k for k in keys if k not in paths]
+    if missing and not download:
+        raise DatasetError(_missing_message(spec, root, missing, tried=None))
+    if missing:
+        dest_dir = root / spec.folder
+        errors = []
+        dead = set()
+        for key in missing:
+            dest = dest_dir / FILES[key]
+            for base in _mirrors(spec):
+                if base in dead:
+                    continue
+                try:
+                    download_file(base + FILES[key], dest, md5=spec.md5[key], timeout=timeout,
+                                  progress=progress)
+                    paths[key] = dest
+                    break
+                except DatasetError as exc:
+                    errors.append(str(exc))
+                    text = str(exc)
+                    if "URLError" in text or "timed out" in text or "Timeout" in text:
+                        dead.add(base)  # unreachable: do not try it for the other files
+            if key not in paths:
+                raise DatasetError(_missing_message(spec, root, [key], tried=errors))
+    return paths
+
+
+def _missing_message(spec, root, missing, tried):
+    where = root / spec.folder
+    text = f"{spec.name}: {', '.join(FILES[k] for k in missing)} not found in {where}"
+    if tried is not None:
+        text += "; download failed: " + " | ".join(tried[-4:])
+    else:
+        text += " (download switched off)"
+    text += (f". To fix: run 'python -m xpnet.datasets {spec.folder}' where there is network, or copy the "
+             f"four files into {where} (or set XPNET_DATA_DIR), or put a mirror first with {spec.mirror_env}=URL")
+    return text
+
+
+def _signature(paths):
+    return {k: [str(p), os.stat(p).st_size, int(os.stat(p).st_mtime_ns)] for k, p in sorted(paths.items())}
+
+
+def _cache_file(spec, root, keys):
+    tag = "all" if set(keys) == set(FILES) else "-".join(sorted(keys))
+    return root / spec.folder / f"{spec.folder}-{tag}.npz"
+
+
+def load_raw(spec=MNIST, root=None, keys=tuple(FILES), download=True, progress=True):
+    """The uint8 arrays of a data set, from the fast cache when it is current.
+
+    Returns:
+        dict key -> NumPy array (images (N, 28, 28) uint8, labels (N,) uint8).
+    """
+    root = data_dir() if root is None else pathlib.Path(root)
+    paths = fetch(spec, root, keys, download=download, progress=progress)
+    sig = _signature(paths)
+    cache = _cache_file(spec, root, keys)
+    try:
+        with np.load(cache, allow_pickle=False) as z:
+            if json.loads(str(z["__signature__"])) == sig:
+                return {k: np.array(z[k]) for k in keys}
+    except (OSError, KeyError, ValueError):
+        pass
+    arrays = {}
+    for key in keys:
+        ndim = 3 if key.endswith("images") else 1
+        arrays[key] = read_idx(paths[key], expect_ndim=ndim, expect_dims=(28, 28) if ndim == 3 else None)
+    for split in ("train", "test"):
+        ik, lk = f"{split}_images", f"{split}_labels"
+        if ik in arrays and lk in arrays and arrays[ik].shape[0] != arrays[lk].shape[0]:
+            raise DatasetError(
+                f"{paths[ik]} holds {arrays[ik].shape[0]} images but {paths[lk]} holds "
+                f"{arrays[lk].shape[0]} labels; one of them is from another set or damaged: "
+                "delete both and fetch them again")
+        if lk in arrays and arrays[lk].size and int(arrays[lk].max()) > 9:
+            raise DatasetError(f"{paths[lk]}: labels up to {int(arrays[lk].max())}, expected 0-9; delete it and fetch it again")
+    _write_cache(cache, arrays, sig)
+    return arrays
+
+
+def _write_cache(cache, arrays, sig):
+    import io
+    buf = io.BytesIO()
+    np.savez(buf, __signature__=np.asarray(json.dumps(sig)), **arrays)
+    try:
+        cache.parent.mkdir(parents=True, exist_ok=True)
+        atomic_write(cache, buf.getvalue())
+    except OSError:
+        pass  # a read-only folder: no cache, still correct
+
+
+def _finish(images, labels, normalize, flatten, one_hot_label, dtype, backend, scale, side):
+    if normalize:
+        dt = np.dtype(dtype_name(dtype) if dtype is not None else "float32")
+        if dt.kind != "f":
+            raise ValueError(f"dtype must be float32 or float64 with normalize=True, got {dtype!r}")
+        x = images.astype(dt) / dt.type(scale)
+    else:
+        x = images.astype(np.dtype(dtype_name(dtype)) if dtype is not None else np.uint8, copy=False)
+    n = x.shape[0]
+    x = x.reshape(n, side * side) if flatten else x.reshape(n, 1, side, side)
+    if one_hot_label:
+        t = np.zeros((n, 10), dtype=np.float32 if dtype is None else np.dtype(dtype_name(dtype)))
+        t[np.arange(n), labels.astype(np.int64)] = 1
+    else:
+        t = labels.astype(np.int64)
+    return asarray(x, backend=backend), asarray(t, backend=backend)
+
+
+def _check_flags(normalize, flatten, one_hot_label):
+    for name, v in (("normalize", normalize), ("flatten", flatten), ("one_hot_label", one_hot_label)):
+        if not isinstance(v, bool):
+            raise TypeError(f"{name} must be True or False, got {v!r}")
+
+
+def _load_spec(spec, normalize, flatten, one_hot_label, dtype, backend, data_dir_, download, progress):
+    _check_flags(normalize, flatten, one_hot_label)
+    raw = load_raw(spec, data_dir_, download=download, progress=progress)
+    args = (normalize, flatten, one_hot_label, dtype, backend, 255.0, 28)
+    return (_finish(raw["train_images"], raw["train_labels"], *args),
+            _finish(raw["test_images"], raw["test_labels"], *args))
+
+
+def load_mnist(normalize=True, flatten=True, one_hot_label=False, *, dtype=None, backend=None,
+               data_dir=None, download=True, progress=True):
+    """MNIST, as the book's ``load_mnist``.
+
+    Args:
+        normalize: images as floats in [0, 1] (float32 unless ``dtype``), else uint8.
+        flatten: images as (N, 784); else (N, 1, 28, 28).
+        one_hot_label: labels as one-hot (N, 10); else int64 (N,).
+        dtype: dtype of the images (and one-hot labels).
+        backend: where the arrays go (the active backend by default).
+        data_dir: folder with the files (default ``XPNET_DATA_DIR`` or ``~/.cache/xpnet``;
+            the files may sit in it or in its ``mnist/`` subfolder).
+        download: fetch missing files (verified against published MD5s).
+        progress: show download progress bars.
+
+    Returns:
+        ``(x_train, t_train), (x_test, t_test)``: 60,000 and 10,000 samples.
+
+    Raises:
+        DatasetError: files missing and not downloadable, or damaged.
+    """
+    return _load_spec(MNIST, normalize, flatten, one_hot_label, dtype, backend, data_dir, download, progress)
+
+
+def load_fashion_mnist(normalize=True, flatten=True, one_hot_label=False, *, dtype=None, backend=None,
+                       data_dir=None, download=True, progress=True):
+    """Fashion-MNIST, same signature and form as :func:`load_mnist`.
+
+    Also finds Debian's ``dataset-fashion-mnist`` files in
+    ``/usr/share/datasets/fashion-mnist/``.
+    """
+    return _load_spec(FASHION_MNIST, normalize, flatten, one_hot_label, dtype, backend, data_dir,
+                      download, progress)
+
+
+def load_mnist_t10k(normalize=True, flatten=True, one_hot_label=False, *, dtype=None, backend=None,
+                    data_dir=None, n_train=8000, download=False, progress=True):
+    """MNIST's official 10,000 test digits split into train (first ``n_train``)
+    and test (the rest), for machines that have only the test files."""
+    _check_flags(normalize, flatten, one_hot_label)
+    raw = load_raw(MNIST, data_dir, keys=("test_images", "test_labels"), download=download, progress=progress)
+    images, labels = raw["test_images"], raw["test_labels"]
+    if not 0 < n_train < images.shape[0]:
+        raise ValueError(f"n_train must lie between 1 and {images.shape[0] - 1}, got {n_train}")
+    args = (normalize, flatten, one_hot_label, dtype, backend, 255.0, 28)
+    return (_finish(images[:n_train], labels[:n_train], *args),
+            _finish(images[n_train:], labels[n_train:], *args))
+
+
+def load_digits(normalize=True, flatten=True, one_hot_label=False, *, dtype=None, backend=None,
+                n_train=1437):
+    """scikit-learn's 8x8 handwritten digits (1,797 real images, installed with xpnet).
+
+    The offline default. Same return form as :func:`load_mnist`: images
+    (N, 64) or (N, 1, 8, 8), pixel values 0-16 (divided by 16 with
+    ``normalize``); the first ``n_train`` images train, the rest test.
+    """
+    _check_flags(normalize, flatten, one_hot_label)
+    from sklearn.datasets import load_digits as _sk_digits
+    bunch = _sk_digits()
+    images = bunch.images.astype(np.uint8)  # integers 0..16
+    labels = bunch.target.astype(np.uint8)
+    if not 0 < n_train < images.shape[0]:
+        raise ValueError(f"n_train must lie between 1 and {images.shape[0] - 1}, got {n_train}")
+    args = (normalize, flatten, one_hot_label, dtype, backend, 16.0, 8)
+    return (_finish(images[:n_train], labels[:n_train], *args),
+            _finish(images[n_train:], labels[n_train:], *args))
+
+
+def load_dataset(name="auto", *, notice=None, **kwargs):
+    """Load a data set by name; ``"auto"`` is MNIST, else the offline default.
+
+    Args:
+        name: one of ``auto``, ``mnist``, ``fashion-mnist``, ``digits``, ``mnist-t10k``.
+        notice: called with one line when ``auto`` falls back to the digits.
+        kwargs: passed to the loader (``dtype``, ``backend``, ``data_dir``...).
+
+    Returns:
+        ``(name_used, ((x_train, t_train), (x_test, t_test)))``.
+    """
+    if name not in DATASETS:
+        raise ValueError(f"unknown data set {name!r}: valid names are {', '.join(DATASETS)}")
+    digits_kwargs = {k: v for k, v in kwargs.items() if k not in ("data_dir", "download", "progress")}
+    if name == "mnist":
+        return name, load_mnist(**kwargs)
+    if name == "fashion-mnist":
+        return name, load_fashion_mnist(**kwargs)
+    if name == "mnist-t10k":
+        return name, load_mnist_t10k(**kwargs)
+    if name == "digits":
+        return name, load_digits(**digits_kwargs)
+    try:
+        return "mnist", load_mnist(**kwargs)
+    except DatasetError as exc:
+        line = (f"notice: MNIST is not available ({_short(exc)}); training on scikit-learn's 8x8 digits "
+                f"instead. To get MNIST: python -m xpnet.datasets mnist, or copy its four files into "
+                f"{(pathlib.Path(kwargs['data_dir']) if kwargs.get('data_dir') else data_dir()) / 'mnist'}")
+        if notice is not None:
+            notice(line)
+        return "digits", load_digits(**digits_kwargs)
+
+
+def _short(exc):
+    text = str(exc)
+    return text.split(". To fix:")[0]

@@ -1,0 +1,334 @@
+"""Data loading, all offline: small IDX files made here, a local HTTP server on 127.0.0.1."""
+
+import contextlib
+import gzip
+import hashlib
+import http.server
+import os
+import subprocess
+import sys
+import threading
+import time
+
+import numpy as np
+import pytest
+
+import xpnet
+from xpnet import datasets
+from xpnet.datasets import FILES, DatasetError
+from xpnet.datasets.idx import read_idx, write_idx
+
+
+def make_set(folder, n_train=30, n_test=12, seed=0, compress=True):
+    """Write a small MNIST-shaped set; returns the arrays."""
+    rng = np.random.default_rng(seed)
+    arrays = {"train_images": rng.integers(0, 256, (n_train, 28, 28), dtype=np.uint8),
+              "train_labels": rng.integers(0, 10, n_train, dtype=np.uint8),
+              "test_images": rng.integers(0, 256, (n_test, 28, 28), dtype=np.uint8),
+              "test_labels": rng.integers(0, 10, n_test, dtype=np.uint8)}
+    os.makedirs(folder, exist_ok=True)
+    for key, name in FILES.items():
+        write_idx(os.path.join(folder, name if compress else name[:-3]), arrays[key])
+    return arrays
+
+
+def files_in(folder):
+    return sorted(p for p in os.listdir(folder))
+
+
+def test_idx_roundtrip(tmp_path):
+    a = np.arange(2 * 28 * 28, dtype=np.uint8).reshape(2, 28, 28)
+    write_idx(tmp_path / "x.gz", a)
+    write_idx(tmp_path / "x", a)
+    assert np.array_equal(read_idx(tmp_path / "x.gz"), a)
+    assert np.array_equal(read_idx(tmp_path / "x"), a)
+
+
+@pytest.mark.parametrize("compress", [True, False])
+def test_load_forms_and_backend(tmp_path, backend, compress):
+    arrays = make_set(tmp_path / "mnist", compress=compress)
+    (x, t), (xt, tt) = datasets.load_mnist(data_dir=tmp_path, download=False)
+    assert xpnet.backend.backend_of(xpnet.namespace(x)) == backend
+    x, t, xt = xpnet.to_numpy(x), xpnet.to_numpy(t), xpnet.to_numpy(xt)
+    assert x.shape == (30, 784) and x.dtype == np.float32 and xt.shape == (12, 784)
+    assert 0.0 <= x.min() and x.max() <= 1.0
+    np.testing.assert_allclose(x, arrays["train_images"].reshape(30, 784) / 255.0, rtol=1e-6)
+    assert t.dtype == np.int64 and np.array_equal(t, arrays["train_labels"])
+    (x, t), _ = datasets.load_mnist(normalize=False, flatten=False, one_hot_label=True,
+                                    data_dir=tmp_path, download=False)
+    x, t = xpnet.to_numpy(x), xpnet.to_numpy(t)
+    assert x.shape == (30, 1, 28, 28) and x.dtype == np.uint8
+    assert np.array_equal(x[:, 0], arrays["train_images"])
+    assert t.shape == (30, 10) and np.array_equal(np.argmax(t, axis=1), arrays["train_labels"])
+    assert np.all(t.sum(axis=1) == 1)
+    (x64, _), _ = datasets.load_mnist(dtype="float64", data_dir=tmp_path, download=False)
+    assert xpnet.to_numpy(x64).dtype == np.float64
+
+
+def test_files_in_bare_data_dir_and_env(tmp_path, monkeypatch):
+    make_set(tmp_path)
+    monkeypatch.setenv("XPNET_DATA_DIR", str(tmp_path))
+    (x, _), _ = datasets.load_mnist(download=False)
+    assert x.shape == (30, 784)
+
+
+def test_cache_is_used_and_refreshed(tmp_path):
+    make_set(tmp_path / "mnist", seed=1)
+    datasets.load_mnist(data_dir=tmp_path, download=False)
+    cache = tmp_path / "mnist" / "mnist-all.npz"
+    assert cache.exists()
+    # the cache answers without parsing the IDX files
+    first = cache.stat().st_mtime_ns
+    datasets.load_mnist(data_dir=tmp_path, download=False)
+    assert cache.stat().st_mtime_ns == first
+    time.sleep(0.01)
+    new = make_set(tmp_path / "mnist", n_train=7, seed=2)  # files replaced: cache rebuilt
+    (x, t), _ = datasets.load_mnist(data_dir=tmp_path, download=False, normalize=False)
+    assert np.array_equal(xpnet.to_numpy(t), new["train_labels"])
+
+
+def _corrupt(tmp_path, how):
+    folder = tmp_path / "mnist"
+    make_set(folder)
+    path = folder / FILES["train_images"]
+    raw = gzip.decompress(path.read_bytes())
+    if how == "truncated-gzip":
+        path.write_bytes(path.read_bytes()[:200])
+    elif how == "magic":
+        path.write_bytes(gzip.compress(b"\x00\x00\x09\x07" + raw[4:]))
+    elif how == "length":
+        path.write_bytes(gzip.compress(raw[:-50]))
+    elif how == "counts":
+        write_idx(folder / FILES["train_labels"], np.zeros(29, dtype=np.uint8))
+    elif how == "dims":
+        write_idx(path, np.zeros((30, 20, 20), dtype=np.uint8))
+    elif how == "labels-as-images":
+        write_idx(path, np.zeros(30, dtype=np.uint8))
+    return path
+
+
+@pytest.mark.parametrize("how,pattern", [
+    ("truncated-gzip", "truncated or damaged"),
+    ("magic", "IDX file has 7 dimensions|wrong magic"),
+    ("length", r"header promises .* \(truncated\)"),
+    ("counts", "holds 30 images but .* holds 29 labels"),
+    ("dims", r"items of shape \(20, 20\), expected \(28, 28\)"),
+    ("labels-as-images", "has 1 dimensions, expected 3"),
+])
+def test_bad_files(tmp_path, how, pattern):
+    _corrupt(tmp_path, how)
+    with pytest.raises(DatasetError, match=pattern) as info:
+        datasets.load_mnist(data_dir=tmp_path, download=False)
+    assert "train-" in str(info.value)  # names the file
+    assert not (tmp_path / "mnist" / "mnist-all.npz").exists()  # nothing cached from a bad set
+
+
+def test_wrong_magic_number(tmp_path):
+    folder = tmp_path / "mnist"
+    make_set(folder)
+    (folder / FILES["test_labels"]).write_bytes(gzip.compress(b"PK\x03\x04 not idx"))
+    with pytest.raises(DatasetError, match="t10k-labels.*wrong magic number"):
+        datasets.load_mnist(data_dir=tmp_path, download=False)
+
+
+def test_missing_without_download(tmp_path):
+    with pytest.raises(DatasetError, match="not found in .*To fix: run 'python -m xpnet.datasets mnist'"):
+        datasets.load_mnist(data_dir=tmp_path, download=False)
+
+
+# ------------------------------------------------------------------ downloads
+
+class _Handler(http.server.BaseHTTPRequestHandler):
+    routes = {}
+
+    def log_message(self, *args):
+        pass
+
+    def do_GET(self):
+        mode, body = self.routes.get(self.path, ("404", b""))
+        if mode == "404":
+            self.send_error(404)
+        elif mode == "500":
+            self.send_error(500)
+        elif mode == "slow":
+            time.sleep(1.5)
+            self.send_error(500)
+        elif mode == "truncate":
+            self.send_response(200)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body[: len(body) // 2])
+            self.wfile.flush()
+            self.connection.shutdown(2)
+        else:
+            self.send_response(200)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+
+@pytest.fixture
+def server():
+    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Handler)
+    httpd.daemon_threads = True
+    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
+    thread.start()
+    _Handler.routes = {}
+    try:
+        yield f"http://127.0.0.1:{httpd.server_address[1]}", _Handler.routes
+    finally:
+        httpd.shutdown()
+        httpd.server_close()
+
+
+def _spec_for(tmp_path, base_urls, arrays_dir):
+    """A Spec whose checksums are those of files made here."""
+    md5 = {k: hashlib.md5((arrays_dir / name).read_bytes()).hexdigest() for k, name in FILES.items()}
+    return datasets.Spec(name="TEST", folder="test-set", md5=md5, mirrors=tuple(base_urls),
+                         mirror_env="XPNET_TEST_MIRROR")
+
+
+@pytest.mark.parametrize("first", ["404", "500", "slow"])
+def test_mirror_order(tmp_path, server, first):
+    url, routes = server
+    src = tmp_path / "src"
+    make_set(src)
+    for name in FILES.values():
+        routes[f"/bad/{name}"] = (first, b"")
+        routes[f"/good/{name}"] = ("ok", (src / name).read_bytes())
+    spec = _spec_for(tmp_path, [f"{url}/bad/", f"{url}/good/"], src)
+    root = tmp_path / "root"
+    raw = datasets.load_raw(spec, root, progress=False) if first != "slow" else None
+    if first == "slow":
+        from xpnet.datasets import fetch
+        paths = fetch(spec, root, progress=False, timeout=0.5)
+        assert set(paths) == set(FILES)
+        raw = datasets.load_raw(spec, root, download=False, progress=False)
+    assert raw["train_images"].shape == (30, 28, 28)
+    assert sorted(files_in(root / "test-set")) == sorted(list(FILES.values()) + ["test-set-all.npz"])
+
+
+def test_env_mirror_goes_first(tmp_path, server, monkeypatch):
+    url, routes = server
+    src = tmp_path / "src"
+    make_set(src)
+    for name in FILES.values():
+        routes[f"/mine/{name}"] = ("ok", (src / name).read_bytes())
+    spec = _spec_for(tmp_path, [f"{url}/nothing-here/"], src)
+    monkeypatch.setenv("XPNET_TEST_MIRROR", f"{url}/mine")
+    raw = datasets.load_raw(spec, tmp_path / "root", progress=False)
+    assert raw["test_labels"].shape == (12,)
+
+
+def test_checksum_mismatch_keeps_nothing(tmp_path, server):
+    url, routes = server
+    src = tmp_path / "src"
+    make_set(src)
+    for name in FILES.values():
+        routes[f"/m/{name}"] = ("ok", (src / name).read_bytes() + b"tampered")
+    spec = _spec_for(tmp_path, [f"{url}/m/"], src)
+    with pytest.raises(DatasetError, match="checksum mismatch"):
+        datasets.load_raw(spec, tmp_path / "root", progress=False)
+    assert files_in(tmp_path / "root" / "test-set") == []
+
+
+@pytest.mark.parametrize("mode", ["truncate"])
+def test_interrupted_download_leaves_no_file(tmp_path, server, mode):
+    url, routes = server
+    src = tmp_path / "src"
+    make_set(src)
+    for name in FILES.values():
+        routes[f"/m/{name}"] = (mode, (src / name).read_bytes())
+    spec = _spec_for(tmp_path, [f"{url}/m/"], src)
+    with pytest.raises(DatasetError):
+        datasets.load_raw(spec, tmp_path / "root", progress=False)
+    assert files_in(tmp_path / "root" / "test-set") == []
+    # an interrupted transfer, then a good mirror: a clean, valid cache
+    for name in FILES.values():
+        routes[f"/ok/{name}"] = ("ok", (src / name).read_bytes())
+    spec2 = _spec_for(tmp_path, [f"{url}/m/", f"{url}/ok/"], src)
+    raw = datasets.load_raw(spec2, tmp_path / "root", progress=False)
+    assert raw["train_labels"].shape == (30,)
+
+
+def test_all_mirrors_fail_message(tmp_path, server):
+    url, _ = server
+    src = tmp_path / "src"
+    make_set(src)
+    spec = _spec_for(tmp_path, [f"{url}/a/", f"{url}/b/"], src)
+    with pytest.raises(DatasetError, match=r"download failed: .*/a/.*HTTP 404.*/b/.*HTTP 404"):
+        datasets.load_raw(spec, tmp_path / "root", progress=False)
+
+
+# ------------------------------------------------------------------ other sets
+
+def test_digits_offline_default(backend):
+    (x, t), (xt, tt) = datasets.load_digits()
+    assert tuple(x.shape) == (1437, 64) and tuple(xt.shape) == (360, 64)
+    h = xpnet.to_numpy(x)
+    assert h.dtype == np.float32 and h.max() == 1.0 and h.min() == 0.0
+    assert set(np.unique(xpnet.to_numpy(t))) == set(range(10))
+    (x, t), _ = datasets.load_digits(flatten=False, one_hot_label=True, normalize=False)
+    assert tuple(x.shape) == (1437, 1, 8, 8) and tuple(t.shape) == (1437, 10)
+
+
+def test_auto_falls_back_with_notice(tmp_path, monkeypatch):
+    monkeypatch.setenv("XPNET_MNIST_MIRROR", "http://127.0.0.1:9/")  # nothing listens on port 9
+    monkeypatch.setattr(datasets, "MNIST", datasets.MNIST.__class__(**{**datasets.MNIST.__dict__, "mirrors": ()}))
+    lines = []
+    name, ((x, _), _) = datasets.load_dataset("auto", data_dir=tmp_path, notice=lines.append, progress=False)
+    assert name == "digits" and tuple(x.shape) == (1437, 64)
+    assert len(lines) == 1 and "MNIST is not available" in lines[0] and "python -m xpnet.datasets mnist" in lines[0]
+    with pytest.raises(DatasetError):  # asking for MNIST explicitly never falls back
+        datasets.load_dataset("mnist", data_dir=tmp_path, progress=False)
+    with pytest.raises(ValueError, match="valid names are auto, mnist, fashion-mnist, digits, mnist-t10k"):
+        datasets.load_dataset("cifar")
+
+
+def test_fashion_mnist_from_folder(tmp_path):
+    arrays = make_set(tmp_path / "fashion-mnist", seed=4)
+    (x, t), _ = datasets.load_fashion_mnist(data_dir=tmp_path, download=False, normalize=False)
+    assert np.array_equal(xpnet.to_numpy(t), arrays["train_labels"])
+
+
+@pytest.mark.skipif(not os.path.exists("/usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz"),
+                    reason="Debian's dataset-fashion-mnist is not installed")
+def test_fashion_mnist_debian(tmp_path):
+    (x, t), (xt, tt) = datasets.load_fashion_mnist(data_dir=tmp_path, download=False)
+    assert tuple(x.shape) == (60000, 784) and tuple(xt.shape) == (10000, 784)
+
+
+def test_cli_check(tmp_path):
+    make_set(tmp_path / "mnist")
+    run = subprocess.run([sys.executable, "-m", "xpnet.datasets", "mnist", "--data-dir", str(tmp_path),
+                          "--no-download"], capture_output=True, text=True)
+    assert run.returncode == 0, run.stderr
+    assert "valid: 30 training and 12 test images" in run.stdout
+    assert run.stdout.count("md5 ") == 4
+    bad = subprocess.run([sys.executable, "-m", "xpnet.datasets", "cifar"], capture_output=True, text=True)
+    assert bad.returncode == 2 and "Traceback" not in bad.stderr and len(bad.stderr.strip().splitlines()) == 1
+    missing = subprocess.run([sys.executable, "-m", "xpnet.datasets", "mnist", "--data-dir",
+                              str(tmp_path / "none"), "--no-download"], capture_output=True, text=True)
+    assert missing.returncode == 1 and "not found" in missing.stderr
+
+
+def test_real_mnist_test_digits(shared_mnist, tmp_path):
+    """The official test files (byte-identical to the published ones) load and checksum."""
+    import shutil
+    for name in (FILES["test_images"], FILES["test_labels"]):
+        shutil.copy(shared_mnist / name, tmp_path / name)
+        assert hashlib.md5((tmp_path / name).read_bytes()).hexdigest() in datasets.MNIST.md5.values()
+    (x, t), (xt, tt) = datasets.load_mnist_t10k(data_dir=tmp_path)
+    assert tuple(x.shape) == (8000, 784) and tuple(xt.shape) == (2000, 784)
+    assert xpnet.to_numpy(t)[:10].tolist() == [7, 2, 1, 0, 4, 1, 4, 9, 5, 9]  # MNIST's first test labels
+
+
+def test_real_digits_train_to_90_percent(shared_mnist):
+    """TwoLayerNet(784, 50, 10) by backprop with the book's hyper-parameters (batch 100,
+    lr 0.1) on the first 8,000 real test digits; the last 2,000 are held out."""
+    from xpnet.train import fit
+    (x, t), (xt, tt) = datasets.load_mnist_t10k(data_dir=shared_mnist, dtype="float64")
+    net = xpnet.TwoLayerNet(784, 50, 10, seed=0)
+    h = fit(net, x, t, xt, tt, iters=2400, batch_size=100, lr=0.1, seed=0, progress=False)
+    assert h.final["test_acc"] >= 0.90, h.final
+    assert net.accuracy(xt, tt) == h.final["test_acc"]
