@@ -10,7 +10,8 @@ import pytest
 
 import xpnet
 
-SHARED_MNIST = pathlib.Path(__file__).resolve().parents[1].parent / "shared" / "data" / "mnist"
+SHARED_MNIST = pathlib.Path(os.environ.get("XPNET_TEST_MNIST_DIR") or
+                            pathlib.Path(__file__).resolve().parents[1].parent / "shared" / "data" / "mnist")
 
 
 def _cupy_reason():
@@ -74,7 +75,14 @@ def host(a):
 
 
 @pytest.fixture
-def shared_mnist():
+def shared_mnist(tmp_path):
+    """A copy of MNIST's official test files (real digits) in a temporary folder,
+    so that caches are written there and never beside the shared originals."""
+    import shutil
     if not (SHARED_MNIST / "t10k-images-idx3-ubyte.gz").exists():
         pytest.skip(f"real MNIST test files not found in {SHARED_MNIST}")
-    return SHARED_MNIST
+    folder = tmp_path / "shared-mnist" / "mnist"
+    folder.mkdir(parents=True)
+    for name in ("t10k-images-idx3-ubyte.gz", "t10k-labels-idx1-ubyte.gz"):
+        shutil.copy(SHARED_MNIST / name, folder / name)
+    return folder

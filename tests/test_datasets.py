@@ -327,7 +327,7 @@ def test_real_digits_train_to_90_percent(shared_mnist):
     """TwoLayerNet(784, 50, 10) by backprop with the book's hyper-parameters (batch 100,
     lr 0.1) on the first 8,000 real test digits; the last 2,000 are held out."""
     from xpnet.train import fit
-    (x, t), (xt, tt) = datasets.load_mnist_t10k(data_dir=shared_mnist, dtype="float64")
+    (x, t), (xt, tt) = datasets.load_mnist_t10k(data_dir=shared_mnist.parent, dtype="float64")
     net = xpnet.TwoLayerNet(784, 50, 10, seed=0)
     h = fit(net, x, t, xt, tt, iters=2400, batch_size=100, lr=0.1, seed=0, progress=False)
     assert h.final["test_acc"] >= 0.90, h.final

@@ -19,6 +19,9 @@ unperturbed row maximum, which leaves the softmax unchanged and keeps
 
 from __future__ import annotations
 
+import concurrent.futures
+import os
+
 from .backend import backend_of
 from .functions import DELTA, sigmoid
 from .gradient import auto_batch
@@ -95,8 +98,8 @@ def incremental_gradient(net, xp, x, t, h=1e-4, batch="auto"):
     if batch == "auto":
         if backend_of(xp) == "cupy":
             rows = auto_batch(xp, hidden * n * itemsize * 12, cap=x.shape[1])
-        else:  # keep a chunk's temporaries in cache
-            rows = max(1, (1 << 15) // (hidden * n))
+        else:  # temporaries under glibc's mmap threshold (128 KiB) and in cache
+            rows = max(1, (1 << 14) // (hidden * n))
     elif isinstance(batch, int) and not isinstance(batch, bool) and batch >= 1:
         rows = max(1, batch // hidden)
     else:
@@ -111,7 +114,15 @@ def incremental_gradient(net, xp, x, t, h=1e-4, batch="auto"):
             out.append(losses(dz, w2))
         return (out[0] - out[1]) / (2 * h)
 
-    pieces = [hidden_rows(xt[i:min(i + rows, x.shape[1]), ...]) for i in range(0, x.shape[1], rows)]
+    starts = range(0, x.shape[1], rows)
+    chunk = lambda i: hidden_rows(xt[i:min(i + rows, x.shape[1]), ...])  # noqa: E731
+    workers = min(os.cpu_count() or 1, 8)
+    if backend_of(xp) == "numpy" and workers > 1 and len(starts) > 1:
+        # NumPy releases the GIL inside its loops: chunks run on all cores
+        with concurrent.futures.ThreadPoolExecutor(workers) as pool:
+            pieces = list(pool.map(chunk, starts))
+    else:
+        pieces = [chunk(i) for i in starts]
     g_w1 = xp.concat(pieces, axis=0) if len(pieces) > 1 else pieces[0]
     ones = xp.ones((1, n), dtype=x.dtype, device=_device(x))
     g_b1 = xp.reshape(hidden_rows(ones), (hidden,))

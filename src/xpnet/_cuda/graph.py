@@ -121,7 +121,12 @@ class CaptureNamespace:
 
 
 class GraphStepper(PlainStepper):
-    """Runs :meth:`PlainStepper.step` ``steps_per_graph`` times per graph replay."""
+    """Runs :meth:`PlainStepper.step` as CUDA graphs of up to ``steps_per_graph`` steps.
+
+    One graph is captured per distinct run length (``steps_per_graph`` for
+    full chunks, and the remainders that evaluation points leave), each with
+    its own index and loss buffers; every later run of that length replays it.
+    """
 
     def __init__(self, net, x, t_hot, lr, steps_per_graph=100):
         super().__init__(net, x, t_hot, lr, "backprop")
@@ -132,11 +137,7 @@ class GraphStepper(PlainStepper):
         self.stream = cupy.cuda.get_current_stream()
         if self.stream.ptr == 0:
             raise RuntimeError("GraphStepper needs a non-default stream (fit() provides one)")
-        batch = None
-        self.graph = None
-        self.idx_buf = None
-        self.loss_buf = None
-        self._batch = batch
+        self.graphs = {}  # (steps, batch) -> (graph, idx_buf, loss_buf)
 
     def _step(self, idx):
         with _namespace_override(self.ns):
@@ -146,47 +147,49 @@ class GraphStepper(PlainStepper):
             finally:
                 self.xp = self.ns.base
 
-    def _capture(self, batch):
-        xp = self.ns.base
+    def _capture(self, steps, batch):
+        dt = self.net.params["W1"].dtype
         with cupy.cuda.using_allocator(self.pool.malloc):
-            self.idx_buf = cupy.zeros((self.k, batch), dtype=cupy.int64)
-            self.loss_buf = cupy.zeros((self.k,), dtype=self.net.params["W1"].dtype)
-            # warm-up: compile kernels, create handles, fill the private pool. Run on
-            # copies of the parameters so the real ones are not stepped.
+            idx_buf = cupy.zeros((steps, batch), dtype=cupy.int64)
+            loss_buf = cupy.zeros((steps,), dtype=dt)
+            # warm-up: compile kernels, create handles, fill the private pool; on
+            # saved parameters, restored after, so training is not stepped.
             saved = {k: v.copy() for k, v in self.net.params.items()}
             for i in range(2):
-                self.loss_buf[i % self.k] = self._step(self.idx_buf[i % self.k])
+                loss_buf[i % steps] = self._step(idx_buf[i % steps])
             for k, v in saved.items():
                 self.net.params[k][...] = v
+            del saved
             self.stream.synchronize()
             self.stream.begin_capture()
             try:
-                for i in range(self.k):
-                    self.loss_buf[i] = self._step(self.idx_buf[i])
+                for i in range(steps):
+                    loss_buf[i] = self._step(idx_buf[i])
             finally:
                 graph = self.stream.end_capture()
             graph.upload(self.stream)
-            self.graph = graph
-        self._batch = batch
-        del xp
+        self.graphs[(steps, batch)] = (graph, idx_buf, loss_buf)
+        return self.graphs[(steps, batch)]
+
+    def _replay(self, idx_rows, out, start, steps):
+        batch = idx_rows.shape[1]
+        entry = self.graphs.get((steps, batch)) or self._capture(steps, batch)
+        graph, idx_buf, loss_buf = entry
+        idx_buf[...] = idx_rows[start:start + steps]
+        graph.launch(self.stream)
+        out[start:start + steps] = loss_buf
 
     def run(self, idx_rows):
-        n, batch = idx_rows.shape
+        n = idx_rows.shape[0]
         out = cupy.empty((n,), dtype=self.net.params["W1"].dtype)
         done = 0
-        if n >= self.k and (self.graph is None or self._batch != batch):
-            self._capture(batch)
         with cupy.cuda.using_allocator(self.pool.malloc):
-            while n - done >= self.k:
-                self.idx_buf[...] = idx_rows[done:done + self.k]
-                self.graph.launch(self.stream)
-                out[done:done + self.k] = self.loss_buf
-                done += self.k
-            while done < n:  # the rest, eagerly, through the same code
-                out[done] = self._step(idx_rows[done])
-                done += 1
+            while done < n:
+                steps = min(self.k, n - done)
+                self._replay(idx_rows, out, done, steps)
+                done += steps
         return out
 
     def close(self):
         self.stream.synchronize()
-        self.graph = None
+        self.graphs.clear()

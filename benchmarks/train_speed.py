@@ -1,0 +1,297 @@
+"""Training speed, side by side in one run: the book's NumPy loop, xpnet on NumPy,
+xpnet on CuPy (CUDA-graph fast path, and the plain path), PyTorch eager on CPU and GPU.
+
+    python benchmarks/train_speed.py                 # all sizes, float64 and float32
+    python benchmarks/train_speed.py --smoke         # tiny sizes, CI smoke test (no timing claims)
+    python benchmarks/train_speed.py --sizes book --dtypes float64
+
+Prints a table with ratios against the book's loop and against PyTorch on the
+same device, writes ``train_speed.json`` and ``train_speed.png`` to --out-dir.
+The step is the book's chapter-4 step: 784-hidden-10, sigmoid, softmax,
+cross-entropy, backprop, SGD, one mini-batch drawn per iteration.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import sys
+import time
+
+import numpy as np
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import book_reference as book  # noqa: E402
+
+import xpnet  # noqa: E402
+from xpnet.train import fit  # noqa: E402
+
+SIZES = {"book": (50, 100), "medium": (1000, 1000), "large": (4096, 4096), "smoke": (8, 16)}
+# iterations timed per (size, cpu|gpu); the first value is what the targets refer to
+ITERS = {("book", "cpu"): 2000, ("book", "gpu"): 10000, ("medium", "cpu"): 40, ("medium", "gpu"): 3000,
+         ("large", "cpu"): 3, ("large", "gpu"): 300, ("smoke", "cpu"): 20, ("smoke", "gpu"): 20}
+INPUT, OUTPUT = 784, 10
+
+
+def flops_per_iter(hidden, batch):
+    """Matrix-product FLOPs of one step: forward 2B(DH + HC), backward 2B(DH + 2HC)."""
+    return 4 * batch * INPUT * hidden + 6 * batch * hidden * OUTPUT
+
+
+def make_data(rows, seed=0):
+    rng = np.random.default_rng(seed)
+    x = rng.random((rows, INPUT))
+    labels = rng.integers(0, OUTPUT, rows)
+    hot = np.zeros((rows, OUTPUT))
+    hot[np.arange(rows), labels] = 1
+    return x, labels, hot
+
+
+def has_cupy():
+    return xpnet.backend_available("cupy")
+
+
+def torch_devices():
+    try:
+        import torch
+    except ImportError:
+        return []
+    return ["cpu"] + (["cuda"] if torch.cuda.is_available() else [])
+
+
+# ------------------------------------------------------------------ runners
+
+def run_book(hidden, batch, dtype, iters, data):
+    x, labels, hot = data
+    x = x.astype(dtype)
+    hot = hot.astype(dtype)
+    net = book.TwoLayerNet(INPUT, hidden, OUTPUT, dtype=np.dtype(dtype))
+    book.train_loop(net, x, hot, min(3, iters), batch)  # warm-up
+    t0 = time.perf_counter()
+    book.train_loop(net, x, hot, iters, batch)
+    return {"seconds": time.perf_counter() - t0, "iters": iters}
+
+
+def run_xpnet(backend, hidden, batch, dtype, iters, data, fast):
+    x, labels, _ = data
+    xb = xpnet.asarray(x, dtype=dtype, backend=backend)
+    tb = xpnet.asarray(labels, backend=backend)
+    mem0 = _gpu_used() if backend == "cupy" else None
+    net = xpnet.TwoLayerNet(INPUT, hidden, OUTPUT, seed=0, dtype=dtype, backend=backend)
+    warm = min(iters, 250 if backend == "cupy" else 3)
+    fit(net, xb, tb, iters=warm, batch_size=batch, eval_every=warm, progress=False, fast=fast, seed=1)
+    h = fit(net, xb, tb, iters=iters, batch_size=batch, eval_every=iters, progress=False, fast=fast, seed=2)
+    out = {"seconds": h.train_seconds, "iters": h.iterations}
+    if backend == "cupy":
+        out["gpu_mem_mb"] = (_gpu_used() - mem0) / 2**20
+    return out
+
+
+def _gpu_used():
+    import cupy
+    free, total = cupy.cuda.runtime.memGetInfo()
+    return total - free
+
+
+def run_torch(device, hidden, batch, dtype, iters, data):
+    import torch
+    x, labels, hot = data
+    tdt = getattr(torch, dtype)
+    dev = torch.device(device)
+    X = torch.as_tensor(x, dtype=tdt, device=dev)
+    T = torch.as_tensor(hot, dtype=tdt, device=dev)
+    g = torch.Generator(device="cpu").manual_seed(0)
+    W1 = (0.01 * torch.randn(INPUT, hidden, generator=g, dtype=tdt)).to(dev)
+    W2 = (0.01 * torch.randn(hidden, OUTPUT, generator=g, dtype=tdt)).to(dev)
+    b1 = torch.zeros(hidden, dtype=tdt, device=dev)
+    b2 = torch.zeros(OUTPUT, dtype=tdt, device=dev)
+    n = X.shape[0]
+    lr = 0.1
+    if device == "cuda":
+        torch.cuda.reset_peak_memory_stats()
+
+    def steps(k):
+        losses = []
+        for _ in range(k):
+            idx = torch.randint(0, n, (batch,), device=dev)
+            xb, tb = X[idx], T[idx]
+            a1 = xb @ W1 + b1
+            z1 = torch.sigmoid(a1)
+            y = torch.softmax(z1 @ W2 + b2, dim=1)
+            losses.append(-(tb * torch.log(y + 1e-7)).sum() / batch)
+            dy = (y - tb) / batch
+            gW2, gb2 = z1.T @ dy, dy.sum(0)
+            dz1 = (dy @ W2.T) * z1 * (1 - z1)
+            gW1, gb1 = xb.T @ dz1, dz1.sum(0)
+            W1.sub_(lr * gW1); b1.sub_(lr * gb1); W2.sub_(lr * gW2); b2.sub_(lr * gb2)
+        return torch.stack(losses)
+
+    with torch.no_grad():
+        steps(min(20, iters))
+        if device == "cuda":
+            torch.cuda.synchronize()
+        t0 = time.perf_counter()
+        losses = steps(iters)
+        losses.cpu()
+        seconds = time.perf_counter() - t0
+    out = {"seconds": seconds, "iters": iters}
+    if device == "cuda":
+        out["gpu_mem_mb"] = torch.cuda.max_memory_allocated() / 2**20
+    return out
+
+
+def matmul_peak(dtype):
+    """Dense matmul TFLOP/s of the GPU for dtype (cuBLAS via CuPy, 8192^3, median of 10)."""
+    import cupy
+    n = 8192
+    a = cupy.random.random((n, n)).astype(dtype)
+    b = cupy.random.random((n, n)).astype(dtype)
+    for _ in range(3):
+        a @ b
+    times = []
+    start, end = cupy.cuda.Event(), cupy.cuda.Event()
+    for _ in range(10):
+        start.record()
+        a @ b
+        end.record()
+        end.synchronize()
+        times.append(cupy.cuda.get_elapsed_time(start, end) / 1e3)
+    del a, b
+    cupy.get_default_memory_pool().free_all_blocks()
+    return 2 * n ** 3 / float(np.median(times)) / 1e12
+
+
+# ------------------------------------------------------------------ main
+
+def main(argv=None):
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--sizes", default="book,medium,large", help="comma list of book, medium, large")
+    p.add_argument("--dtypes", default="float64,float32")
+    p.add_argument("--impls", default="book,xpnet-numpy,xpnet-cupy,xpnet-cupy-plain,torch-cpu,torch-cuda")
+    p.add_argument("--scale", type=float, default=1.0, help="multiply the iteration counts")
+    p.add_argument("--train-rows", type=int, default=60000, help="rows of the synthetic training set")
+    p.add_argument("--smoke", action="store_true", help="tiny sizes and few iterations (CI)")
+    p.add_argument("--no-gpu", action="store_true", help="CPU rows only")
+    p.add_argument("--out-dir", default=os.path.join("benchmarks", "out"))
+    args = p.parse_args(argv)
+    sizes = ["smoke"] if args.smoke else args.sizes.split(",")
+    for s in sizes:
+        if s not in SIZES:
+            p.error(f"--sizes: unknown size {s!r} (book, medium, large)")
+    dtypes = args.dtypes.split(",")
+    impls = args.impls.split(",")
+    gpu = has_cupy() and not args.no_gpu
+    tdevs = torch_devices()
+    rows = 500 if args.smoke else args.train_rows
+    data = make_data(rows)
+    machine = {"platform": platform.platform(), "processor": platform.processor() or platform.machine(),
+               "cpu_count": os.cpu_count(), "numpy": np.__version__,
+               "gpu": xpnet.backend.device_name(xpnet.get_namespace("cupy")) if gpu else None}
+    print(f"machine: {machine['cpu_count']} CPU cores ({machine['processor']}); GPU: {machine['gpu'] or 'none'}")
+    peaks = {}
+    if gpu and not args.smoke:
+        for dt in dtypes:
+            peaks[dt] = matmul_peak(dt)
+            print(f"dense matmul peak (cuBLAS, 8192^3, {dt}): {peaks[dt]:.1f} TFLOP/s")
+    rows_out = []
+    for size in sizes:
+        hidden, batch = SIZES[size]
+        for dt in dtypes:
+            for impl in impls:
+                where = "gpu" if impl in ("xpnet-cupy", "xpnet-cupy-plain", "torch-cuda") else "cpu"
+                if where == "gpu" and not gpu:
+                    continue
+                if impl.startswith("torch") and impl.split("-")[1] not in tdevs:
+                    continue
+                iters = max(1, int(ITERS[(size, where)] * args.scale))
+                if impl == "xpnet-cupy-plain":
+                    iters = max(1, iters // 10)
+                try:
+                    if impl == "book":
+                        r = run_book(hidden, batch, dt, iters, data)
+                    elif impl == "xpnet-numpy":
+                        r = run_xpnet("numpy", hidden, batch, dt, iters, data, fast="auto")
+                    elif impl == "xpnet-cupy":
+                        r = run_xpnet("cupy", hidden, batch, dt, iters, data, fast="auto")
+                    elif impl == "xpnet-cupy-plain":
+                        r = run_xpnet("cupy", hidden, batch, dt, iters, data, fast=False)
+                    elif impl.startswith("torch"):
+                        r = run_torch(impl.split("-")[1], hidden, batch, dt, iters, data)
+                    else:
+                        p.error(f"--impls: unknown {impl!r}")
+                except Exception as exc:  # report and go on: one broken row must not hide the rest
+                    print(f"  {size} {dt} {impl}: FAILED {type(exc).__name__}: {exc}", file=sys.stderr)
+                    continue
+                r.update(size=size, hidden=hidden, batch=batch, dtype=dt, impl=impl, device=where)
+                r["it_s"] = r["iters"] / r["seconds"]
+                r["tflops"] = r["it_s"] * flops_per_iter(hidden, batch) / 1e12
+                if where == "gpu" and dt in peaks:
+                    r["of_matmul_peak"] = r["tflops"] / peaks[dt]
+                rows_out.append(r)
+                print(f"  {size:6s} {dt:7s} {impl:17s} {r['it_s']:12,.1f} it/s  ({r['iters']} iters, {r['seconds']:.3f} s)",
+                      flush=True)
+    _table(rows_out)
+    os.makedirs(args.out_dir, exist_ok=True)
+    result = {"machine": machine, "matmul_peak_tflops": peaks, "rows": rows_out,
+              "flops_per_iter": {s: flops_per_iter(*SIZES[s]) for s in sizes}}
+    path = os.path.join(args.out_dir, "train_speed.json")
+    with open(path + ".part", "w") as fh:
+        json.dump(result, fh, indent=1)
+    os.replace(path + ".part", path)
+    _chart(rows_out, os.path.join(args.out_dir, "train_speed.png"))
+    print(f"wrote {path} and {os.path.join(args.out_dir, 'train_speed.png')}")
+    return 0
+
+
+def _lookup(rows, size, dt, impl):
+    for r in rows:
+        if r["size"] == size and r["dtype"] == dt and r["impl"] == impl:
+            return r
+    return None
+
+
+def _table(rows):
+    print()
+    print(f"{'size':7s} {'dtype':8s} {'implementation':18s} {'it/s':>12s} {'vs book':>8s} {'vs torch':>9s} "
+          f"{'TFLOP/s':>8s} {'of peak':>8s} {'GPU MiB':>8s}")
+    for r in rows:
+        base = _lookup(rows, r["size"], r["dtype"], "book")
+        torch_same = _lookup(rows, r["size"], r["dtype"], "torch-cuda" if r["device"] == "gpu" else "torch-cpu")
+        vb = f"{r['it_s'] / base['it_s']:.2f}x" if base else "-"
+        vt = f"{r['it_s'] / torch_same['it_s']:.2f}x" if torch_same else "-"
+        peak = f"{100 * r['of_matmul_peak']:.0f}%" if "of_matmul_peak" in r else "-"
+        mem = f"{r['gpu_mem_mb']:.0f}" if "gpu_mem_mb" in r else "-"
+        print(f"{r['size']:7s} {r['dtype']:8s} {r['impl']:18s} {r['it_s']:12,.1f} {vb:>8s} {vt:>9s} "
+              f"{r['tflops']:8.3f} {peak:>8s} {mem:>8s}")
+    f64 = {r["size"]: r for r in rows if r["impl"] == "xpnet-numpy" and r["dtype"] == "float64"}
+    for r in rows:
+        if r["impl"] == "xpnet-numpy" and r["dtype"] == "float32" and r["size"] in f64:
+            print(f"xpnet-numpy {r['size']}: float32 / float64 = {r['it_s'] / f64[r['size']]['it_s']:.2f}x")
+
+
+def _chart(rows, path):
+    from xpnet.plots import _plt, save_figure
+    plt = _plt()
+    groups = sorted({(r["size"], r["dtype"]) for r in rows}, key=lambda g: (list(SIZES).index(g[0]), g[1]))
+    impls = [i for i in ("book", "xpnet-numpy", "torch-cpu", "xpnet-cupy-plain", "torch-cuda", "xpnet-cupy")
+             if any(r["impl"] == i for r in rows)]
+    fig, ax = plt.subplots(figsize=(max(6, 1.8 * len(groups)), 4.5))
+    width = 0.8 / max(1, len(impls))
+    for j, impl in enumerate(impls):
+        vals = [(_lookup(rows, s, d, impl) or {}).get("it_s", 0) for s, d in groups]
+        ax.bar([i + j * width for i in range(len(groups))], vals, width, label=impl)
+    ax.set_xticks([i + 0.4 - width / 2 for i in range(len(groups))])
+    ax.set_xticklabels([f"{s}\n{d}" for s, d in groups])
+    ax.set_yscale("log")
+    ax.set_ylabel("training iterations / s (log)")
+    ax.set_title("xpnet training speed")
+    ax.legend(fontsize=8)
+    ax.grid(axis="y", alpha=0.3)
+    fig.tight_layout()
+    save_figure(fig, path)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,165 @@
+"""GPU tests: skipped without CuPy and a CUDA device; run on a GPU machine before
+resolving an issue that adds or changes them."""
+
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+import xpnet
+from xpnet import TwoLayerNet
+from xpnet._accel import accelerated
+from xpnet.train import fit
+
+from conftest import CUPY_SKIP
+
+pytestmark = pytest.mark.skipif(CUPY_SKIP is not None, reason=f"cupy: {CUPY_SKIP}")
+
+
+@pytest.fixture
+def cp():
+    import cupy
+    return cupy
+
+
+def _batch(n=100, d=784, c=10, seed=1):
+    rng = np.random.default_rng(seed)
+    return rng.random((n, d)), rng.integers(0, c, n)
+
+
+def _cupy_copy(net):
+    return net.to("cupy")
+
+
+def test_parity_numpy_cupy_forward_loss_gradients_sgd():
+    """One seed: forward pass, loss, both gradients and 20 SGD steps agree to 1e-10 (float64)."""
+    x, t = _batch()
+    cpu = TwoLayerNet(784, 50, 10, seed=0, backend="numpy")
+    gpu = TwoLayerNet(784, 50, 10, seed=0, backend="cupy")
+    xg, tg = xpnet.asarray(x, backend="cupy"), xpnet.asarray(t, backend="cupy")
+    np.testing.assert_allclose(xpnet.to_numpy(gpu.predict(xg)), cpu.predict(x), rtol=1e-10, atol=1e-14)
+    assert float(gpu.loss(xg, tg)) == pytest.approx(float(cpu.loss(x, t)), rel=1e-10)
+    for method in ("backprop", "incremental"):
+        gc = cpu.gradient(x, t) if method == "backprop" else cpu.numerical_gradient(x, t)
+        gg = gpu.gradient(xg, tg) if method == "backprop" else gpu.numerical_gradient(xg, tg)
+        for k in gc:
+            # absolute: a central difference turns the loss's rounding (~1e-16) into ~1e-12
+            assert np.abs(xpnet.to_numpy(gg[k]) - gc[k]).max() <= 1e-10, (method, k)
+    rng = np.random.default_rng(2)
+    for _ in range(20):
+        idx = rng.integers(0, 100, 20)
+        gc, gg = cpu.gradient(x[idx], t[idx]), gpu.gradient(xg[idx], tg[idx])
+        for k in cpu.params:
+            cpu.params[k] -= 0.1 * gc[k]
+            gpu.params[k] -= 0.1 * gg[k]
+    for k in cpu.params:
+        np.testing.assert_allclose(xpnet.to_numpy(gpu.params[k]), cpu.params[k], rtol=1e-10, atol=1e-13)
+
+
+@pytest.mark.parametrize("dtype", ["float64", "float32"])
+def test_gemm_layouts(cp, dtype):
+    from xpnet._cuda.graph import gemm
+    rng = np.random.default_rng(0)
+    for m, k, n in [(100, 784, 50), (7, 3, 5), (1, 9, 1)]:
+        a = cp.asarray(rng.standard_normal((m, k)), dtype=dtype)
+        b = cp.asarray(rng.standard_normal((k, n)), dtype=dtype)
+        for aa, bb in [(a, b), (cp.ascontiguousarray(a.T).T, b), (a, cp.ascontiguousarray(b.T).T),
+                       (cp.ascontiguousarray(a.T).T, cp.ascontiguousarray(b.T).T), (a[:, ::1], b[::1, :])]:
+            got = gemm(aa, bb)
+            want = cp.matmul(aa, bb)
+            tol = 1e-12 if dtype == "float64" else 1e-4
+            np.testing.assert_allclose(cp.asnumpy(got), cp.asnumpy(want), rtol=tol, atol=tol)
+
+
+@pytest.mark.parametrize("dtype", ["float64", "float32"])
+def test_fused_kernels_match_array_api_code(cp, dtype):
+    rng = np.random.default_rng(0)
+    x = cp.asarray(rng.standard_normal((64, 50)) * 30, dtype=dtype)
+    with accelerated(False):
+        plain = xpnet.sigmoid(x)
+    fused = xpnet.sigmoid(x)
+    tol = 1e-15 if dtype == "float64" else 1e-7
+    np.testing.assert_allclose(cp.asnumpy(fused), cp.asnumpy(plain), rtol=tol, atol=0)
+    net = TwoLayerNet(50, 20, 10, seed=0, dtype=dtype, backend="cupy")
+    t = cp.asarray(rng.integers(0, 10, 64))
+    with accelerated(False):
+        g_plain = net.gradient(x, t)
+    g_fused = net.gradient(x, t)
+    for k in g_plain:
+        np.testing.assert_allclose(cp.asnumpy(g_fused[k]), cp.asnumpy(g_plain[k]),
+                                   rtol=1e-12 if dtype == "float64" else 1e-5, atol=1e-15 if dtype == "float64" else 1e-7)
+
+
+def test_graph_fast_path_equals_plain_path(cp):
+    """CUDA graph + fused kernels give the plain path's parameters (1e-12, float64)."""
+    rng = np.random.default_rng(0)
+    x = xpnet.asarray(rng.random((1000, 784)), backend="cupy")
+    t = xpnet.asarray(rng.integers(0, 10, 1000), backend="cupy")
+    plain = TwoLayerNet(784, 50, 10, seed=0, backend="cupy")
+    fast = TwoLayerNet(784, 50, 10, seed=0, backend="cupy")
+    hp = fit(plain, x, t, iters=257, batch_size=100, lr=0.1, seed=3, progress=False, fast=False)
+    hf = fit(fast, x, t, iters=257, batch_size=100, lr=0.1, seed=3, progress=False, fast=True)
+    np.testing.assert_allclose(hf.loss, hp.loss, rtol=1e-12)
+    for k in plain.params:
+        np.testing.assert_allclose(cp.asnumpy(fast.params[k]), cp.asnumpy(plain.params[k]), rtol=0, atol=1e-12)
+    assert [r["train_acc"] for r in hf.epochs] == [r["train_acc"] for r in hp.epochs]
+
+
+def test_fit_numpy_vs_cupy_fast(cp):
+    """Same seed: loss curve and accuracies agree between numpy and the cupy fast path."""
+    rng = np.random.default_rng(1)
+    x, t = rng.random((2000, 784)), rng.integers(0, 10, 2000)
+    xt, tt = rng.random((500, 784)), rng.integers(0, 10, 500)
+    cpu = TwoLayerNet(784, 50, 10, seed=0, backend="numpy")
+    gpu = TwoLayerNet(784, 50, 10, seed=0, backend="cupy")
+    hc = fit(cpu, x, t, xt, tt, iters=450, seed=4, progress=False)
+    to = lambda a: xpnet.asarray(a, backend="cupy")  # noqa: E731
+    hg = fit(gpu, to(x), to(t), to(xt), to(tt), iters=450, seed=4, progress=False)
+    np.testing.assert_allclose(hg.loss, hc.loss, rtol=1e-6)
+    for a, b in zip(hg.epochs, hc.epochs):
+        assert abs(a["train_acc"] - b["train_acc"]) <= 1e-6 and abs(a["test_acc"] - b["test_acc"]) <= 1e-6
+
+
+def test_float32_fast_path_trains(cp):
+    rng = np.random.default_rng(1)
+    centers = rng.standard_normal((10, 784))
+    labels = rng.integers(0, 10, 3000)
+    x = xpnet.asarray(centers[labels] + 0.5 * rng.standard_normal((3000, 784)), dtype="float32", backend="cupy")
+    t = xpnet.asarray(labels, backend="cupy")
+    net = TwoLayerNet(784, 50, 10, seed=0, dtype="float32", backend="cupy")
+    h = fit(net, x, t, iters=600, seed=0, progress=False)
+    assert h.final["train_acc"] > 0.95 and net.params["W1"].dtype == cp.float32
+
+
+def test_trained_on_gpu_evaluated_on_cpu(tmp_path):
+    rng = np.random.default_rng(1)
+    x, t = rng.random((300, 784)), rng.integers(0, 10, 300)
+    gpu = TwoLayerNet(784, 50, 10, seed=0, backend="cupy")
+    fit(gpu, xpnet.asarray(x, backend="cupy"), xpnet.asarray(t, backend="cupy"), iters=120, seed=0, progress=False)
+    gpu.save(tmp_path / "p.npz")
+    cpu = TwoLayerNet.load(tmp_path / "p.npz", backend="numpy")
+    assert isinstance(cpu.params["W1"], np.ndarray)
+    assert cpu.accuracy(x, t) == gpu.accuracy(xpnet.asarray(x, backend="cupy"), xpnet.asarray(t, backend="cupy"))
+
+
+def test_inputs_on_gpu_stay_on_gpu_whatever_the_variable(cp, monkeypatch):
+    monkeypatch.setenv("XPNET_BACKEND", "numpy")
+    y = xpnet.softmax(cp.asarray([1.0, 2.0, 3.0]))
+    assert isinstance(y, cp.ndarray)
+    with pytest.raises(TypeError, match="one library on one device"):
+        xpnet.cross_entropy_error(cp.asarray([0.5, 0.5]), np.array([1, 0]))
+
+
+def test_cli_on_gpu(tmp_path):
+    root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    env = dict(os.environ, XPNET_BACKEND="cupy", MPLBACKEND="Agg")
+    run = subprocess.run([sys.executable, os.path.join(root, "examples", "train.py"), "--dataset", "digits",
+                          "--iters", "1000", "--out", str(tmp_path / "run"), "--no-progress"],
+                         capture_output=True, text=True, env=env, timeout=300)
+    assert run.returncode == 0, run.stderr
+    assert "backend cupy" in run.stdout and "CUDA device" in run.stdout
+    net = TwoLayerNet.load(tmp_path / "run" / "params.npz", backend="numpy")
+    assert isinstance(net.params["W1"], np.ndarray)
+    print(run.stdout)
