@@ -68,6 +68,8 @@ def main(argv=None):
                    help="fraction of W1 rows the element loops run over (times are extrapolated)")
     p.add_argument("--gpu-loop-fraction", type=float, default=0.005)
     p.add_argument("--no-gpu", action="store_true")
+    p.add_argument("--no-cpu", action="store_true", help="GPU rows only")
+    p.add_argument("--skip-cpu-batched", action="store_true", help="the batched path is slow on a CPU")
     p.add_argument("--out-dir", default=os.path.join("benchmarks", "out"))
     args = p.parse_args(argv)
     d, h, c, n = (20, 6, 4, 10) if args.smoke else (784, 50, 10, 100)
@@ -76,7 +78,8 @@ def main(argv=None):
     labels = rng.integers(0, c, n)
     hot = np.eye(c)[labels]
     rows = []
-    backends = ["numpy"] + (["cupy"] if xpnet.backend_available("cupy") and not args.no_gpu else [])
+    backends = ([] if args.no_cpu else ["numpy"]) + (
+        ["cupy"] if xpnet.backend_available("cupy") and not args.no_gpu else [])
     print(f"TwoLayerNet({d}, {h}, {c}), batch {n}, float64; "
           f"{d * h + h + h * c + c} parameters, 2 loss evaluations each")
     for backend in backends:
@@ -105,6 +108,8 @@ def main(argv=None):
                      "note": "" if part == d else f"timed on {part} of {d} inputs, extrapolated"})
         print(f"  {backend:6s} xpnet loop       {loop_secs:10.4f} s", flush=True)
         for method in ("batched", "incremental"):
+            if method == "batched" and backend == "numpy" and args.skip_cpu_batched:
+                continue
             net.numerical_gradient(xb, tb, method=method)  # warm-up
             secs, g = _time(lambda: net.numerical_gradient(xb, tb, method=method), xp)
             err = max(_rel(g[k], ref[k]) for k in ref)

@@ -85,10 +85,12 @@ def test_batched_matches_loop(xp, dtype):
         return xp.sum(xp.exp(a * vs) * vs, axis=(1, 2))
 
     loop = host(numerical_gradient(f_one, x))
+    # float32: f's rounding (~1e-7 |f|) divided by 2h makes central differences noisy
+    # and summation order (which differs between the paths) shows at that level
+    tol = 1e-12 * max(1, np.abs(loop).max()) if dtype == "float64" else 1e-7 * abs(float(f_one(x))) / 2e-4 * 4
     for k in (1, 5, 12, "auto"):
         batched = host(numerical_gradient(f_stack, x, batch=k))
-        tol = 1e-12 if dtype == "float64" else 1e-5
-        np.testing.assert_allclose(batched, loop, rtol=0, atol=tol * max(1, np.abs(loop).max()))
+        np.testing.assert_allclose(batched, loop, rtol=0, atol=tol)
     with pytest.raises(ValueError, match="batch must be"):
         numerical_gradient(f_stack, x, batch=0)
 

@@ -209,19 +209,17 @@ class TwoLayerNet:
         """Gradients and the loss (0-d array) for 2-D x and one-hot float t; no checks."""
         p = self.params
         n = x.shape[0]
-        z1, a2 = self._forward(xp, x)
-        y = softmax(a2)
-        loss = _loss_and_dy(xp, y, t, n)
-        loss, dy = loss
-        grads = {
-            "W2": xp.matmul(xp.matrix_transpose(z1), dy),
-            "b2": xp.sum(dy, axis=0),
-        }
+        z1 = _bias_sigmoid(xp, xp.matmul(x, p["W1"]), p["b1"])
+        loss, dy, gb2 = _softmax_loss_grad(xp, xp.matmul(z1, p["W2"]), p["b2"], t, n)
         dz1 = xp.matmul(dy, xp.matrix_transpose(p["W2"]))
-        da1 = _sigmoid_backward(xp, dz1, z1)
-        grads["W1"] = xp.matmul(xp.matrix_transpose(x), da1)
-        grads["b1"] = xp.sum(da1, axis=0)
-        return {k: grads[k] for k in PARAM_NAMES}, loss
+        da1, gb1 = _sigmoid_backward(xp, dz1, z1)
+        grads = {
+            "W1": xp.matmul(xp.matrix_transpose(x), da1),
+            "b1": gb1,
+            "W2": xp.matmul(xp.matrix_transpose(z1), dy),
+            "b2": gb2,
+        }
+        return grads, loss
 
     def numerical_gradient(self, x, t, method="incremental", h=1e-4, batch="auto"):
         """Gradient of :meth:`loss` by central differences (h = 1e-4).
@@ -335,11 +333,38 @@ class TwoLayerNet:
         return net
 
 
+# Steps of the forward and backward pass. Each is the readable array-API formula;
+# a backend may register a fused kernel for the same formula (xpnet._accel).
+
+def _bias_sigmoid(xp, a, b):
+    """``sigmoid(a + b)``: the hidden layer's activation."""
+    fused = lookup("bias_sigmoid", xp)
+    out = None if fused is None else fused(a, b)
+    if out is not None:
+        return out
+    return sigmoid(a + b)
+
+
+def _softmax_loss_grad(xp, scores, b, t, n):
+    """Softmax of ``scores + b``, its mean cross-entropy against t, and the gradient.
+
+    Returns ``(loss, dy, db)``: the loss (0-d), d loss / d scores, and its column sums.
+    """
+    fused = lookup("softmax_loss_grad", xp)
+    out = None if fused is None else fused(scores, b, t, n)
+    if out is not None:
+        return out
+    y = softmax(scores + b)
+    loss, dy = _loss_and_dy(xp, y, t, n)
+    return loss, dy, xp.sum(dy, axis=0)
+
+
 def _loss_and_dy(xp, y, t, n):
-    """Loss (0-d) and d loss / d scores for softmax output y and one-hot t."""
-    fused = lookup("loss_and_dy", xp)
-    if fused is not None:
-        return fused(y, t, n)
+    """Loss (0-d) and d loss / d scores for softmax output y and one-hot t.
+
+    With ``s = t * y / (y + 1e-7)``: ``dy = (y * sum(s) - s) / n``, the exact
+    gradient of the book's loss (its delta included).
+    """
     yd = y + DELTA
     loss = -xp.sum(t * xp.log(yd)) / n
     s = t * y / yd
@@ -348,8 +373,10 @@ def _loss_and_dy(xp, y, t, n):
 
 
 def _sigmoid_backward(xp, dout, z):
-    """dout * sigmoid'(a), with z = sigmoid(a) already computed."""
+    """``dout * sigmoid'(a)`` with ``z = sigmoid(a)``, and its column sums."""
     fused = lookup("sigmoid_backward", xp)
-    if fused is not None:
-        return fused(dout, z)
-    return dout * (1 - z) * z
+    out = None if fused is None else fused(dout, z)
+    if out is not None:
+        return out
+    da = dout * (1 - z) * z
+    return da, xp.sum(da, axis=0)

@@ -22,6 +22,7 @@ from __future__ import annotations
 import concurrent.futures
 import os
 
+from ._accel import lookup
 from .backend import backend_of
 from .functions import DELTA, sigmoid
 from .gradient import auto_batch
@@ -105,7 +106,14 @@ def incremental_gradient(net, xp, x, t, h=1e-4, batch="auto"):
     else:
         raise ValueError(f"batch must be a positive int or 'auto', got {batch!r}")
 
+    fused_hidden = lookup("numgrad_hidden", xp) if losses.one_hot else None
+    fused_output = lookup("numgrad_output", xp) if losses.one_hot else None
+
     def hidden_rows(xrows):
+        if fused_hidden is not None:
+            out = fused_hidden(a1t, z1t, xrows, p["W2"], losses.a2c, losses.labels, h)
+            if out is not None:
+                return out
         """Gradient rows for inputs xrows (R, N) feeding hidden units: (R, H)."""
         out = []
         for sign in (1.0, -1.0):
@@ -127,6 +135,11 @@ def incremental_gradient(net, xp, x, t, h=1e-4, batch="auto"):
     ones = xp.ones((1, n), dtype=x.dtype, device=_device(x))
     g_b1 = xp.reshape(hidden_rows(ones), (hidden,))
 
+    fused = None if fused_output is None else fused_output(z1t, losses.a2c, losses.labels, h)
+    if fused is not None:
+        g_w2, g_b2 = fused
+        dt = p["W1"].dtype
+        return {k: xp.astype(v, dt) for k, v in (("W1", g_w1), ("b1", g_b1), ("W2", g_w2), ("b2", g_b2))}
     eye = xp.reshape(xp.eye(net.output_size, dtype=x.dtype, device=_device(x)),
                      (1, net.output_size, net.output_size))
     zcol = xp.reshape(z1t, (hidden, 1, n))

@@ -100,13 +100,49 @@ def _positive_int(v, name):
 
 # ----------------------------------------------------------------- steppers
 
-def sgd_update(xp, param, grad, lr):
-    """``param -= lr * grad`` in place (the one update rule of the chapter)."""
+def sgd_update(xp, params, grads, lr):
+    """``params[k] -= lr * grads[k]`` in place, for every parameter (the chapter's rule)."""
     fused = lookup("sgd_update", xp)
-    if fused is not None:
-        fused(param, grad, lr)
+    if fused is not None and fused([params[k] for k in PARAM_NAMES], [grads[k] for k in PARAM_NAMES], lr):
         return
-    param -= lr * grad
+    for k in PARAM_NAMES:
+        params[k] -= lr * grads[k]
+
+
+def take_rows(xp, arrays, idx):
+    """``xp.take(a, idx, axis=0)`` for each array: the mini-batch."""
+    fused = lookup("take_rows", xp)
+    out = None if fused is None else fused(arrays, idx)
+    if out is not None:
+        return out
+    return tuple(xp.take(a, idx, axis=0) for a in arrays)
+
+
+class IndexStream:
+    """Mini-batch indices, drawn on the host in blocks and placed on the device.
+
+    The sequence depends only on the seed (and batch size, train size), never on
+    how the training loop chunks its work, so every path and backend sees the
+    same batches.
+    """
+
+    def __init__(self, rng, train_size, batch_size, xp, device, block=10_000):
+        self.rng, self.train_size, self.batch_size = rng, train_size, batch_size
+        self.xp, self.device, self.block = xp, device, block
+        self.buf, self.pos = None, 0
+
+    def take(self, n):
+        xp = self.xp
+        pieces = []
+        while n > 0:
+            if self.buf is None or self.pos == self.buf.shape[0]:
+                host = self.rng.integers(self.train_size, (self.block, self.batch_size), backend=False)
+                self.buf, self.pos = xp.asarray(host, device=self.device), 0
+            k = min(n, self.buf.shape[0] - self.pos)
+            pieces.append(self.buf[self.pos:self.pos + k, ...])
+            self.pos += k
+            n -= k
+        return pieces[0] if len(pieces) == 1 else xp.concat(pieces, axis=0)
 
 
 class PlainStepper:
@@ -119,16 +155,14 @@ class PlainStepper:
 
     def step(self, idx):
         xp, net = self.xp, self.net
-        xb = xp.take(self.x, idx, axis=0)
-        tb = xp.take(self.t_hot, idx, axis=0)
+        xb, tb = take_rows(xp, (self.x, self.t_hot), idx)
         if self.grad == "backprop":
             grads, loss = net._gradient(xp, xb, tb)
         else:
             grads = net.numerical_gradient(xb, tb, method="incremental")
             _, a2 = net._forward(xp, xb)
             loss, _ = _loss_and_dy(xp, softmax(a2), tb, xb.shape[0])
-        for k in PARAM_NAMES:
-            sgd_update(xp, net.params[k], grads[k], self.lr)
+        sgd_update(xp, net.params, grads, self.lr)
         return loss
 
     def run(self, idx_rows):
@@ -145,7 +179,7 @@ def make_stepper(net, x, t_hot, lr, grad, fast):
     xp = namespace(x, net.params["W1"])
     if fast and grad == "backprop" and backend_of(xp) == "cupy":
         from ._cuda.graph import GraphStepper
-        return GraphStepper(net, x, t_hot, lr, steps_per_graph=100 if fast is True or fast == "auto" else int(fast))
+        return GraphStepper(net, x, t_hot, lr, steps_per_graph=10 if fast is True or fast == "auto" else int(fast))
     return PlainStepper(net, x, t_hot, lr, grad)
 
 
@@ -230,7 +264,8 @@ def fit(net, x_train, t_train, x_test=None, t_test=None, *, iters=10_000, batch_
                               "eval_every": eval_every, "per_epoch": per_epoch, "seed": seed, "train_size": train_size,
                               "test_size": None if x_test is None else x_test.shape[0],
                               "backend": backend_of(xp), "dtype": str(net.dtype)})
-    rng = Rng(seed)
+    indices = IndexStream(Rng(seed), train_size, batch_size, xp, array_api_compat.device(x_train),
+                          block=max(1, min(10_000, iters, 50_000_000 // batch_size)))
     dt = net.params["W1"].dtype
     t_hot = to_one_hot(labels_train, net.output_size, dtype=dt)
     use_accel = fast is not False
@@ -250,9 +285,8 @@ def fit(net, x_train, t_train, x_test=None, t_test=None, *, iters=10_000, batch_
                 for point in points:
                     while done < point:
                         n = min(point - done, stepper.chunk)
-                        idx_host = rng.integers(train_size, (n, batch_size), backend=False)
                         t0 = time.perf_counter()
-                        idx = xp.asarray(idx_host, device=array_api_compat.device(x_train))
+                        idx = indices.take(n)
                         losses = to_numpy(stepper.run(idx)).astype(np.float64)
                         history.train_seconds += time.perf_counter() - t0
                         bad = np.flatnonzero(~np.isfinite(losses))

@@ -123,15 +123,18 @@ class CaptureNamespace:
 class GraphStepper(PlainStepper):
     """Runs :meth:`PlainStepper.step` as CUDA graphs of up to ``steps_per_graph`` steps.
 
-    One graph is captured per distinct run length (``steps_per_graph`` for
-    full chunks, and the remainders that evaluation points leave), each with
-    its own index and loss buffers; every later run of that length replays it.
+    Two graphs are captured per batch size, each with its own index and loss
+    buffers: one of ``steps_per_graph`` steps for full chunks, and one of a
+    single step for what evaluation points leave over. Replays at this size
+    are bound by the GPU, not by launching, so a few steps per graph suffice
+    and capture (which costs as much host time as the steps it records) stays
+    short.
     """
 
-    def __init__(self, net, x, t_hot, lr, steps_per_graph=100):
+    def __init__(self, net, x, t_hot, lr, steps_per_graph=10):
         super().__init__(net, x, t_hot, lr, "backprop")
         self.k = int(steps_per_graph)
-        self.chunk = self.k * 10
+        self.chunk = max(1000, self.k)
         self.ns = CaptureNamespace(get_namespace("cupy"))
         self.pool = cupy.cuda.MemoryPool()
         self.stream = cupy.cuda.get_current_stream()
@@ -185,7 +188,9 @@ class GraphStepper(PlainStepper):
         done = 0
         with cupy.cuda.using_allocator(self.pool.malloc):
             while done < n:
-                steps = min(self.k, n - done)
+                # full graphs, then single-step graph replays for the rest: every
+                # graph is captured once, and capture costs as many steps as it holds
+                steps = self.k if n - done >= self.k else 1
                 self._replay(idx_rows, out, done, steps)
                 done += steps
         return out

@@ -1,70 +1,340 @@
 """Fused CuPy kernels for formulas written in xpnet's array-API math.
 
 Each one is registered under the name the math looks up (``_accel.lookup``)
-and computes the same expression, in the same order, as the code beside the
-lookup; parity tests compare the two paths.
+and computes the same expression, in the same order, as the array-API code
+beside that lookup (products are rounded before they are added, as there:
+``__dmul_rn``/``__fmul_rn`` keep the compiler from fusing them into FMAs).
+Reductions are done in a fixed order within one block, so results repeat
+bit for bit. Parity tests compare both paths.
 """
 
 from __future__ import annotations
 
 import cupy
+import numpy as np
 
 from .._accel import register
 from ..functions import DELTA
 
+_PRE = r"""
+__device__ inline double mul_rn(double a, double b) { return __dmul_rn(a, b); }
+__device__ inline float mul_rn(float a, float b) { return __fmul_rn(a, b); }
+template <typename T> __device__ inline T sigmoid_(T x) {
+    T e = exp(-fabs(x));
+    return x >= (T)0 ? (T)1 / ((T)1 + e) : e / ((T)1 + e);
+}
+"""
+
 _sigmoid = cupy.ElementwiseKernel(
-    "T x", "T y",
-    "T e = exp(-fabs(x)); y = x >= 0 ? (T)1 / ((T)1 + e) : e / ((T)1 + e);",
-    "xpnet_sigmoid")
+    "T x", "T y", "y = sigmoid_(x);", "xpnet_sigmoid", preamble=_PRE)
 
-_sigmoid_backward = cupy.ElementwiseKernel(
-    "T dout, T z", "T dx",
-    "dx = dout * ((T)1 - z) * z;",
-    "xpnet_sigmoid_backward")
+_bias_sigmoid = cupy.ElementwiseKernel(
+    "T a, raw T b, int64 ncol", "T y", "y = sigmoid_(a + b[i % ncol]);", "xpnet_bias_sigmoid", preamble=_PRE)
 
-_sgd = cupy.ElementwiseKernel(
-    "T g, T lr", "T p",
-    "T step = lr * g; p = p - step;",
-    "xpnet_sgd_update")
+_SRC = _PRE + r"""
+// softmax(scores + b) row by row, the book's cross-entropy (delta inside the log),
+// dy = (y * sum(s) - s) / n with s = t * y / (y + delta), and the column sums of dy.
+// One block of 32 warps; a warp takes one row at a time, lane k holds class k
+// (at most 32 classes). Row maximum and sums are warp shuffles; sums across
+// warps are added in a fixed order: results repeat bit for bit.
+template <typename T>
+__device__ inline T warp_sum(T v) {
+    for (int o = 16; o > 0; o >>= 1) v += __shfl_xor_sync(0xffffffffu, v, o);
+    return v;
+}
+template <typename T>
+__device__ inline T warp_max(T v) {
+    for (int o = 16; o > 0; o >>= 1) { T w = __shfl_xor_sync(0xffffffffu, v, o); v = w > v ? w : v; }
+    return v;
+}
+template <typename T>
+__device__ void softmax_loss_grad(const T* scores, const T* b, const T* t, T* dy, T* loss, T* db,
+                                  int n, int c, T delta, T nf) {
+    __shared__ T col_part[32][33];
+    __shared__ T loss_part[32];
+    int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
+    bool on = lane < c;
+    int kk = on ? lane : 0;  // idle lanes repeat class 0, which leaves the maximum alone
+    T bias = b[kk];
+    T colsum = 0, lsum = 0;
+    for (int r = warp; r < n; r += 32) {
+        long i = (long)r * c + kk;
+        T v = scores[i] + bias;
+        T tk = on ? t[i] : (T)0;
+        T m = warp_max(v);
+        T e = on ? exp(v - m) : (T)0;
+        T sum = warp_sum(e);
+        T y = e / sum;
+        T yd = y + delta;
+        T l = on ? mul_rn(tk, log(yd)) : (T)0;
+        T s = on ? mul_rn(tk, y) / yd : (T)0;
+        T srow = warp_sum(s);
+        lsum += warp_sum(l);
+        if (on) {
+            T d = (mul_rn(y, srow) - s) / nf;
+            dy[i] = d;
+            colsum += d;
+        }
+    }
+    col_part[warp][lane] = colsum;
+    if (lane == 0) loss_part[warp] = lsum;
+    __syncthreads();
+    if (warp == 0) {
+        T cs = 0;
+        for (int w = 0; w < 32; ++w) cs += col_part[w][lane];
+        if (on) db[lane] = cs;
+        if (lane == 0) {
+            T ls = 0;
+            for (int w = 0; w < 32; ++w) ls += loss_part[w];
+            *loss = -ls / nf;
+        }
+    }
+}
 
-_ce_sum = cupy.ReductionKernel(
-    "T y, T t, T delta", "T loss",
-    "t * log(y + delta)", "a + b", "loss = a", "0", "xpnet_ce_sum")
+// da = dout * (1 - z) * z, and the column sums of da. Block (32, 32): 32 columns,
+// 32 row lanes, partial sums added in a fixed order.
+template <typename T>
+__device__ void sigmoid_backward(const T* dout, const T* z, T* da, T* db, int n, int h) {
+    __shared__ T part[32][33];
+    int col = blockIdx.x * 32 + threadIdx.x;
+    T acc = 0;
+    if (col < h) {
+        for (int r = threadIdx.y; r < n; r += 32) {
+            long i = (long)r * h + col;
+            T zz = z[i];
+            T v = mul_rn(mul_rn(dout[i], (T)1 - zz), zz);
+            da[i] = v;
+            acc += v;
+        }
+    }
+    part[threadIdx.y][threadIdx.x] = acc;
+    __syncthreads();
+    if (threadIdx.y == 0 && col < h) {
+        T s = 0;
+        for (int j = 0; j < 32; ++j) s += part[j][threadIdx.x];
+        db[col] = s;
+    }
+}
 
-_s_rowsum = cupy.ReductionKernel(
-    "T y, T t, T delta", "T s",
-    "t * y / (y + delta)", "a + b", "s = a", "0", "xpnet_s_rowsum")
+// p -= lr * g for four parameters in one launch.
+template <typename T>
+__device__ void sgd4(T* p0, const T* g0, long n0, T* p1, const T* g1, long n1,
+                     T* p2, const T* g2, long n2, T* p3, const T* g3, long n3, T lr) {
+    long total = n0 + n1 + n2 + n3;
+    for (long i = (long)blockIdx.x * blockDim.x + threadIdx.x; i < total; i += (long)gridDim.x * blockDim.x) {
+        long j = i;
+        if (j < n0) { p0[j] -= mul_rn(lr, g0[j]); continue; }
+        j -= n0;
+        if (j < n1) { p1[j] -= mul_rn(lr, g1[j]); continue; }
+        j -= n1;
+        if (j < n2) { p2[j] -= mul_rn(lr, g2[j]); continue; }
+        j -= n2;
+        p3[j] -= mul_rn(lr, g3[j]);
+    }
+}
 
-_dy = cupy.ElementwiseKernel(
-    "T y, T t, T srow, T delta, T n", "T dy",
-    "T s = t * y / (y + delta); T ys = y * srow; dy = (ys - s) / n;",
-    "xpnet_dy")
+// the mini-batch: rows idx of x (n x d) and of t (n x c), in one launch
+template <typename T>
+__device__ void take2(const T* x, const T* t, const long long* idx, T* xo, T* to, int n, int d, int c) {
+    long total = (long)n * (d + c);
+    for (long i = (long)blockIdx.x * blockDim.x + threadIdx.x; i < total; i += (long)gridDim.x * blockDim.x) {
+        int r = (int)(i / (d + c));
+        int k = (int)(i % (d + c));
+        long src = idx[r];
+        if (k < d) xo[(long)r * d + k] = x[src * d + k];
+        else to[(long)r * c + (k - d)] = t[src * c + (k - d)];
+    }
+}
+
+// Incremental central differences (xpnet/numgrad.py), one thread per parameter.
+// Hidden layer: moving W1[r, j] (x row r; a row of ones for b1) by +-h changes hidden
+// unit j by dz = sigmoid(a1 + (+-h) x) - z1, the scores by dz * W2[j, :]; the loss is
+// -mean_n log(softmax(scores)[label] + delta), scores shifted by the unperturbed row max.
+template <typename T>
+__device__ void numgrad_hidden(const T* a1t, const T* z1t, const T* xr, const T* w2, const T* a2c,
+                               const long long* labels, T* g, int rows, int hid, int n, int c, T h, T delta) {
+    long id = (long)blockIdx.x * blockDim.x + threadIdx.x;
+    if (id >= (long)rows * hid) return;
+    int r = (int)(id / hid), j = (int)(id % hid);
+    T lp = 0, lm = 0;
+    for (int q = 0; q < n; ++q) {
+        T base = a1t[(long)j * n + q], zz = z1t[(long)j * n + q];
+        T step = mul_rn(h, xr[(long)r * n + q]);
+        T dzp = sigmoid_(base + step) - zz;
+        T dzm = sigmoid_(base + (-step)) - zz;
+        const T* a = a2c + (long)q * c;
+        T sp = 0, sm = 0;
+        for (int k = 0; k < c; ++k) {
+            T w = w2[(long)j * c + k];
+            sp += exp(a[k] + mul_rn(dzp, w));
+            sm += exp(a[k] + mul_rn(dzm, w));
+        }
+        int lab = (int)labels[q];
+        T w = w2[(long)j * c + lab];
+        lp += log(exp(a[lab] + mul_rn(dzp, w)) / sp + delta);
+        lm += log(exp(a[lab] + mul_rn(dzm, w)) / sm + delta);
+    }
+    g[id] = ((-lp / (T)n) - (-lm / (T)n)) / (h + h);
+}
+
+// Output layer: moving W2[j, k] by +-h changes score k by +-h z1[:, j]; b2[k] (j == hid) by +-h.
+template <typename T>
+__device__ void numgrad_output(const T* z1t, const T* a2c, const long long* labels, T* g,
+                               int hid, int n, int c, T h, T delta) {
+    long id = (long)blockIdx.x * blockDim.x + threadIdx.x;
+    if (id >= (long)(hid + 1) * c) return;
+    int j = (int)(id / c), kk = (int)(id % c);
+    T lp = 0, lm = 0;
+    for (int q = 0; q < n; ++q) {
+        T d = j < hid ? mul_rn(h, z1t[(long)j * n + q]) : h;
+        const T* a = a2c + (long)q * c;
+        T sp = 0, sm = 0;
+        for (int k = 0; k < c; ++k) {
+            sp += exp(k == kk ? a[k] + d : a[k]);
+            sm += exp(k == kk ? a[k] + (-d) : a[k]);
+        }
+        int lab = (int)labels[q];
+        lp += log(exp(lab == kk ? a[lab] + d : a[lab]) / sp + delta);
+        lm += log(exp(lab == kk ? a[lab] + (-d) : a[lab]) / sm + delta);
+    }
+    g[id] = ((-lp / (T)n) - (-lm / (T)n)) / (h + h);
+}
+
+#define INSTANTIATE(T, S) \
+extern "C" __global__ void numgrad_hidden_##S(const T* a1t, const T* z1t, const T* xr, const T* w2, \
+    const T* a2c, const long long* labels, T* g, int rows, int hid, int n, int c, T h, T delta) { \
+    numgrad_hidden<T>(a1t, z1t, xr, w2, a2c, labels, g, rows, hid, n, c, h, delta); } \
+extern "C" __global__ void numgrad_output_##S(const T* z1t, const T* a2c, const long long* labels, T* g, \
+    int hid, int n, int c, T h, T delta) { numgrad_output<T>(z1t, a2c, labels, g, hid, n, c, h, delta); } \
+extern "C" __global__ void softmax_loss_grad_##S(const T* a, const T* b, const T* t, T* dy, T* loss, T* db, \
+    int n, int c, T delta, T nf) { softmax_loss_grad<T>(a, b, t, dy, loss, db, n, c, delta, nf); } \
+extern "C" __global__ void sigmoid_backward_##S(const T* dout, const T* z, T* da, T* db, int n, int h) { \
+    sigmoid_backward<T>(dout, z, da, db, n, h); } \
+extern "C" __global__ void sgd4_##S(T* p0, const T* g0, long n0, T* p1, const T* g1, long n1, \
+    T* p2, const T* g2, long n2, T* p3, const T* g3, long n3, T lr) { \
+    sgd4<T>(p0, g0, n0, p1, g1, n1, p2, g2, n2, p3, g3, n3, lr); } \
+extern "C" __global__ void take2_##S(const T* x, const T* t, const long long* idx, T* xo, T* to, \
+    int n, int d, int c) { take2<T>(x, t, idx, xo, to, n, d, c); }
+INSTANTIATE(double, f64)
+INSTANTIATE(float, f32)
+"""
+
+_module = None
+_SUFFIX = {np.dtype(np.float64): "f64", np.dtype(np.float32): "f32"}
+
+
+def _kernel(name, dtype):
+    global _module
+    if _module is None:
+        _module = cupy.RawModule(code=_SRC, options=("--std=c++14",))
+    return _module.get_function(f"{name}_{_SUFFIX[np.dtype(dtype)]}")
+
+
+def _contiguous(*arrays):
+    return all(a.flags.c_contiguous for a in arrays)
 
 
 def sigmoid(x):
     return _sigmoid(x)
 
 
+def bias_sigmoid(a, b):
+    if a.ndim != 2 or b.shape != (a.shape[1],) or a.dtype != b.dtype or not _contiguous(a, b):
+        return None
+    return _bias_sigmoid(a, b, a.shape[1])
+
+
+def softmax_loss_grad(scores, b, t, n):
+    dt = scores.dtype
+    if (dt not in _SUFFIX or scores.ndim != 2 or t.shape != scores.shape or b.shape != (scores.shape[1],)
+            or t.dtype != dt or b.dtype != dt or not _contiguous(scores, b, t) or scores.shape[1] > 32):
+        return None
+    rows, c = scores.shape
+    dy = cupy.empty_like(scores)
+    loss = cupy.empty((), dtype=dt)
+    db = cupy.empty((c,), dtype=dt)
+    _kernel("softmax_loss_grad", dt)((1,), (1024,), (scores, b, t, dy, loss, db, np.int32(rows),
+                                     np.int32(c), dt.type(DELTA), dt.type(n)))
+    return loss, dy, db
+
+
 def sigmoid_backward(dout, z):
-    return _sigmoid_backward(dout, z)
+    dt = dout.dtype
+    if dt not in _SUFFIX or dout.ndim != 2 or z.shape != dout.shape or z.dtype != dt or not _contiguous(dout, z):
+        return None
+    n, h = dout.shape
+    da = cupy.empty_like(dout)
+    db = cupy.empty((h,), dtype=dt)
+    _kernel("sigmoid_backward", dt)(((h + 31) // 32,), (32, 32), (dout, z, da, db, np.int32(n), np.int32(h)))
+    return da, db
 
 
-def sgd_update(param, grad, lr):
-    _sgd(grad, param.dtype.type(lr), param)
+def sgd_update(params, grads, lr):
+    dt = params[0].dtype
+    if (len(params) != 4 or dt not in _SUFFIX or any(p.dtype != dt or g.dtype != dt or p.shape != g.shape
+                                                     for p, g in zip(params, grads))
+            or not _contiguous(*params, *grads)):
+        return False
+    args = []
+    for p, g in zip(params, grads):
+        args += [p, g, np.int64(p.size)]
+    total = sum(p.size for p in params)
+    blocks = min((total + 255) // 256, 1024)
+    _kernel("sgd4", dt)((blocks,), (256,), (*args, dt.type(lr)))
+    return True
 
 
-def loss_and_dy(y, t, n):
-    """Same as nets._loss_and_dy: loss -sum(t log(y+d))/n and dy = (y*sum(s) - s)/n."""
-    dt = y.dtype.type
-    delta = dt(DELTA)
-    total = _ce_sum(y, t, delta)
-    loss = -total / n
-    srow = _s_rowsum(y, t, delta, axis=1, keepdims=True)
-    dy = _dy(y, t, srow, delta, dt(n))
-    return loss, dy
+def take_rows(arrays, idx):
+    if len(arrays) != 2:
+        return None
+    x, t = arrays
+    dt = x.dtype
+    if (dt not in _SUFFIX or t.dtype != dt or x.ndim != 2 or t.ndim != 2 or idx.ndim != 1
+            or idx.dtype != cupy.int64 or not _contiguous(x, t, idx)):
+        return None
+    n = idx.shape[0]
+    xo = cupy.empty((n, x.shape[1]), dtype=dt)
+    to = cupy.empty((n, t.shape[1]), dtype=dt)
+    total = n * (x.shape[1] + t.shape[1])
+    _kernel("take2", dt)((min((total + 255) // 256, 4096),), (256,),
+                         (x, t, idx, xo, to, np.int32(n), np.int32(x.shape[1]), np.int32(t.shape[1])))
+    return xo, to
 
 
+def numgrad_hidden(a1t, z1t, xrows, w2, a2c, labels, h):
+    """Gradient rows (R, H) for parameters feeding the hidden layer (see numgrad.py)."""
+    dt = a1t.dtype
+    arrays = (a1t, z1t, xrows, w2, a2c)
+    if dt not in _SUFFIX or any(a.dtype != dt for a in arrays) or labels.dtype != cupy.int64:
+        return None
+    a1t, z1t, xrows, w2, a2c, labels = (cupy.ascontiguousarray(a) for a in (*arrays, labels))
+    rows, (hid, n), c = xrows.shape[0], a1t.shape, a2c.shape[1]
+    g = cupy.empty((rows, hid), dtype=dt)
+    total = rows * hid
+    _kernel("numgrad_hidden", dt)(((total + 127) // 128,), (128,), (a1t, z1t, xrows, w2, a2c, labels, g,
+                                  np.int32(rows), np.int32(hid), np.int32(n), np.int32(c), dt.type(h),
+                                  dt.type(DELTA)))
+    return g
+
+
+def numgrad_output(z1t, a2c, labels, h):
+    """Gradients of W2 (H, C) and b2 (C,) (see numgrad.py)."""
+    dt = z1t.dtype
+    if dt not in _SUFFIX or a2c.dtype != dt or labels.dtype != cupy.int64:
+        return None
+    z1t, a2c, labels = (cupy.ascontiguousarray(a) for a in (z1t, a2c, labels))
+    (hid, n), c = z1t.shape, a2c.shape[1]
+    g = cupy.empty((hid + 1, c), dtype=dt)
+    _kernel("numgrad_output", dt)((((hid + 1) * c + 127) // 128,), (128,), (z1t, a2c, labels, g, np.int32(hid),
+                                  np.int32(n), np.int32(c), dt.type(h), dt.type(DELTA)))
+    return g[:hid], g[hid]
+
+
+register("cupy", "numgrad_hidden", numgrad_hidden)
+register("cupy", "numgrad_output", numgrad_output)
 register("cupy", "sigmoid", sigmoid)
+register("cupy", "bias_sigmoid", bias_sigmoid)
+register("cupy", "softmax_loss_grad", softmax_loss_grad)
 register("cupy", "sigmoid_backward", sigmoid_backward)
 register("cupy", "sgd_update", sgd_update)
-register("cupy", "loss_and_dy", loss_and_dy)
+register("cupy", "take_rows", take_rows)
