@@ -81,8 +81,8 @@ def run_xpnet(backend, hidden, batch, dtype, iters, data, fast):
     mem0 = _gpu_used() if backend == "cupy" else None
     net = xpnet.TwoLayerNet(INPUT, hidden, OUTPUT, seed=0, dtype=dtype, backend=backend)
     warm = min(iters, 250 if backend == "cupy" else 3)
-    fit(net, xb, tb, iters=warm, batch_size=batch, eval_every=warm, progress=False, fast=fast, seed=1)
-    h = fit(net, xb, tb, iters=iters, batch_size=batch, eval_every=iters, progress=False, fast=fast, seed=2)
+    fit(net, xb, tb, iters=warm, batch_size=batch, progress=False, fast=fast, seed=1, evaluate=False)
+    h = fit(net, xb, tb, iters=iters, batch_size=batch, progress=False, fast=fast, seed=2, evaluate=False)
     out = {"seconds": h.train_seconds, "iters": h.iterations}
     if backend == "cupy":
         out["gpu_mem_mb"] = (_gpu_used() - mem0) / 2**20

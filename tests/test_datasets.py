@@ -75,7 +75,7 @@ def test_files_in_bare_data_dir_and_env(tmp_path, monkeypatch):
 def test_cache_is_used_and_refreshed(tmp_path):
     make_set(tmp_path / "mnist", seed=1)
     datasets.load_mnist(data_dir=tmp_path, download=False)
-    cache = tmp_path / "mnist" / "mnist-all.npz"
+    cache = tmp_path / "mnist" / "mnist-all.cache" / "signature.json"
     assert cache.exists()
     # the cache answers without parsing the IDX files
     first = cache.stat().st_mtime_ns
@@ -120,7 +120,7 @@ def test_bad_files(tmp_path, how, pattern):
     with pytest.raises(DatasetError, match=pattern) as info:
         datasets.load_mnist(data_dir=tmp_path, download=False)
     assert "train-" in str(info.value)  # names the file
-    assert not (tmp_path / "mnist" / "mnist-all.npz").exists()  # nothing cached from a bad set
+    assert not (tmp_path / "mnist" / "mnist-all.cache").exists()  # nothing cached from a bad set
 
 
 def test_wrong_magic_number(tmp_path):
@@ -205,7 +205,9 @@ def test_mirror_order(tmp_path, server, first):
         assert set(paths) == set(FILES)
         raw = datasets.load_raw(spec, root, download=False, progress=False)
     assert raw["train_images"].shape == (30, 28, 28)
-    assert sorted(files_in(root / "test-set")) == sorted(list(FILES.values()) + ["test-set-all.npz"])
+    assert sorted(files_in(root / "test-set")) == sorted(list(FILES.values()) + ["test-set-all.cache"])
+    assert sorted(files_in(root / "test-set" / "test-set-all.cache")) == sorted(
+        [f"{k}.npy" for k in FILES] + ["signature.json"])
 
 
 def test_env_mirror_goes_first(tmp_path, server, monkeypatch):

@@ -151,3 +151,23 @@ def test_gradient_check_prints(capsys):
     assert "W1" in out and "max |diff|" in out
     assert set(report) == {"W1", "b1", "W2", "b2"}
     assert all(v["max_abs"] < 1e-8 for v in report.values())
+
+
+def test_incremental_sparse_inputs_agree_with_loop(backend):
+    """Inputs that are mostly zero (like MNIST's pixels) take the sparse path: only
+    (input, sample) pairs with a nonzero input are recomputed."""
+    rng = np.random.default_rng(7)
+    x = rng.random((9, 12))
+    x[rng.random((9, 12)) < 0.8] = 0.0
+    x[:, 3] = 0.0  # an input that is zero in every sample: exactly zero gradient
+    xb = xpnet.asarray(x, backend=backend)
+    t = xpnet.asarray(rng.integers(0, 4, 9), backend=backend)
+    net = TwoLayerNet(12, 6, 4, seed=1, weight_init_std=1.0)
+    loop = net.numerical_gradient(xb, t, method="loop")
+    for batch in ("auto", 7, 100):
+        inc = net.numerical_gradient(xb, t, batch=batch)
+        for k in loop:
+            np.testing.assert_allclose(host(inc[k]), host(loop[k]), rtol=0, atol=1e-8, err_msg=f"{k} {batch}")
+    assert np.all(host(inc["W1"])[3] == 0)
+    back = net.gradient(xb, t)
+    assert np.abs(host(back["W1"]) - host(inc["W1"])).max() < 1e-8

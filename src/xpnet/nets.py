@@ -13,7 +13,7 @@ import array_api_compat
 from ._accel import lookup
 from ._checks import check_labels, is_float, is_int, prepare, require_float, require_ndim
 from .backend import asarray, backend_of, dtype_name, float_dtype, get_namespace, to_numpy
-from .functions import DELTA, cross_entropy_error, sigmoid, softmax, to_one_hot
+from .functions import DELTA, _cross_entropy_onehot, cross_entropy_error, sigmoid, softmax, to_one_hot
 from .gradient import auto_batch, numerical_gradient, _require_finite
 from .random import Rng
 
@@ -239,10 +239,12 @@ class TwoLayerNet:
         xp, x = self._input(x)
         if x.ndim == 1:
             x = xp.reshape(x, (1, -1))
+        t = self._targets(xp, t, x.shape[0])  # checked once, not at every evaluation
         if method == "loop":
-            f = lambda _w: self.loss(x, t)  # noqa: E731  (the book's form)
+            def f(_w):  # the book's form: ignores its argument, reads the params
+                _, a2 = self._forward(xp, x)
+                return _cross_entropy_onehot(xp, softmax(a2), t)
             return {k: numerical_gradient(f, self.params[k], h=h) for k in PARAM_NAMES}
-        t = self._targets(xp, t, x.shape[0])
         if method == "batched":
             return {k: numerical_gradient(self._stacked_loss(xp, x, t, k), self.params[k], h=h, batch=batch)
                     for k in PARAM_NAMES}

@@ -211,7 +211,7 @@ def _prepare_data(net, x, t, name):
 
 def fit(net, x_train, t_train, x_test=None, t_test=None, *, iters=10_000, batch_size=100, lr=0.1,
         grad="backprop", eval_every=None, seed=None, callbacks=(), progress=True, fast="auto",
-        eval_batch=10_000, progress_file=None):
+        eval_batch=10_000, progress_file=None, evaluate=True):
     """Train ``net`` by mini-batch SGD as the book does, evaluating per epoch.
 
     Mini-batches are drawn as in the book (``batch_size`` indices with
@@ -237,6 +237,7 @@ def fit(net, x_train, t_train, x_test=None, t_test=None, *, iters=10_000, batch_
             no fused kernels), or an int: steps per CUDA graph.
         eval_batch: rows per accuracy batch (evaluation stays on the device).
         progress_file: stream for the progress bar (stderr).
+        evaluate: False skips the accuracy evaluations (benchmarks).
 
     Returns:
         History. Training stops early (``history.stopped``) when the loss
@@ -304,6 +305,8 @@ def fit(net, x_train, t_train, x_test=None, t_test=None, *, iters=10_000, batch_
                         history.iterations = done
                         bar.update(n)
                         bar.set_postfix(loss=f"{losses[-1]:.4f}", refresh=False)
+                    if not evaluate:
+                        continue
                     t0 = time.perf_counter()
                     train_acc = _accuracy(net, x_train, labels_train, eval_batch)
                     test_acc = None if x_test is None else _accuracy(net, x_test, labels_test, eval_batch)

@@ -153,9 +153,9 @@ def _signature(paths):
     return {k: [str(p), os.stat(p).st_size, int(os.stat(p).st_mtime_ns)] for k, p in sorted(paths.items())}
 
 
-def _cache_file(spec, root, keys):
+def _cache_dir(spec, root, keys):
     tag = "all" if set(keys) == set(FILES) else "-".join(sorted(keys))
-    return root / spec.folder / f"{spec.folder}-{tag}.npz"
+    return root / spec.folder / f"{spec.folder}-{tag}.cache"
 
 
 def load_raw(spec=MNIST, root=None, keys=tuple(FILES), download=True, progress=True):
@@ -167,11 +167,10 @@ def load_raw(spec=MNIST, root=None, keys=tuple(FILES), download=True, progress=T
     root = data_dir() if root is None else pathlib.Path(root)
     paths = fetch(spec, root, keys, download=download, progress=progress)
     sig = _signature(paths)
-    cache = _cache_file(spec, root, keys)
-    try:
-        with np.load(cache, allow_pickle=False) as z:
-            if json.loads(str(z["__signature__"])) == sig:
-                return {k: np.array(z[k]) for k in keys}
+    cache = _cache_dir(spec, root, keys)
+    try:  # the cache: one .npy per array (memory-mapped), signature.json written last
+        if json.loads((cache / "signature.json").read_text()) == sig:
+            return {k: np.load(cache / f"{k}.npy", mmap_mode="r", allow_pickle=False) for k in keys}
     except (OSError, KeyError, ValueError):
         pass
     arrays = {}
@@ -193,11 +192,16 @@ def load_raw(spec=MNIST, root=None, keys=tuple(FILES), download=True, progress=T
 
 def _write_cache(cache, arrays, sig):
     import io
-    buf = io.BytesIO()
-    np.savez(buf, __signature__=np.asarray(json.dumps(sig)), **arrays)
     try:
-        cache.parent.mkdir(parents=True, exist_ok=True)
-        atomic_write(cache, buf.getvalue())
+        cache.mkdir(parents=True, exist_ok=True)
+        stale = cache / "signature.json"
+        if stale.exists():
+            stale.unlink()  # invalid until every array is rewritten
+        for key, arr in arrays.items():
+            buf = io.BytesIO()
+            np.save(buf, np.ascontiguousarray(arr), allow_pickle=False)
+            atomic_write(cache / f"{key}.npy", buf.getvalue())
+        atomic_write(cache / "signature.json", json.dumps(sig).encode())
     except OSError:
         pass  # a read-only folder: no cache, still correct
 
@@ -207,9 +211,9 @@ def _finish(images, labels, normalize, flatten, one_hot_label, dtype, backend, s
         dt = np.dtype(dtype_name(dtype) if dtype is not None else "float32")
         if dt.kind != "f":
             raise ValueError(f"dtype must be float32 or float64 with normalize=True, got {dtype!r}")
-        x = images.astype(dt) / dt.type(scale)
+        x = np.true_divide(images, dt.type(scale), dtype=dt)  # one pass, one allocation
     else:
-        x = images.astype(np.dtype(dtype_name(dtype)) if dtype is not None else np.uint8, copy=False)
+        x = np.array(images, dtype=np.dtype(dtype_name(dtype)) if dtype is not None else np.uint8)
     n = x.shape[0]
     x = x.reshape(n, side * side) if flatten else x.reshape(n, 1, side, side)
     if one_hot_label:
