@@ -2,7 +2,6 @@
 lr = 0.1 for 100 steps; and the book's too-large (10) and too-small (1e-10)
 learning rates."""
 
-import numpy as np
 
 import xpnet
 from xpnet.plots import _plt, save_figure

@@ -1,6 +1,5 @@
 """Data loading, all offline: small IDX files made here, a local HTTP server on 127.0.0.1."""
 
-import contextlib
 import gzip
 import hashlib
 import http.server

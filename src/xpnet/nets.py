@@ -5,16 +5,16 @@ from __future__ import annotations
 import json
 import math
 import os
-import tempfile
 
 import numpy as np
 import array_api_compat
 
 from ._accel import lookup
+from ._io import atomic_path
 from ._checks import check_labels, is_float, is_int, prepare, require_float, require_ndim
-from .backend import asarray, backend_of, dtype_name, float_dtype, get_namespace, to_numpy
+from .backend import asarray, dtype_name, float_dtype, get_namespace, to_numpy
 from .functions import DELTA, _cross_entropy_onehot, cross_entropy_error, sigmoid, softmax, to_one_hot
-from .gradient import auto_batch, numerical_gradient, _require_finite
+from .gradient import numerical_gradient, _require_finite
 from .random import Rng
 
 PARAM_NAMES = ("W1", "b1", "W2", "b2")
@@ -282,16 +282,8 @@ class TwoLayerNet:
                 "output_size": self.output_size, "dtype": self.dtype,
                 "weight_init_std": self.weight_init_std, "format": "xpnet.TwoLayerNet/1"}
         arrays = {k: to_numpy(v) for k, v in self.params.items()}
-        folder = os.path.dirname(os.path.abspath(path))
-        fd, tmp = tempfile.mkstemp(prefix=".params-", suffix=".npz.tmp", dir=folder)
-        try:
-            with os.fdopen(fd, "wb") as fh:
-                np.savez(fh, __meta__=np.asarray(json.dumps(meta)), **arrays)
-            os.replace(tmp, path)
-        except BaseException:
-            if os.path.exists(tmp):
-                os.unlink(tmp)
-            raise
+        with atomic_path(path) as tmp, open(tmp, "wb") as fh:
+            np.savez(fh, __meta__=np.asarray(json.dumps(meta)), **arrays)
 
     @classmethod
     def load(cls, path, backend=None, dtype=None):

@@ -9,15 +9,14 @@ from __future__ import annotations
 import dataclasses
 import json
 import math
-import os
 import sys
-import tempfile
 import time
 
 import numpy as np
 import array_api_compat
 
 from ._accel import accelerated, lookup
+from ._io import atomic_write
 from ._checks import check_labels, is_int, require_float
 from .backend import backend_of, namespace, synchronize, to_numpy
 from .functions import softmax, to_one_hot
@@ -67,7 +66,7 @@ class History:
 
     def save(self, path) -> None:
         """Write the history as JSON (temp name, then rename)."""
-        _atomic_text(path, json.dumps(self.to_dict(), indent=1))
+        atomic_write(path, json.dumps(self.to_dict(), indent=1))
 
     def save_csv(self, path) -> None:
         """Per-epoch metrics as CSV (temp name, then rename)."""
@@ -75,21 +74,7 @@ class History:
         for r in self.epochs:
             lines.append(f"{r['epoch']},{r['iteration']},{r['loss']!r},{r['train_acc']!r},"
                          f"{'' if r['test_acc'] is None else repr(r['test_acc'])},{r['seconds']:.3f}")
-        _atomic_text(path, "\n".join(lines) + "\n")
-
-
-def _atomic_text(path, text):
-    path = os.fspath(path)
-    fd, tmp = tempfile.mkstemp(prefix="." + os.path.basename(path) + ".", suffix=".part",
-                               dir=os.path.dirname(os.path.abspath(path)))
-    try:
-        with os.fdopen(fd, "w") as fh:
-            fh.write(text)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
+        atomic_write(path, "\n".join(lines) + "\n")
 
 
 def _positive_int(v, name):

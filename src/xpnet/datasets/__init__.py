@@ -15,7 +15,7 @@ import pathlib
 import numpy as np
 
 from ..backend import asarray, dtype_name
-from .download import download_file, md5sum
+from .download import download_file
 from .idx import DatasetError, atomic_write, read_idx
 
 __all__ = ["load_mnist", "load_fashion_mnist", "load_digits", "load_mnist_t10k", "load_dataset",

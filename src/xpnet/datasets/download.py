@@ -5,10 +5,10 @@ from __future__ import annotations
 import hashlib
 import os
 import socket
-import tempfile
 import urllib.error
 import urllib.request
 
+from .._io import atomic_path
 from .idx import DatasetError
 
 
@@ -33,48 +33,33 @@ def download_file(url, dest, md5=None, timeout=20.0, progress=True) -> None:
         DatasetError: HTTP error, timeout, connection failure, truncated body
             or checksum mismatch (the message says which).
     """
-    folder = os.path.dirname(os.path.abspath(dest))
-    os.makedirs(folder, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix="." + os.path.basename(dest) + ".", suffix=".part", dir=folder)
+    os.makedirs(os.path.dirname(os.path.abspath(dest)), exist_ok=True)
     h = hashlib.md5()
     try:
-        req = urllib.request.Request(url, headers={"User-Agent": "xpnet (python urllib)"})
-        with os.fdopen(fd, "wb") as out, urllib.request.urlopen(req, timeout=timeout) as resp:
-            total = resp.headers.get("Content-Length")
-            total = int(total) if total and total.isdigit() else None
-            got = 0
-            with _progress(total, os.path.basename(dest), progress) as bar:
-                while True:
-                    block = resp.read(1 << 16)
-                    if not block:
-                        break
-                    out.write(block)
-                    h.update(block)
-                    got += len(block)
-                    bar.update(len(block))
+        with atomic_path(dest) as tmp:
+            req = urllib.request.Request(url, headers={"User-Agent": "xpnet (python urllib)"})
+            with open(tmp, "wb") as out, urllib.request.urlopen(req, timeout=timeout) as resp:
+                total = resp.headers.get("Content-Length")
+                total = int(total) if total and total.isdigit() else None
+                got = 0
+                with _progress(total, os.path.basename(dest), progress) as bar:
+                    while True:
+                        block = resp.read(1 << 16)
+                        if not block:
+                            break
+                        out.write(block)
+                        h.update(block)
+                        got += len(block)
+                        bar.update(len(block))
             if total is not None and got != total:
                 raise DatasetError(f"{url}: download ended after {got} of {total} bytes")
-        if md5 is not None and h.hexdigest() != md5:
-            raise DatasetError(
-                f"{url}: checksum mismatch (MD5 {h.hexdigest()}, published {md5}); the file was not kept")
-        os.replace(tmp, dest)
+            if md5 is not None and h.hexdigest() != md5:
+                raise DatasetError(
+                    f"{url}: checksum mismatch (MD5 {h.hexdigest()}, published {md5}); the file was not kept")
     except DatasetError:
-        _unlink(tmp)
         raise
     except urllib.error.HTTPError as exc:
-        _unlink(tmp)
         raise DatasetError(f"{url}: HTTP {exc.code} {exc.reason}") from exc
     except (urllib.error.URLError, socket.timeout, TimeoutError, ConnectionError, OSError) as exc:
-        _unlink(tmp)
         reason = getattr(exc, "reason", exc)
         raise DatasetError(f"{url}: {type(exc).__name__}: {reason}") from exc
-    except BaseException:
-        _unlink(tmp)
-        raise
-
-
-def _unlink(path):
-    try:
-        os.unlink(path)
-    except FileNotFoundError:
-        pass

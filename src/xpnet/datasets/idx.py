@@ -5,10 +5,11 @@ from __future__ import annotations
 import gzip
 import os
 import struct
-import tempfile
 import zlib
 
 import numpy as np
+
+from .._io import atomic_write
 
 
 class DatasetError(RuntimeError):
@@ -102,15 +103,3 @@ def write_idx(path, array, compress=None) -> None:
     atomic_write(path, payload)
 
 
-def atomic_write(path, payload: bytes) -> None:
-    """Write bytes to ``path`` through a temporary file in the same folder."""
-    folder = os.path.dirname(os.path.abspath(path))
-    fd, tmp = tempfile.mkstemp(prefix="." + os.path.basename(path) + ".", suffix=".part", dir=folder)
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(payload)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
