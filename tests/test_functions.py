@@ -74,6 +74,16 @@ def test_softmax_rows_and_stability(xp, dtype):
     np.testing.assert_allclose(single, e / e.sum(), rtol=rtol)
 
 
+def test_softmax_extreme_finite_inputs(xp, dtype):
+    big = float(np.finfo(dtype).max)
+    x = arr(xp, [[big, -big, 0.0], [-big, -big, -big]], dtype)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        with np.errstate(over="raise", invalid="raise"):
+            y = host(softmax(x))
+    np.testing.assert_allclose(y, [[1.0, 0.0, 0.0], [1 / 3, 1 / 3, 1 / 3]], rtol=1e-6)
+
+
 def test_bad_input_errors(xp):
     b = xpnet.backend.backend_of(xp)
     y = arr(xp, [Y1, Y2])

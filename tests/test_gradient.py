@@ -64,6 +64,7 @@ def test_numerical_gradient_restores_when_f_raises(xp):
     assert np.array_equal(host(x), x0)
 
 
+@pytest.mark.filterwarnings("ignore::RuntimeWarning")  # the function divides by zero on purpose
 def test_numerical_gradient_rejects_int_and_nonfinite(xp):
     with pytest.raises(TypeError, match="x must be a floating-point"):
         numerical_gradient(function_2, xpnet.asarray(np.array([3, 4]), backend=xpnet.backend.backend_of(xp)))
@@ -117,6 +118,7 @@ def test_gradient_descent_history(xp):
     np.testing.assert_allclose(hist[1], [-3.0 * 0.8, 4.0 * 0.8], rtol=1e-8)
 
 
+@pytest.mark.filterwarnings("ignore::RuntimeWarning")  # exp overflows on purpose
 def test_gradient_descent_reports_nonfinite(xp):
     with pytest.raises(NonFiniteError, match="step"):
         gradient_descent(lambda v: xp.sum(xp.exp(v ** 2)), arr(xp, [3.0, 4.0]), lr=10.0, step_num=50)

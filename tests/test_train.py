@@ -80,6 +80,7 @@ def _overflowed(net):
     return net
 
 
+@pytest.mark.filterwarnings("ignore::RuntimeWarning")  # inf - inf in the planted net
 def test_fit_stops_on_nonfinite_loss():
     x, t = _data("numpy")
     net = _overflowed(TwoLayerNet(16, 10, 4, seed=0))
@@ -211,6 +212,7 @@ def test_cli_unknown_backend_env(tmp_path):
         "train.py: error: unknown XPNET_BACKEND value 'tensorflow': valid backends are numpy, cupy, array_api_strict, torch"]
 
 
+@pytest.mark.filterwarnings("ignore::RuntimeWarning")
 def test_cli_nonfinite_loss_keeps_outputs(tmp_path, monkeypatch, capsys):
     from xpnet import cli
     real_init = TwoLayerNet.__init__

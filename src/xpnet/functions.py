@@ -52,7 +52,8 @@ def relu(x):
 def softmax(x):
     """Softmax along the last axis; one sample ``(C,)`` or a batch ``(N, C)``.
 
-    The row maximum is subtracted first, so large inputs do not overflow.
+    The row maximum is subtracted first, so no finite input overflows
+    (``[1e308, -1e308]`` included).
 
     Args:
         x: floating-point array with at least one dimension.
@@ -64,9 +65,17 @@ def softmax(x):
     require_float(xp, x, "x")
     if x.ndim < 1:
         raise ValueError("x must have at least 1 dimension (one sample or a batch), got a scalar")
-    x = x - xp.max(x, axis=-1, keepdims=True)
-    e = xp.exp(x)
+    m = xp.max(x, axis=-1, keepdims=True)
+    # x - m, computed as 2 * (x/2 - m/2): the same number (halving is exact), but
+    # it cannot overflow when x and m are huge and of opposite signs; below -2000
+    # exp gives 0 either way.
+    d = 2 * xp.maximum(x / 2 - m / 2, xp.asarray(-1000.0, dtype=x.dtype, device=_device(x)))
+    e = xp.exp(d)
     return e / xp.sum(e, axis=-1, keepdims=True)
+
+
+def _device(x):
+    return array_api_compat.device(x)
 
 
 def to_one_hot(t, num_classes, dtype=None):
