@@ -204,6 +204,16 @@ def test_cli_bad_input(tmp_path, args, pattern):
     assert re.search(pattern, lines[0]), lines[0]
 
 
+def test_cli_creates_nothing_on_bad_input(tmp_path):
+    out = tmp_path / "never" / "made"
+    run = run_cli("--dataset", "digits", "--batch-size", "5000", "--out", str(out))
+    assert run.returncode == 2 and not (tmp_path / "never").exists()
+    blocker = tmp_path / "file"
+    blocker.write_text("x")
+    run = run_cli("--dataset", "digits", "--out", str(blocker / "sub"))
+    assert run.returncode == 2 and "is not a folder" in run.stderr
+
+
 def test_cli_unknown_backend_env(tmp_path):
     run = run_cli("--dataset", "digits", "--iters", "5", "--out", str(tmp_path / "o"),
                   env={"XPNET_BACKEND": "tensorflow"})

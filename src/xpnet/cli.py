@@ -78,6 +78,19 @@ def _fail(message, code=EXIT_USAGE):
 
 
 def _check_out(path):
+    """Fail early, creating nothing, when ``path`` could not be made and written."""
+    probe = os.path.abspath(path)
+    while not os.path.exists(probe):
+        parent = os.path.dirname(probe)
+        if parent == probe:
+            break
+        probe = parent
+    if not os.path.isdir(probe) or not os.access(probe, os.W_OK | os.X_OK):
+        why = "is not a folder" if not os.path.isdir(probe) else "is not writable"
+        raise UsageError(f"--out {path!r} cannot be written ({probe} {why}); choose another folder")
+
+
+def _make_out(path):
     try:
         os.makedirs(path, exist_ok=True)
         probe = os.path.join(path, ".xpnet-write-test")
@@ -140,6 +153,7 @@ def _main(argv):
         if stride > 1:
             note = f" (evaluating every {stride} epochs)"
 
+    _make_out(out)
     net = xpnet.TwoLayerNet(inputs, args.hidden, 10, seed=args.seed, dtype=args.dtype, backend=name)
     fast = not args.plain
     print(f"xpnet {xpnet.__version__} | backend {name} | device {B.device_name(xp)} | {args.dtype}"
