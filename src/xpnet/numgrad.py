@@ -34,6 +34,19 @@ def _is_one_hot(xp, t):
     return int(ones) == t.shape[0] and int(ones + zeros) == t.shape[0] * t.shape[1]
 
 
+def _label_terms(xp, score, label_score, c):
+    """Per-sample ``log(softmax[label] + delta)`` from shifted scores.
+
+    ``score(k)`` is the (shifted) score of class k, ``label_score`` that of the
+    label; the exponentials are summed over the classes in order.
+    """
+    total = None
+    for k in range(c):
+        e = xp.exp(score(k))
+        total = e if total is None else total + e
+    return xp.log(xp.exp(label_score) / total + DELTA)
+
+
 class _Losses:
     """Loss of ``softmax(a2 + dz * w)`` against t for a stack of rank-one changes."""
 
@@ -53,15 +66,15 @@ class _Losses:
         Returns the losses, shape broadcast(dz.shape[:-1], w.shape[:-1]).
         """
         xp = self.xp
-        total = None
-        for k in range(self.c):
-            e = xp.exp(self.a2c[:, k] + dz * w[..., k:k + 1])
-            total = e if total is None else total + e
         if self.one_hot:
             w_label = xp.take(w, self.labels, axis=-1)  # (..., N)
-            e_label = xp.exp(self.a2c_label + dz * w_label)
-            terms = xp.log(e_label / total + DELTA)
+            terms = _label_terms(xp, lambda k: self.a2c[:, k] + dz * w[..., k:k + 1],
+                                 self.a2c_label + dz * w_label, self.c)
         else:
+            total = None
+            for k in range(self.c):
+                e = xp.exp(self.a2c[:, k] + dz * w[..., k:k + 1])
+                total = e if total is None else total + e
             terms = None
             for k in range(self.c):
                 e = xp.exp(self.a2c[:, k] + dz * w[..., k:k + 1])
@@ -173,11 +186,7 @@ def _sparse_w1(xp, losses, a1, z1, xt, w2, h, pairs_per_chunk):
     hidden = a1.shape[1]
     a2c, labels = losses.a2c, losses.labels
     # per-sample term log(softmax[label] + delta) at the current parameters, as _Losses computes it
-    total0 = None
-    for k in range(losses.c):
-        e = xp.exp(a2c[:, k])
-        total0 = e if total0 is None else total0 + e
-    term0 = xp.log(xp.exp(losses.a2c_label) / total0 + DELTA)
+    term0 = _label_terms(xp, lambda k: a2c[:, k], losses.a2c_label, losses.c)
     loss0 = -xp.sum(term0) / n
     pi, pn = xp.nonzero(xt)  # row-major: pairs sorted by input i
     count = pi.shape[0]
@@ -197,15 +206,13 @@ def _sparse_w1(xp, losses, a1, z1, xt, w2, h, pairs_per_chunk):
         out = []
         for sign in (1.0, -1.0):
             dz = sigmoid(a1p + (sign * h) * step) - z1p
-            total = None
-            for k in range(losses.c):
-                e = xp.exp(a2p[:, k:k + 1] + dz * w2[:, k])
-                total = e if total is None else total + e
-            terms = xp.log(xp.exp(a2l + dz * wl) / total + DELTA)
+            terms = _label_terms(xp, lambda k: a2p[:, k:k + 1] + dz * w2[:, k], a2l + dz * wl, losses.c)
             out.append(terms - old)
         return out
 
     parts = _map(xp, chunk, range(0, count, max(1, pairs_per_chunk)))
+    per_row = xp.sum(xp.astype(xt != 0, xp.int64), axis=1)
+    ends = xp.cumulative_sum(per_row)
     grads = []
     for which in (0, 1):
         if count:
@@ -213,8 +220,6 @@ def _sparse_w1(xp, losses, a1, z1, xt, w2, h, pairs_per_chunk):
             cs = xp.cumulative_sum(vals, axis=0, include_initial=True)  # (P + 1, H)
         else:
             cs = xp.zeros((1, hidden), dtype=a1.dtype, device=_device(a1))
-        per_row = xp.sum(xp.astype(xt != 0, xp.int64), axis=1)
-        ends = xp.cumulative_sum(per_row)
         seg = xp.take(cs, ends, axis=0) - xp.take(cs, ends - per_row, axis=0)  # (D, H)
         grads.append(loss0 - seg / n)  # the perturbed losses
     return (grads[0] - grads[1]) / (2 * h)
