@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 
 import array_api_compat
+import numpy as np
 
 from .backend import get_namespace, namespace
 
@@ -63,3 +64,17 @@ def check_labels(xp, t, num_classes, name="t"):
             f"{name} holds labels from {lo} to {hi}, but y has {num_classes} classes: "
             f"labels must lie in [0, {num_classes - 1}]"
         )
+
+
+def positive_int(value, name):
+    """``value`` as an int; ValueError naming ``name`` unless it is a whole number >= 1."""
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
+        raise ValueError(f"{name} must be a positive int, got {value!r}")
+    return int(value)
+
+
+def positive_number(value, name):
+    """ValueError naming ``name`` unless value is a finite real number > 0."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) or value <= 0:
+        raise ValueError(f"{name} must be a positive number, got {value!r}")
+    return value

@@ -6,7 +6,7 @@ import math
 
 import array_api_compat
 
-from ._checks import prepare, require_float
+from ._checks import positive_number, prepare, require_float
 from .backend import backend_of
 
 
@@ -180,8 +180,7 @@ def gradient_descent(f, init_x, lr=0.01, step_num=100, return_history=False):
     Raises:
         NonFiniteError: x turned NaN or infinite (the step number is given).
     """
-    if isinstance(lr, bool) or not isinstance(lr, (int, float)) or not math.isfinite(lr) or lr <= 0:
-        raise ValueError(f"lr must be a positive number, got {lr!r}")
+    positive_number(lr, "lr")
     if isinstance(step_num, bool) or not isinstance(step_num, int) or step_num < 0:
         raise ValueError(f"step_num must be a non-negative int, got {step_num!r}")
     xp, x = prepare(init_x=init_x)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import math
 import os
 
 import numpy as np
@@ -11,19 +10,14 @@ import array_api_compat
 
 from ._accel import lookup
 from ._io import atomic_path
-from ._checks import check_labels, is_float, is_int, prepare, require_float, require_ndim
+from ._checks import (check_labels, is_float, is_int, positive_int, positive_number, prepare,
+                      require_float, require_ndim)
 from .backend import asarray, dtype_name, float_dtype, get_namespace, to_numpy
 from .functions import DELTA, _cross_entropy_onehot, cross_entropy_error, sigmoid, softmax, to_one_hot
 from .gradient import numerical_gradient, _require_finite
 from .random import Rng
 
 PARAM_NAMES = ("W1", "b1", "W2", "b2")
-
-
-def _positive_int(value, name):
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
-        raise ValueError(f"{name} must be a positive int, got {value!r}")
-    return int(value)
 
 
 class SimpleNet:
@@ -82,12 +76,10 @@ class TwoLayerNet:
 
     def __init__(self, input_size, hidden_size, output_size, weight_init_std=0.01,
                  seed=None, dtype="float64", backend=None):
-        self.input_size = _positive_int(input_size, "input_size")
-        self.hidden_size = _positive_int(hidden_size, "hidden_size")
-        self.output_size = _positive_int(output_size, "output_size")
-        if isinstance(weight_init_std, bool) or not isinstance(weight_init_std, (int, float)) \
-                or not math.isfinite(weight_init_std) or weight_init_std <= 0:
-            raise ValueError(f"weight_init_std must be a positive number, got {weight_init_std!r}")
+        self.input_size = positive_int(input_size, "input_size")
+        self.hidden_size = positive_int(hidden_size, "hidden_size")
+        self.output_size = positive_int(output_size, "output_size")
+        positive_number(weight_init_std, "weight_init_std")
         xp = get_namespace(backend)
         dt = float_dtype(xp, dtype)
         self.dtype = dtype_name(dtype)

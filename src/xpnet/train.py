@@ -6,6 +6,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import json
 import math
@@ -17,10 +18,10 @@ import array_api_compat
 
 from ._accel import accelerated, lookup
 from ._io import atomic_write
-from ._checks import check_labels, is_int, require_float
+from ._checks import check_labels, is_int, positive_int, positive_number, require_float
 from .backend import backend_of, namespace, synchronize, to_numpy
-from .functions import softmax, to_one_hot
-from .nets import PARAM_NAMES, _loss_and_dy
+from .functions import _cross_entropy_onehot, softmax, to_one_hot
+from .nets import PARAM_NAMES
 from .random import Rng
 
 GRADS = ("backprop", "numerical")
@@ -75,12 +76,6 @@ class History:
             lines.append(f"{r['epoch']},{r['iteration']},{r['loss']!r},{r['train_acc']!r},"
                          f"{'' if r['test_acc'] is None else repr(r['test_acc'])},{r['seconds']:.3f}")
         atomic_write(path, "\n".join(lines) + "\n")
-
-
-def _positive_int(v, name):
-    if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v < 1:
-        raise ValueError(f"{name} must be a positive int, got {v!r}")
-    return int(v)
 
 
 # ----------------------------------------------------------------- steppers
@@ -146,7 +141,7 @@ class PlainStepper:
         else:
             grads = net.numerical_gradient(xb, tb, method="incremental")
             _, a2 = net._forward(xp, xb)
-            loss, _ = _loss_and_dy(xp, softmax(a2), tb, xb.shape[0])
+            loss = _cross_entropy_onehot(xp, softmax(a2), tb)
         sgd_update(xp, net.params, grads, self.lr)
         return loss
 
@@ -172,7 +167,8 @@ def make_stepper(net, x, t_hot, lr, grad, fast):
 
 def _prepare_data(net, x, t, name):
     xp = namespace(x, net.params["W1"])
-    require_float(xp, x, f"x_{name}") if not is_int(xp, x) else None
+    if not is_int(xp, x):  # integer images (uint8) are converted below
+        require_float(xp, x, f"x_{name}")
     if x.ndim != 2 or x.shape[1] != net.input_size:
         raise ValueError(f"x_{name} must have shape (N, {net.input_size}) (flattened images), got {tuple(x.shape)}")
     if not array_api_compat.is_array_api_obj(t):
@@ -228,10 +224,9 @@ def fit(net, x_train, t_train, x_test=None, t_test=None, *, iters=10_000, batch_
         History. Training stops early (``history.stopped``) when the loss
         turns NaN or infinite, or on Ctrl-C; what was done so far is kept.
     """
-    iters = _positive_int(iters, "iters")
-    batch_size = _positive_int(batch_size, "batch_size")
-    if isinstance(lr, bool) or not isinstance(lr, (int, float)) or not math.isfinite(lr) or lr <= 0:
-        raise ValueError(f"lr must be a positive number, got {lr!r}")
+    iters = positive_int(iters, "iters")
+    batch_size = positive_int(batch_size, "batch_size")
+    positive_number(lr, "lr")
     if grad not in GRADS:
         raise ValueError(f"grad must be one of {', '.join(GRADS)}, got {grad!r}")
     xp, x_train, labels_train = _prepare_data(net, x_train, t_train, "train")
@@ -243,7 +238,7 @@ def fit(net, x_train, t_train, x_test=None, t_test=None, *, iters=10_000, batch_
     if x_test is not None:
         _, x_test, labels_test = _prepare_data(net, x_test, t_test, "test")
     per_epoch = max(train_size // batch_size, 1)
-    eval_every = per_epoch if eval_every is None else _positive_int(eval_every, "eval_every")
+    eval_every = per_epoch if eval_every is None else positive_int(eval_every, "eval_every")
     callbacks = list(callbacks)
 
     history = History(config={"iters": iters, "batch_size": batch_size, "lr": lr, "grad": grad,
@@ -333,23 +328,20 @@ def _accuracy(net, x, labels, batch):
     return float(net.correct_count(x, labels, batch_size=batch)) / x.shape[0]
 
 
+@contextlib.contextmanager
 def _stream_context(xp):
     """On CuPy, run the whole fit on one non-blocking stream (graphs need it)."""
-    import contextlib
     if backend_of(xp) != "cupy":
-        return contextlib.nullcontext()
-
-    @contextlib.contextmanager
-    def ctx():
-        import cupy
-        cupy.cuda.Stream.null.synchronize()  # data placed before fit() is ready
-        stream = cupy.cuda.Stream(non_blocking=True)
-        with stream:
-            try:
-                yield stream
-            finally:
-                stream.synchronize()  # results visible to later work on any stream
-    return ctx()
+        yield None
+        return
+    import cupy
+    cupy.cuda.Stream.null.synchronize()  # data placed before fit() is ready
+    stream = cupy.cuda.Stream(non_blocking=True)
+    with stream:
+        try:
+            yield stream
+        finally:
+            stream.synchronize()  # results visible to later work on any stream
 
 
 class Trainer:
