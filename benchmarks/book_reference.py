@@ -7,6 +7,8 @@ iteration, the loss recomputed after each update, and the element-by-element
 numerical gradient.
 """
 
+import sys
+
 import numpy as np
 
 
@@ -55,48 +57,60 @@ def numerical_gradient(f, x):
     return grad
 
 
-class TwoLayerNet:
-    def __init__(self, input_size, hidden_size, output_size, weight_init_std=0.01, dtype=np.float64, seed=0):
-        rng = np.random.default_rng(seed)
-        self.params = {
-            "W1": (weight_init_std * rng.standard_normal((input_size, hidden_size))).astype(dtype),
-            "b1": np.zeros(hidden_size, dtype=dtype),
-            "W2": (weight_init_std * rng.standard_normal((hidden_size, output_size))).astype(dtype),
-            "b2": np.zeros(output_size, dtype=dtype),
-        }
+def two_layer_net_class(functions):
+    """The book's ch04/two_layer_net.py, its ``common.functions`` / ``common.gradient`` names
+    (sigmoid, sigmoid_grad, softmax, cross_entropy_error, numerical_gradient) taken from
+    ``functions``: this module (the book's own) or ``xpnet`` (the book's code as xpnet's client)."""
+    sigmoid, sigmoid_grad, softmax = functions.sigmoid, functions.sigmoid_grad, functions.softmax
+    cross_entropy_error, numerical_gradient = functions.cross_entropy_error, functions.numerical_gradient
 
-    def predict(self, x):
-        W1, W2 = self.params["W1"], self.params["W2"]
-        b1, b2 = self.params["b1"], self.params["b2"]
-        a1 = np.dot(x, W1) + b1
-        z1 = sigmoid(a1)
-        a2 = np.dot(z1, W2) + b2
-        return softmax(a2)
+    class TwoLayerNet:
+        def __init__(self, input_size, hidden_size, output_size, weight_init_std=0.01, dtype=np.float64, seed=0):
+            rng = np.random.default_rng(seed)
+            self.params = {
+                "W1": (weight_init_std * rng.standard_normal((input_size, hidden_size))).astype(dtype),
+                "b1": np.zeros(hidden_size, dtype=dtype),
+                "W2": (weight_init_std * rng.standard_normal((hidden_size, output_size))).astype(dtype),
+                "b2": np.zeros(output_size, dtype=dtype),
+            }
 
-    def loss(self, x, t):
-        return cross_entropy_error(self.predict(x), t)
+        def predict(self, x):
+            W1, W2 = self.params["W1"], self.params["W2"]
+            b1, b2 = self.params["b1"], self.params["b2"]
+            a1 = np.dot(x, W1) + b1
+            z1 = sigmoid(a1)
+            a2 = np.dot(z1, W2) + b2
+            return softmax(a2)
 
-    def numerical_gradient(self, x, t):
-        loss_W = lambda W: self.loss(x, t)  # noqa: E731
-        return {k: numerical_gradient(loss_W, self.params[k]) for k in ("W1", "b1", "W2", "b2")}
+        def loss(self, x, t):
+            return cross_entropy_error(self.predict(x), t)
 
-    def gradient(self, x, t):
-        W1, W2 = self.params["W1"], self.params["W2"]
-        b1, b2 = self.params["b1"], self.params["b2"]
-        grads = {}
-        batch_num = x.shape[0]
-        a1 = np.dot(x, W1) + b1
-        z1 = sigmoid(a1)
-        a2 = np.dot(z1, W2) + b2
-        y = softmax(a2)
-        dy = (y - t) / batch_num
-        grads["W2"] = np.dot(z1.T, dy)
-        grads["b2"] = np.sum(dy, axis=0)
-        da1 = np.dot(dy, W2.T)
-        dz1 = sigmoid_grad(a1) * da1
-        grads["W1"] = np.dot(x.T, dz1)
-        grads["b1"] = np.sum(dz1, axis=0)
-        return grads
+        def numerical_gradient(self, x, t):
+            loss_W = lambda W: self.loss(x, t)  # noqa: E731
+            return {k: numerical_gradient(loss_W, self.params[k]) for k in ("W1", "b1", "W2", "b2")}
+
+        def gradient(self, x, t):
+            W1, W2 = self.params["W1"], self.params["W2"]
+            b1, b2 = self.params["b1"], self.params["b2"]
+            grads = {}
+            batch_num = x.shape[0]
+            a1 = np.dot(x, W1) + b1
+            z1 = sigmoid(a1)
+            a2 = np.dot(z1, W2) + b2
+            y = softmax(a2)
+            dy = (y - t) / batch_num
+            grads["W2"] = np.dot(z1.T, dy)
+            grads["b2"] = np.sum(dy, axis=0)
+            da1 = np.dot(dy, W2.T)
+            dz1 = sigmoid_grad(a1) * da1
+            grads["W1"] = np.dot(x.T, dz1)
+            grads["b1"] = np.sum(dz1, axis=0)
+            return grads
+
+    return TwoLayerNet
+
+
+TwoLayerNet = two_layer_net_class(sys.modules[__name__])
 
 
 def train_loop(network, x_train, t_train, iters_num, batch_size=100, learning_rate=0.1):

@@ -20,11 +20,11 @@ def __getattr__(name):  # keep ``import xpnet`` light: data and training load on
     if name in ("load_mnist", "load_fashion_mnist", "load_digits", "DatasetError"):
         from . import datasets
         return getattr(datasets, name)
-    if name in ("fit", "History", "Trainer"):
+    if name in ("fit", "History"):
         from . import train
         return getattr(train, name)
     if name == "gradient_check":
-        from .check import gradient_check
+        from .gradcheck import gradient_check
         return gradient_check
     raise AttributeError(f"module 'xpnet' has no attribute {name!r}")
 
@@ -37,5 +37,5 @@ __all__ = [
     "NonFiniteError", "gradient_descent", "numerical_diff", "numerical_gradient",
     "numerical_gradient_batched", "SimpleNet", "TwoLayerNet", "Rng",
     "load_mnist", "load_fashion_mnist", "load_digits", "DatasetError", "fit", "History",
-    "Trainer", "gradient_check",
+    "gradient_check",
 ]

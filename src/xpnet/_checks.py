@@ -1,4 +1,7 @@
-"""Input checks shared by the math: one clear error naming the argument."""
+"""Argument checks shared by the math: one clear error naming the argument.
+
+Targets (labels or one-hot) are checked and shaped by :func:`targets` alone.
+"""
 
 from __future__ import annotations
 
@@ -17,7 +20,10 @@ def prepare(**named):
     among them are converted with it (with the active backend when none is
     an array).
     """
-    arrays = [v for v in named.values() if array_api_compat.is_array_api_obj(v)]
+    values = named.values()
+    if all(type(v) is np.ndarray for v in values):  # the common case, checked cheaply
+        return (namespace(*values), *values)
+    arrays = [v for v in values if array_api_compat.is_array_api_obj(v)]
     xp = namespace(*arrays) if arrays else get_namespace()
     out = []
     for name, v in named.items():
@@ -30,12 +36,25 @@ def prepare(**named):
     return (xp, *out)
 
 
+_KINDS: dict = {}  # (namespace, dtype, kind) -> bool: isdtype is slow and dtypes are few
+
+
+def _isdtype(xp, dtype, kind) -> bool:
+    try:
+        return _KINDS[(xp, dtype, kind)]
+    except KeyError:
+        _KINDS[(xp, dtype, kind)] = answer = bool(xp.isdtype(dtype, kind))
+        return answer
+    except TypeError:  # a dtype that cannot be hashed
+        return bool(xp.isdtype(dtype, kind))
+
+
 def is_float(xp, x) -> bool:
-    return xp.isdtype(x.dtype, "real floating")
+    return _isdtype(xp, x.dtype, "real floating")
 
 
 def is_int(xp, x) -> bool:
-    return xp.isdtype(x.dtype, "integral")
+    return _isdtype(xp, x.dtype, "integral")
 
 
 def require_float(xp, x, name):
@@ -53,17 +72,65 @@ def require_ndim(x, name, allowed):
         raise ValueError(f"{name} must have {want} dimensions, got shape {tuple(x.shape)}")
 
 
-def check_labels(xp, t, num_classes, name="t"):
-    """Raise ValueError unless every integer label lies in [0, num_classes)."""
-    if math.prod(t.shape) == 0:
-        return
-    lo = int(xp.min(t))
-    hi = int(xp.max(t))
-    if lo < 0 or hi >= num_classes:
-        raise ValueError(
-            f"{name} holds labels from {lo} to {hi}, but y has {num_classes} classes: "
-            f"labels must lie in [0, {num_classes - 1}]"
-        )
+def targets(xp, t, n, num_classes, *, form="given", dtype=None, name="t"):
+    """The one place where labels and targets enter the math: checked, then shaped.
+
+    Every function that takes targets (``cross_entropy_error``,
+    ``mean_squared_error``, each ``TwoLayerNet`` method, ``fit``) calls this,
+    so they accept and reject the same inputs with the same message.
+
+    Args:
+        xp: the namespace of the data.
+        t: integer labels of shape ``(n,)`` with values in ``[0, num_classes)``,
+           or one-hot (or soft) targets of shape ``(n, num_classes)``.
+        n: the number of samples (rows of x or y).
+        num_classes: the number of classes.
+        form: ``"given"`` (labels stay int64 labels, one-hot becomes ``dtype``),
+            ``"one_hot"`` (always one-hot of ``dtype``) or ``"labels"`` (always
+            int64 labels; one-hot rows give their largest entry, as the book's
+            ``accuracy`` does).
+        dtype: floating dtype of one-hot results (default float64).
+        name: the argument's name in messages.
+
+    Returns:
+        ``(t, is_labels)``: the targets in the asked form, and whether they are labels.
+
+    Raises:
+        ValueError: wrong shape, float labels, or a label outside ``[0, num_classes)``.
+        TypeError: t is not an array or a list of numbers.
+    """
+    if not array_api_compat.is_array_api_obj(t):
+        try:
+            t = xp.asarray(t)
+        except Exception as exc:
+            raise TypeError(f"{name} must be an array of labels or one-hot targets, got {type(t).__name__}") from exc
+    dtype = xp.float64 if dtype is None else dtype
+    if is_int(xp, t) and t.ndim == 1 and t.shape[0] == n:
+        if n:
+            lo, hi = int(xp.min(t)), int(xp.max(t))
+            if lo < 0 or hi >= num_classes:
+                raise ValueError(
+                    f"{name} holds labels from {lo} to {hi}, but there are {num_classes} classes: "
+                    f"labels must lie in [0, {num_classes - 1}]"
+                )
+        labels = xp.astype(t, xp.int64) if t.dtype != xp.int64 else t
+        if form == "one_hot":
+            classes = xp.arange(num_classes, device=array_api_compat.device(t))
+            return xp.astype(xp.reshape(labels, (n, 1)) == classes, dtype), False
+        return labels, True
+    if t.ndim == 2 and tuple(t.shape) == (n, num_classes) and (is_float(xp, t) or is_int(xp, t)
+                                                                or t.dtype == xp.bool):
+        if form == "labels":
+            return xp.argmax(t, axis=1), True
+        return (t if t.dtype == dtype else xp.astype(t, dtype)), False
+    if t.ndim == 2 or is_float(xp, t):
+        first, second = f"one-hot of shape ({n}, {num_classes})", f"integer labels of shape ({n},)"
+    else:
+        first, second = f"integer labels of shape ({n},)", f"one-hot of shape ({n}, {num_classes})"
+    raise ValueError(
+        f"{name} must be {first} (or {second}) for {n} samples of {num_classes} classes, "
+        f"got {name} of shape {tuple(t.shape)} and dtype {t.dtype}"
+    )
 
 
 def positive_int(value, name):
@@ -78,3 +145,17 @@ def positive_number(value, name):
     if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) or value <= 0:
         raise ValueError(f"{name} must be a positive number, got {value!r}")
     return value
+
+
+class NonFiniteError(FloatingPointError):
+    """A result turned NaN or infinite."""
+
+
+def require_finite(xp, a, what, step=None):
+    """Raise NonFiniteError (naming ``what`` and the step) unless every entry of ``a`` is finite."""
+    if not bool(xp.all(xp.isfinite(a))):
+        at = "" if step is None else f" at step {step}"
+        raise NonFiniteError(
+            f"{what} turned NaN or infinite{at}; the function may overflow there "
+            "(for gradient descent: try a smaller learning rate)"
+        )

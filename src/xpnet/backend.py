@@ -22,6 +22,7 @@ import threading
 
 import numpy as np
 import array_api_compat
+import array_api_compat.numpy as _NUMPY_NS  # the namespace of plain NumPy arrays
 
 BACKENDS = ("numpy", "cupy", "array_api_strict", "torch")
 ENV_VAR = "XPNET_BACKEND"
@@ -169,21 +170,19 @@ def backend_of(xp) -> str:
 
 # ---------------------------------------------------------------- namespaces
 
-_override = threading.local()
 
 
 def namespace(*arrays):
     """The array namespace shared by ``arrays`` (DeZero's ``xp = ...``).
 
-    Python scalars and ``None`` are ignored. Inside a CUDA-graph capture
-    (``xpnet._cuda``), a namespace whose ``matmul`` can be captured is
-    returned instead: that is the only place where the backend changes the
-    math's tools, and it computes the same products.
+    Python scalars and ``None`` are ignored.
 
     Raises:
         TypeError: the arrays come from different libraries, or live on
             different devices, or one is not an array at all.
     """
+    if arrays and all(type(a) is np.ndarray for a in arrays):  # the common case, without the general checks
+        return _NUMPY_NS
     arrs = [a for a in arrays if a is not None and not isinstance(a, (bool, int, float, complex))]
     try:
         xp = array_api_compat.array_namespace(*arrs)
@@ -191,7 +190,7 @@ def namespace(*arrays):
         kinds = sorted({type(a).__module__.split(".")[0] + "." + type(a).__name__ for a in arrs})
         raise TypeError(
             "inputs must be arrays of one library on one device, got "
-            + ", ".join(kinds)
+            + (", ".join(kinds) or "no arrays")
             + "; move them with xpnet.to_numpy(...) or xpnet.asarray(..., backend=...)"
         ) from exc
     if len(arrs) > 1:
@@ -205,22 +204,7 @@ def namespace(*arrays):
                 f"inputs live on different devices ({', '.join(map(str, devices))}); "
                 "move them to one device first (xpnet.asarray(x, device=...))"
             )
-    wrapped = getattr(_override, "ns", None)
-    if wrapped is not None and wrapped.base is xp:
-        return wrapped
     return xp
-
-
-@contextlib.contextmanager
-def _namespace_override(ns):
-    """Used by the CUDA-graph fast path: make ``namespace()`` return ``ns``
-    for arrays of ``ns.base``. Not public."""
-    old = getattr(_override, "ns", None)
-    _override.ns = ns
-    try:
-        yield ns
-    finally:
-        _override.ns = old
 
 
 # ---------------------------------------------------------------- moving data

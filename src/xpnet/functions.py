@@ -8,14 +8,15 @@ from __future__ import annotations
 
 import array_api_compat
 
-from ._accel import lookup
-from ._checks import check_labels, is_int, prepare, require_float, require_ndim
+from ._checks import is_int, positive_int, prepare, require_float, require_ndim, targets
+from .accel import replaceable
+from .constants import DELTA
 
-#: The small constant the book adds inside the logarithm of the
-#: cross-entropy error so that ``log(0)`` never happens.
-DELTA = 1e-7
+__all__ = ["DELTA", "sigmoid", "sigmoid_grad", "relu", "softmax", "to_one_hot", "mean_squared_error",
+           "sum_squares_error", "cross_entropy_error"]
 
 
+@replaceable
 def sigmoid(x):
     """Logistic sigmoid ``1 / (1 + exp(-x))``, without overflow.
 
@@ -30,11 +31,8 @@ def sigmoid(x):
     """
     xp, x = prepare(x=x)
     require_float(xp, x, "x")
-    fused = lookup("sigmoid", xp)
-    if fused is not None:
-        return fused(x)
     e = xp.exp(-xp.abs(x))
-    return xp.where(x >= 0, 1 / (1 + e), e / (1 + e))
+    return xp.where(x >= 0, 1.0, e) / (1 + e)  # 1 / (1 + e) for x >= 0, e / (1 + e) below
 
 
 def sigmoid_grad(x):
@@ -66,16 +64,12 @@ def softmax(x):
     if x.ndim < 1:
         raise ValueError("x must have at least 1 dimension (one sample or a batch), got a scalar")
     m = xp.max(x, axis=-1, keepdims=True)
-    # x - m, computed as 2 * (x/2 - m/2): the same number (halving is exact), but
-    # it cannot overflow when x and m are huge and of opposite signs; below -2000
-    # exp gives 0 either way.
-    d = 2 * xp.maximum(x / 2 - m / 2, xp.asarray(-1000.0, dtype=x.dtype, device=_device(x)))
-    e = xp.exp(d)
+    # exp(x - m) as exp((x - m) / 2) ** 2: x / 2 - m / 2 cannot overflow even when x
+    # and m are huge and of opposite signs (halving is exact), and squaring, unlike
+    # doubling the exponent, cannot overflow either (the half is <= 0).
+    e = xp.exp(x / 2 - m / 2)
+    e = e * e
     return e / xp.sum(e, axis=-1, keepdims=True)
-
-
-def _device(x):
-    return array_api_compat.device(x)
 
 
 def to_one_hot(t, num_classes, dtype=None):
@@ -89,25 +83,21 @@ def to_one_hot(t, num_classes, dtype=None):
     xp, t = prepare(t=t)
     if not is_int(xp, t):
         raise TypeError(f"t must hold integer labels, got dtype {t.dtype}")
+    num_classes = positive_int(num_classes, "num_classes")
     classes = xp.arange(num_classes, device=array_api_compat.device(t))
     hot = xp.reshape(t, (*t.shape, 1)) == classes
     return xp.astype(hot, xp.float64 if dtype is None else dtype)
 
 
-def _targets(xp, y, t, fn):
-    """One-hot targets for y from one-hot or integer-label t (checked)."""
-    if t.shape == y.shape:
-        if t.dtype != y.dtype:
-            t = xp.astype(t, y.dtype)
-        return t, False
-    if is_int(xp, t) and (t.shape == y.shape[:-1] or (y.ndim == 1 and t.shape == (1,))):
-        t = xp.reshape(t, y.shape[:-1])
-        check_labels(xp, t, y.shape[-1])
-        return t, True
-    raise ValueError(
-        f"{fn}: t must be one-hot with y's shape {tuple(y.shape)} or integer labels of shape "
-        f"{tuple(y.shape[:-1])}, got t of shape {tuple(t.shape)} and dtype {t.dtype}"
-    )
+def _rows(xp, y, t):
+    """y as rows ``(N, C)`` and t with it, for one sample ``(C,)`` or a batch."""
+    if y.ndim == 1:
+        if tuple(t.shape) == tuple(y.shape):  # one one-hot row (integer, as the book writes it, or float)
+            t = xp.reshape(t, (1, y.shape[0]))
+        elif t.ndim == 0:  # one label
+            t = xp.reshape(t, (1,))
+        y = xp.reshape(y, (1, y.shape[0]))
+    return y, t
 
 
 def mean_squared_error(y, t):
@@ -123,9 +113,8 @@ def mean_squared_error(y, t):
     xp, y, t = prepare(y=y, t=t)
     require_float(xp, y, "y")
     require_ndim(y, "y", (1, 2))
-    t, labels = _targets(xp, y, t, "mean_squared_error")
-    if labels:
-        t = to_one_hot(t, y.shape[-1], dtype=y.dtype)
+    y, t = _rows(xp, y, t)
+    t, _ = targets(xp, t, y.shape[0], y.shape[1], form="one_hot", dtype=y.dtype)
     return 0.5 * xp.sum((y - t) ** 2)
 
 
@@ -154,19 +143,10 @@ def cross_entropy_error(y, t):
     xp, y, t = prepare(y=y, t=t)
     require_float(xp, y, "y")
     require_ndim(y, "y", (1, 2))
-    t, labels = _targets(xp, y, t, "cross_entropy_error")
-    if y.ndim == 1:
-        y = xp.reshape(y, (1, y.shape[0]))
-        t = xp.reshape(t, (1, -1)) if not labels else xp.reshape(t, (1,))
+    y, t = _rows(xp, y, t)
+    batch_size = y.shape[0]
+    t, labels = targets(xp, t, batch_size, y.shape[1], dtype=y.dtype)
     if labels:
-        return _cross_entropy_labels(xp, y, t)
-    return _cross_entropy_onehot(xp, y, t)
-
-
-def _cross_entropy_onehot(xp, y, t):
-    return -xp.sum(t * xp.log(y + DELTA)) / y.shape[0]
-
-
-def _cross_entropy_labels(xp, y, t):
-    picked = xp.take_along_axis(y, xp.reshape(xp.astype(t, xp.int64), (-1, 1)), axis=1)
-    return -xp.sum(xp.log(picked + DELTA)) / y.shape[0]
+        y = xp.take_along_axis(y, xp.reshape(t, (-1, 1)), axis=1)
+        return -xp.sum(xp.log(y + DELTA)) / batch_size
+    return -xp.sum(t * xp.log(y + DELTA)) / batch_size

@@ -6,12 +6,11 @@ import math
 
 import array_api_compat
 
-from ._checks import positive_number, prepare, require_float
-from .backend import backend_of
+from ._checks import NonFiniteError, positive_number, prepare, require_finite, require_float
+from .accel import chunk_size
 
-
-class NonFiniteError(FloatingPointError):
-    """A result turned NaN or infinite."""
+__all__ = ["NonFiniteError", "numerical_diff", "numerical_gradient", "numerical_gradient_batched",
+           "gradient_descent"]
 
 
 def _check_h(h):
@@ -85,32 +84,8 @@ def numerical_gradient(f, x, h=1e-4, batch=None):
         finally:
             x[idx] = tmp
         grad[idx] = (fxh1 - fxh2) / (2 * h)
-    _require_finite(xp, grad, "numerical_gradient: the gradient")
+    require_finite(xp, grad, "numerical_gradient: the gradient")
     return grad
-
-
-def _require_finite(xp, a, what, step=None):
-    if not bool(xp.all(xp.isfinite(a))):
-        at = "" if step is None else f" at step {step}"
-        raise NonFiniteError(
-            f"{what} turned NaN or infinite{at}; the function may overflow there "
-            "(for gradient descent: try a smaller learning rate)"
-        )
-
-
-def auto_batch(xp, bytes_per_item, cap=None):
-    """How many perturbed copies fit in memory at once.
-
-    Uses a quarter of the free GPU memory on CuPy (at most 4 GiB), and
-    256 MiB on the host, divided by ``bytes_per_item``.
-    """
-    budget = 256 * 2**20
-    if backend_of(xp) == "cupy":
-        import cupy
-        free, _ = cupy.cuda.runtime.memGetInfo()
-        budget = min(free // 4, 4 * 2**30)
-    k = max(1, int(budget // max(1, bytes_per_item)))
-    return k if cap is None else min(k, cap)
 
 
 def numerical_gradient_batched(f, x, h=1e-4, batch="auto"):
@@ -135,7 +110,8 @@ def numerical_gradient_batched(f, x, h=1e-4, batch="auto"):
     require_float(xp, x, "x")
     n = math.prod(x.shape)
     if batch == "auto":
-        k = auto_batch(xp, 4 * n * x.dtype.itemsize if hasattr(x.dtype, "itemsize") else 32 * n, cap=n)
+        # four (K, n) temporaries per chunk; the backend sets the memory they may take
+        k = chunk_size(xp, 4 * n * _itemsize(x), cap=n)
     elif isinstance(batch, int) and not isinstance(batch, bool) and batch >= 1:
         k = min(batch, n)
     else:
@@ -159,8 +135,12 @@ def numerical_gradient_batched(f, x, h=1e-4, batch="auto"):
         pieces.append((fp - fm) / (2 * h))
     grad = xp.reshape(xp.concat(pieces) if len(pieces) > 1 else pieces[0], x.shape)
     grad = xp.astype(grad, x.dtype)
-    _require_finite(xp, grad, "numerical_gradient: the gradient")
+    require_finite(xp, grad, "numerical_gradient: the gradient")
     return grad
+
+
+def _itemsize(x):
+    return 4 if "float32" in str(x.dtype) else 8
 
 
 def gradient_descent(f, init_x, lr=0.01, step_num=100, return_history=False):
@@ -196,7 +176,7 @@ def gradient_descent(f, init_x, lr=0.01, step_num=100, return_history=False):
             raise NonFiniteError(f"gradient_descent: the gradient turned NaN or infinite at step {i + 1}; "
                                  "try a smaller learning rate or another starting point") from exc
         x = x - lr * grad
-        _require_finite(xp, x, "gradient_descent: x", step=i + 1)
+        require_finite(xp, x, "gradient_descent: x", step=i + 1)
     if return_history:
         hist = xp.stack(history) if history else xp.zeros((0, *x.shape), dtype=x.dtype)
         return x, hist

@@ -1,4 +1,10 @@
-"""The chapter's networks: ``SimpleNet`` and ``TwoLayerNet``."""
+"""The chapter's networks: ``SimpleNet`` and ``TwoLayerNet`` (the book's ``ch04/two_layer_net.py``).
+
+The two-layer net's math is two functions of its parameters, :func:`forward`
+and :func:`loss_and_gradient` (the book's ``gradient``, one straight pass).
+Inputs and targets are checked once, where they enter (the methods); the
+functions below them do no checks, so they can run inside a training step.
+"""
 
 from __future__ import annotations
 
@@ -8,16 +14,77 @@ import os
 import numpy as np
 import array_api_compat
 
-from ._accel import lookup
+from ._checks import (positive_int, positive_number, prepare, require_finite, require_float, require_ndim,
+                      targets)
 from ._io import atomic_path
-from ._checks import (check_labels, is_float, is_int, positive_int, positive_number, prepare,
-                      require_float, require_ndim)
-from .backend import asarray, dtype_name, float_dtype, get_namespace, to_numpy
-from .functions import DELTA, _cross_entropy_onehot, cross_entropy_error, sigmoid, softmax, to_one_hot
-from .gradient import numerical_gradient, _require_finite
+from .accel import replaceable
+from .backend import asarray, dtype_name, float_dtype, get_namespace, namespace, to_numpy
+from .constants import DELTA
+from .functions import cross_entropy_error, sigmoid, softmax
+from .gradient import numerical_gradient
+from .numgrad import incremental_gradient
 from .random import Rng
 
+__all__ = ["SimpleNet", "TwoLayerNet", "PARAM_NAMES", "forward", "loss_and_gradient"]
+
 PARAM_NAMES = ("W1", "b1", "W2", "b2")
+
+
+def forward(params, x, xp=None):
+    """The forward pass of the book's ``predict``: ``(a1, z1, a2, y)`` for 2-D x."""
+    xp = namespace(x, params["W1"]) if xp is None else xp
+    W1, b1, W2, b2 = (params[k] for k in PARAM_NAMES)
+    a1 = xp.matmul(x, W1) + b1
+    z1 = sigmoid(a1)
+    a2 = xp.matmul(z1, W2) + b2
+    y = softmax(a2)
+    return a1, z1, a2, y
+
+
+@replaceable
+def loss_and_gradient(params, x, t, xp=None, with_loss=True):
+    """The book's ``TwoLayerNet.gradient``: one forward and one backward pass.
+
+    Args:
+        params: dict ``W1, b1, W2, b2``.
+        x: inputs ``(batch_num, input_size)``, checked by the caller.
+        t: one-hot targets ``(batch_num, output_size)`` of x's dtype.
+        xp: the namespace (from the arrays by default; a training step
+            may pass its own).
+        with_loss: False leaves the loss out (``loss`` may then be None).
+
+    Returns:
+        ``(loss, grads)``: the mean cross-entropy error (0-d array) and a
+        dict of gradients with the keys and shapes of ``params``.
+
+    The loss keeps the book's ``1e-7`` inside the logarithm, so ``dy`` is
+    its exact gradient: ``(y * sum(s) - s) / batch_num`` with
+    ``s = t * y / (y + 1e-7)``. Without the delta ``s`` is ``t`` (one-hot rows
+    sum to 1) and ``dy`` is the book's ``(y - t) / batch_num``; with it,
+    backpropagation and numerical gradients agree to rounding, not only to
+    about 1e-6.
+    """
+    xp = namespace(x, params["W1"]) if xp is None else xp
+    W1, W2 = params["W1"], params["W2"]
+    grads = {}
+    batch_num = x.shape[0]
+
+    # forward
+    a1, z1, a2, y = forward(params, x, xp=xp)
+    y_delta = y + DELTA
+    loss = -xp.sum(t * xp.log(y_delta)) / batch_num if with_loss else None  # cross_entropy_error(y, t)
+
+    # backward
+    s = t * y / y_delta
+    dy = (y * xp.sum(s, axis=1, keepdims=True) - s) / batch_num  # the book: (y - t) / batch_num
+    grads["W2"] = xp.matmul(xp.matrix_transpose(z1), dy)
+    grads["b2"] = xp.sum(dy, axis=0)
+
+    da1 = xp.matmul(dy, xp.matrix_transpose(W2))
+    dz1 = da1 * (1 - z1) * z1  # sigmoid_grad(a1) * da1, with sigmoid(a1) already in z1
+    grads["W1"] = xp.matmul(xp.matrix_transpose(x), dz1)
+    grads["b1"] = xp.sum(dz1, axis=0)
+    return loss, {k: grads[k] for k in PARAM_NAMES}
 
 
 class SimpleNet:
@@ -99,7 +166,8 @@ class TwoLayerNet:
         return array_api_compat.array_namespace(self.params["W1"])
 
     def _input(self, x, name="x"):
-        xp, x, W1 = prepare(**{name: x, "W1": self.params["W1"]})
+        """``(xp, x)`` with x checked and as rows ``(N, input_size)``."""
+        xp, x, _ = prepare(**{name: x, "W1": self.params["W1"]})
         require_float(xp, x, name)
         require_ndim(x, name, (1, 2))
         if x.shape[-1] != self.input_size:
@@ -107,34 +175,19 @@ class TwoLayerNet:
                 f"{name} must have {self.input_size} features per sample (the net's input_size), "
                 f"got shape {tuple(x.shape)}; flatten images with load_mnist(flatten=True)"
             )
-        return xp, x
+        return xp, (xp.reshape(x, (1, -1)) if x.ndim == 1 else x)
 
-    def _forward(self, xp, x):
-        p = self.params
-        a1 = xp.matmul(x, p["W1"]) + p["b1"]
-        z1 = sigmoid(a1)
-        a2 = xp.matmul(z1, p["W2"]) + p["b2"]
-        return z1, a2
+    def _batch(self, x, t, form="one_hot"):
+        """``(xp, x, t)``: x as rows and t as one-hot rows of the parameters' dtype (or labels)."""
+        xp, x = self._input(x)
+        t, _ = targets(xp, t, x.shape[0], self.output_size, form=form, dtype=self.params["W1"].dtype)
+        return xp, x, t
 
     def predict(self, x):
         """Class probabilities (softmax output) for x of shape (N, input) or (input,)."""
-        xp, x = self._input(x)
-        _, a2 = self._forward(xp, x)
-        return softmax(a2)
-
-    def _targets(self, xp, t, n, name="t"):
-        """One-hot float targets (n, output) from one-hot or integer labels, checked."""
-        if not array_api_compat.is_array_api_obj(t):
-            t = xp.asarray(t)
-        if is_int(xp, t) and t.ndim == 1 and t.shape[0] == n:
-            check_labels(xp, t, self.output_size, name)
-            return to_one_hot(t, self.output_size, dtype=self.params["W1"].dtype)
-        if t.ndim == 2 and tuple(t.shape) == (n, self.output_size):
-            return t if is_float(xp, t) else xp.astype(t, self.params["W1"].dtype)
-        raise ValueError(
-            f"{name} must be integer labels of shape ({n},) or one-hot of shape "
-            f"({n}, {self.output_size}), got shape {tuple(t.shape)} and dtype {t.dtype}"
-        )
+        xp, rows = self._input(x)
+        y = forward(self.params, rows, xp=xp)[3]
+        return xp.reshape(y, (self.output_size,)) if len(np.shape(x)) == 1 else y
 
     def loss(self, x, t):
         """Mean cross-entropy error (the book's, delta 1e-7) of the predictions."""
@@ -152,66 +205,29 @@ class TwoLayerNet:
             A Python float in [0, 1].
         """
         xp, x = self._input(x)
-        if x.ndim == 1:
-            x = xp.reshape(x, (1, -1))
         return float(self.correct_count(x, t, batch_size)) / x.shape[0]
 
     def correct_count(self, x, t, batch_size=10_000):
         """Number of correctly classified rows, as a 0-d array left on the device."""
-        xp, x = self._input(x)
-        if x.ndim == 1:
-            x = xp.reshape(x, (1, -1))
-        if not array_api_compat.is_array_api_obj(t):
-            t = xp.asarray(t)
-        if t.ndim == 2:
-            labels = xp.argmax(t, axis=1)
-        else:
-            labels = t
-        if labels.shape[0] != x.shape[0]:
-            raise ValueError(f"t must have one label per row of x ({x.shape[0]}), got shape {tuple(t.shape)}")
+        batch_size = positive_int(batch_size, "batch_size")
+        xp, x, labels = self._batch(x, t, form="labels")
         total = xp.asarray(0, dtype=xp.int64, device=array_api_compat.device(x))
         for start in range(0, x.shape[0], batch_size):
             stop = min(start + batch_size, x.shape[0])
-            _, a2 = self._forward(xp, x[start:stop, ...])
-            pred = xp.argmax(a2, axis=1)  # softmax keeps the order
-            total = total + xp.sum(xp.astype(pred == xp.astype(labels[start:stop], pred.dtype), xp.int64))
+            a2 = forward(self.params, x[start:stop, ...], xp=xp)[2]
+            y = xp.argmax(a2, axis=1)  # the book takes argmax of softmax(a2): the same order
+            total = total + xp.sum(xp.astype(y == labels[start:stop], xp.int64))
         return total
 
     # ------------------------------------------------------------ gradients
     def gradient(self, x, t):
-        """Backpropagation: the analytic gradient of :meth:`loss`.
-
-        The loss keeps the book's ``1e-7`` inside the logarithm, so the
-        gradient with respect to the output scores is
-        ``(y * sum(s) - s) / N`` with ``s = t * y / (y + 1e-7)``; without the
-        delta this is the book's ``(y - t) / N``. Numerical and analytic
-        gradients therefore agree to rounding, not just to about 1e-6.
+        """Backpropagation: the analytic gradient of :meth:`loss` (see :func:`loss_and_gradient`).
 
         Returns:
             dict of gradients with the keys and shapes of ``params``.
         """
-        xp, x = self._input(x)
-        if x.ndim == 1:
-            x = xp.reshape(x, (1, -1))
-        t = self._targets(xp, t, x.shape[0])
-        grads, _ = self._gradient(xp, x, t)
-        return grads
-
-    def _gradient(self, xp, x, t):
-        """Gradients and the loss (0-d array) for 2-D x and one-hot float t; no checks."""
-        p = self.params
-        n = x.shape[0]
-        z1 = _bias_sigmoid(xp, xp.matmul(x, p["W1"]), p["b1"])
-        loss, dy, gb2 = _softmax_loss_grad(xp, xp.matmul(z1, p["W2"]), p["b2"], t, n)
-        dz1 = xp.matmul(dy, xp.matrix_transpose(p["W2"]))
-        da1, gb1 = _sigmoid_backward(xp, dz1, z1)
-        grads = {
-            "W1": xp.matmul(xp.matrix_transpose(x), da1),
-            "b1": gb1,
-            "W2": xp.matmul(xp.matrix_transpose(z1), dy),
-            "b2": gb2,
-        }
-        return grads, loss
+        xp, x, t = self._batch(x, t)
+        return loss_and_gradient(self.params, x, t, xp=xp, with_loss=False)[1]
 
     def numerical_gradient(self, x, t, method="incremental", h=1e-4, batch="auto"):
         """Gradient of :meth:`loss` by central differences (h = 1e-4).
@@ -228,25 +244,20 @@ class TwoLayerNet:
         Returns:
             dict of gradients with the keys and shapes of ``params``.
         """
-        xp, x = self._input(x)
-        if x.ndim == 1:
-            x = xp.reshape(x, (1, -1))
-        t = self._targets(xp, t, x.shape[0])  # checked once, not at every evaluation
+        if method not in ("incremental", "batched", "loop"):
+            raise ValueError(f"method must be 'incremental', 'batched' or 'loop', got {method!r}")
+        xp, x, t = self._batch(x, t)  # checked once, not at every evaluation
         if method == "loop":
             def f(_w):  # the book's form: ignores its argument, reads the params
-                _, a2 = self._forward(xp, x)
-                return _cross_entropy_onehot(xp, softmax(a2), t)
+                return cross_entropy_error(forward(self.params, x, xp=xp)[3], t)
             return {k: numerical_gradient(f, self.params[k], h=h) for k in PARAM_NAMES}
         if method == "batched":
             return {k: numerical_gradient(self._stacked_loss(xp, x, t, k), self.params[k], h=h, batch=batch)
                     for k in PARAM_NAMES}
-        if method == "incremental":
-            from .numgrad import incremental_gradient
-            grads = incremental_gradient(self, xp, x, t, h=h, batch=batch)
-            for k, g in grads.items():
-                _require_finite(xp, g, f"numerical_gradient: d loss / d {k}")
-            return grads
-        raise ValueError(f"method must be 'incremental', 'batched' or 'loop', got {method!r}")
+        grads = incremental_gradient(self.params, x, t, h=h, batch=batch, xp=xp)
+        for k, g in grads.items():
+            require_finite(xp, g, f"numerical_gradient: d loss / d {k}")
+        return grads
 
     def _stacked_loss(self, xp, x, t, key):
         """f(stack) -> losses for a stack of copies of params[key] (batched path)."""
@@ -317,52 +328,3 @@ class TwoLayerNet:
         net.__dict__.update(self.__dict__)
         net.params = {k: asarray(v, backend=backend) for k, v in self.params.items()}
         return net
-
-
-# Steps of the forward and backward pass. Each is the readable array-API formula;
-# a backend may register a fused kernel for the same formula (xpnet._accel).
-
-def _bias_sigmoid(xp, a, b):
-    """``sigmoid(a + b)``: the hidden layer's activation."""
-    fused = lookup("bias_sigmoid", xp)
-    out = None if fused is None else fused(a, b)
-    if out is not None:
-        return out
-    return sigmoid(a + b)
-
-
-def _softmax_loss_grad(xp, scores, b, t, n):
-    """Softmax of ``scores + b``, its mean cross-entropy against t, and the gradient.
-
-    Returns ``(loss, dy, db)``: the loss (0-d), d loss / d scores, and its column sums.
-    """
-    fused = lookup("softmax_loss_grad", xp)
-    out = None if fused is None else fused(scores, b, t, n)
-    if out is not None:
-        return out
-    y = softmax(scores + b)
-    loss, dy = _loss_and_dy(xp, y, t, n)
-    return loss, dy, xp.sum(dy, axis=0)
-
-
-def _loss_and_dy(xp, y, t, n):
-    """Loss (0-d) and d loss / d scores for softmax output y and one-hot t.
-
-    With ``s = t * y / (y + 1e-7)``: ``dy = (y * sum(s) - s) / n``, the exact
-    gradient of the book's loss (its delta included).
-    """
-    yd = y + DELTA
-    loss = -xp.sum(t * xp.log(yd)) / n
-    s = t * y / yd
-    dy = (y * xp.sum(s, axis=1, keepdims=True) - s) / n
-    return loss, dy
-
-
-def _sigmoid_backward(xp, dout, z):
-    """``dout * sigmoid'(a)`` with ``z = sigmoid(a)``, and its column sums."""
-    fused = lookup("sigmoid_backward", xp)
-    out = None if fused is None else fused(dout, z)
-    if out is not None:
-        return out
-    da = dout * (1 - z) * z
-    return da, xp.sum(da, axis=0)

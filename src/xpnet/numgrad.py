@@ -19,13 +19,14 @@ unperturbed row maximum, which leaves the softmax unchanged and keeps
 
 from __future__ import annotations
 
-import concurrent.futures
-import os
+import array_api_compat
 
-from ._accel import lookup
-from .backend import backend_of
-from .functions import DELTA, sigmoid
-from .gradient import auto_batch
+from .accel import chunk_size, parallel_map, replaceable
+from .backend import namespace
+from .constants import DELTA
+from .functions import sigmoid
+
+__all__ = ["incremental_gradient", "hidden_gradient", "w1_gradient", "output_gradient"]
 
 
 def _is_one_hot(xp, t):
@@ -47,22 +48,34 @@ def _label_terms(xp, score, label_score, c):
     return xp.log(xp.exp(label_score) / total + DELTA)
 
 
-class _Losses:
-    """Loss of ``softmax(a2 + dz * w)`` against t for a stack of rank-one changes."""
+class Point:
+    """The unperturbed forward pass that every perturbation changes a little.
 
-    def __init__(self, xp, a2, t):
-        self.xp = xp
+    Attributes: ``x`` (N, D), ``xt`` (D, N), ``a1``/``z1`` (N, H) and their
+    transposes ``a1t``/``z1t``, ``W2`` (H, C), ``a2c`` (N, C): the scores
+    shifted by their row maximum, ``t``, ``one_hot``, and for one-hot targets
+    ``labels`` (N,) and ``a2c_label`` (N,): the label's shifted score.
+    """
+
+    def __init__(self, xp, params, x, t):
+        self.xp, self.x, self.t, self.W2 = xp, x, t, params["W2"]
+        self.a1 = xp.matmul(x, params["W1"]) + params["b1"]
+        self.z1 = sigmoid(self.a1)
+        a2 = xp.matmul(self.z1, params["W2"]) + params["b2"]
+        self.a1t = xp.matrix_transpose(self.a1)  # (H, N)
+        self.z1t = xp.matrix_transpose(self.z1)
+        self.xt = xp.matrix_transpose(x)  # (D, N)
         self.n, self.c = a2.shape
         self.a2c = a2 - xp.max(a2, axis=1, keepdims=True)  # (N, C)
-        self.t = t
         self.one_hot = _is_one_hot(xp, t)
         if self.one_hot:
             self.labels = xp.argmax(t, axis=1)
             self.a2c_label = xp.sum(self.a2c * t, axis=1)  # score of the label, exact
 
-    def __call__(self, dz, w):
-        """dz: (..., N) change of a hidden quantity; w: (..., C) its weights.
+    def losses(self, dz, w):
+        """Loss of ``softmax(a2 + dz * w)`` against t for a stack of rank-one changes.
 
+        dz: (..., N) change of a hidden quantity; w: (..., C) its weights.
         Returns the losses, shape broadcast(dz.shape[:-1], w.shape[:-1]).
         """
         xp = self.xp
@@ -83,98 +96,89 @@ class _Losses:
         return -xp.sum(terms, axis=-1) / self.n
 
 
-def incremental_gradient(net, xp, x, t, h=1e-4, batch="auto"):
-    """Central-difference gradient of ``net.loss(x, t)`` for every parameter.
+def incremental_gradient(params, x, t, h=1e-4, batch="auto", xp=None):
+    """Central-difference gradient of the net's loss for every parameter.
 
     Args:
-        net: a TwoLayerNet.
-        xp: namespace of x and the parameters.
-        x: (N, input) floating batch; t: (N, output) one-hot or soft targets.
+        params: dict ``W1, b1, W2, b2``.
+        x: (N, input) floating batch; t: (N, output) one-hot or soft targets
+           (both checked by the caller).
         h: step.
         batch: perturbations per chunk, or ``"auto"``.
+        xp: the namespace (from the arrays by default).
 
     Returns:
         dict ``W1, b1, W2, b2`` of gradients.
     """
-    p = net.params
-    n = x.shape[0]
-    hidden = net.hidden_size
-    a1 = xp.matmul(x, p["W1"]) + p["b1"]
-    z1 = sigmoid(a1)
-    a2 = xp.matmul(z1, p["W2"]) + p["b2"]
-    losses = _Losses(xp, a2, t)
-    a1t = xp.matrix_transpose(a1)  # (H, N)
-    z1t = xp.matrix_transpose(z1)
-    xt = xp.matrix_transpose(x)  # (D, N)
-    w2 = xp.reshape(p["W2"], (1, hidden, net.output_size))
-    itemsize = 4 if p["W1"].dtype == xp.float32 else 8
-
+    xp = namespace(x, params["W1"]) if xp is None else xp
+    point = Point(xp, params, x, t)
+    n, d = x.shape
+    hidden = params["W1"].shape[1]
     if batch == "auto":
-        if backend_of(xp) == "cupy":
-            rows = auto_batch(xp, hidden * n * itemsize * 12, cap=x.shape[1])
-        else:  # temporaries under glibc's mmap threshold (128 KiB) and in cache
-            rows = max(1, (1 << 14) // (hidden * n))
+        # about 12 temporaries of (rows, H, N) per chunk; on the host each of them small
+        # enough to stay in cache (and under glibc's 128 KiB mmap threshold)
+        row_bytes = hidden * n * (4 if "float32" in str(x.dtype) else 8) * 12
+        rows = chunk_size(xp, row_bytes, cap=d, host_bytes=12 * 2**17)
     elif isinstance(batch, int) and not isinstance(batch, bool) and batch >= 1:
         rows = max(1, batch // hidden)
     else:
         raise ValueError(f"batch must be a positive int or 'auto', got {batch!r}")
-
-    fused_hidden = lookup("numgrad_hidden", xp) if losses.one_hot else None
-    fused_output = lookup("numgrad_output", xp) if losses.one_hot else None
-
-    def hidden_rows(xrows):
-        """Gradient rows for inputs xrows (R, N) feeding hidden units: (R, H)."""
-        if fused_hidden is not None:
-            out = fused_hidden(a1t, z1t, xrows, p["W2"], losses.a2c, losses.labels, h)
-            if out is not None:
-                return out
-        out = []
-        for sign in (1.0, -1.0):
-            a1p = a1t + (sign * h) * xp.reshape(xrows, (xrows.shape[0], 1, n))
-            dz = sigmoid(a1p) - z1t
-            out.append(losses(dz, w2))
-        return (out[0] - out[1]) / (2 * h)
-
-    nonzero = int(xp.sum(xp.astype(xt != 0, xp.int64)))
-    if fused_hidden is None and losses.one_hot and nonzero <= 0.7 * x.shape[0] * x.shape[1]:
-        g_w1 = _sparse_w1(xp, losses, a1, z1, xt, p["W2"], h, rows * n)
-    else:
-        starts = range(0, x.shape[1], rows)
-        g_w1 = _concat(xp, _map(xp, lambda i: hidden_rows(xt[i:min(i + rows, x.shape[1]), ...]), starts))
-    ones = xp.ones((1, n), dtype=x.dtype, device=_device(x))
-    g_b1 = xp.reshape(hidden_rows(ones), (hidden,))
-
-    fused = None if fused_output is None else fused_output(z1t, losses.a2c, losses.labels, h)
-    if fused is not None:
-        g_w2, g_b2 = fused
-        dt = p["W1"].dtype
-        return {k: xp.astype(v, dt) for k, v in (("W1", g_w1), ("b1", g_b1), ("W2", g_w2), ("b2", g_b2))}
-    eye = xp.reshape(xp.eye(net.output_size, dtype=x.dtype, device=_device(x)),
-                     (1, net.output_size, net.output_size))
-    zcol = xp.reshape(z1t, (hidden, 1, n))
-    g_w2 = (losses(h * zcol, eye) - losses(-h * zcol, eye)) / (2 * h)
-    one = xp.ones((1, n), dtype=x.dtype, device=_device(x))
-    eye2 = xp.reshape(eye, (net.output_size, net.output_size))
-    g_b2 = (losses(h * one, eye2) - losses(-h * one, eye2)) / (2 * h)
-    dt = p["W1"].dtype
-    return {k: xp.astype(v, dt) for k, v in (("W1", g_w1), ("b1", g_b1), ("W2", g_w2), ("b2", g_b2))}
+    ones = xp.ones((1, n), dtype=x.dtype, device=array_api_compat.device(x))
+    grads = {
+        "W1": w1_gradient(point, h, rows, xp=xp),
+        "b1": xp.reshape(hidden_gradient(point, ones, h, xp=xp), (hidden,)),
+    }
+    grads["W2"], grads["b2"] = output_gradient(point, h, xp=xp)
+    dt = params["W1"].dtype
+    return {k: xp.astype(grads[k], dt) for k in ("W1", "b1", "W2", "b2")}
 
 
-def _map(xp, fn, items):
-    """fn over items; on NumPy in threads (it releases the GIL inside its loops)."""
-    items = list(items)
-    workers = min(os.cpu_count() or 1, 8)
-    if backend_of(xp) == "numpy" and workers > 1 and len(items) > 1:
-        with concurrent.futures.ThreadPoolExecutor(workers) as pool:
-            return list(pool.map(fn, items))
-    return [fn(i) for i in items]
+@replaceable
+def hidden_gradient(point, xrows, h, xp=None):
+    """Gradient rows ``(R, H)`` of the parameters that feed the hidden layer with inputs
+    ``xrows`` ``(R, N)`` (rows of x transposed for W1; a row of ones for b1)."""
+    n = point.n
+    w2 = xp.reshape(point.W2, (1, *point.W2.shape))
+    out = []
+    for sign in (1.0, -1.0):
+        a1p = point.a1t + (sign * h) * xp.reshape(xrows, (xrows.shape[0], 1, n))
+        dz = sigmoid(a1p) - point.z1t
+        out.append(point.losses(dz, w2))
+    return (out[0] - out[1]) / (2 * h)
+
+
+@replaceable
+def w1_gradient(point, h, rows, xp=None):
+    """d loss / d W1 ``(D, H)``, ``rows`` inputs at a time; only the nonzero pixels
+    when most inputs are zero (MNIST: about 80%) and the targets are one-hot."""
+    d, n = point.xt.shape
+    nonzero = int(xp.sum(xp.astype(point.xt != 0, xp.int64)))
+    if point.one_hot and nonzero <= 0.7 * n * d:
+        return _sparse_w1(xp, point, h, rows * n)
+    pieces = parallel_map(xp, lambda i: hidden_gradient(point, point.xt[i:min(i + rows, d), ...], h, xp=xp),
+                          range(0, d, rows))
+    return _concat(xp, pieces)
+
+
+@replaceable
+def output_gradient(point, h, xp=None):
+    """d loss / d W2 ``(H, C)`` and d loss / d b2 ``(C,)``."""
+    hidden, c, n = point.W2.shape[0], point.c, point.n
+    dev = array_api_compat.device(point.x)
+    eye = xp.reshape(xp.eye(c, dtype=point.x.dtype, device=dev), (1, c, c))
+    zcol = xp.reshape(point.z1t, (hidden, 1, n))
+    g_w2 = (point.losses(h * zcol, eye) - point.losses(-h * zcol, eye)) / (2 * h)
+    one = xp.ones((1, n), dtype=point.x.dtype, device=dev)
+    eye2 = xp.reshape(eye, (c, c))
+    g_b2 = (point.losses(h * one, eye2) - point.losses(-h * one, eye2)) / (2 * h)
+    return g_w2, g_b2
 
 
 def _concat(xp, pieces):
     return xp.concat(pieces, axis=0) if len(pieces) > 1 else pieces[0]
 
 
-def _sparse_w1(xp, losses, a1, z1, xt, w2, h, pairs_per_chunk):
+def _sparse_w1(xp, point, h, pairs_per_chunk):
     """d loss / d W1 when many inputs are zero (MNIST: about 80% of the pixels).
 
     Moving W1[i, j] changes nothing for a sample n with x[n, i] == 0, so its term
@@ -182,11 +186,12 @@ def _sparse_w1(xp, losses, a1, z1, xt, w2, h, pairs_per_chunk):
     recomputed. Each perturbed loss is then ``L0 - sum(changed terms - old terms) / N``:
     the full loss at the perturbed parameters, its unchanged terms reused.
     """
+    xt, a1, z1, w2 = point.xt, point.a1, point.z1, point.W2
     d, n = xt.shape
     hidden = a1.shape[1]
-    a2c, labels = losses.a2c, losses.labels
-    # per-sample term log(softmax[label] + delta) at the current parameters, as _Losses computes it
-    term0 = _label_terms(xp, lambda k: a2c[:, k], losses.a2c_label, losses.c)
+    a2c, labels = point.a2c, point.labels
+    # per-sample term log(softmax[label] + delta) at the current parameters, as Point.losses computes it
+    term0 = _label_terms(xp, lambda k: a2c[:, k], point.a2c_label, point.c)
     loss0 = -xp.sum(term0) / n
     pi, pn = xp.nonzero(xt)  # row-major: pairs sorted by input i
     count = pi.shape[0]
@@ -199,18 +204,18 @@ def _sparse_w1(xp, losses, a1, z1, xt, w2, h, pairs_per_chunk):
         a1p = xp.take(a1, sel_n, axis=0)  # (P, H)
         z1p = xp.take(z1, sel_n, axis=0)
         a2p = xp.take(a2c, sel_n, axis=0)  # (P, C)
-        a2l = xp.reshape(xp.take(losses.a2c_label, sel_n), (-1, 1))
+        a2l = xp.reshape(xp.take(point.a2c_label, sel_n), (-1, 1))
         wl = xp.take(w2_label, sel_n, axis=0)  # (P, H)
         old = xp.reshape(xp.take(term0, sel_n), (-1, 1))
         step = xp.reshape(xv[start:stop], (-1, 1))
         out = []
         for sign in (1.0, -1.0):
             dz = sigmoid(a1p + (sign * h) * step) - z1p
-            terms = _label_terms(xp, lambda k: a2p[:, k:k + 1] + dz * w2[:, k], a2l + dz * wl, losses.c)
+            terms = _label_terms(xp, lambda k: a2p[:, k:k + 1] + dz * w2[:, k], a2l + dz * wl, point.c)
             out.append(terms - old)
         return out
 
-    parts = _map(xp, chunk, range(0, count, max(1, pairs_per_chunk)))
+    parts = parallel_map(xp, chunk, range(0, count, max(1, pairs_per_chunk)))
     per_row = xp.sum(xp.astype(xt != 0, xp.int64), axis=1)
     ends = xp.cumulative_sum(per_row)
     grads = []
@@ -219,12 +224,9 @@ def _sparse_w1(xp, losses, a1, z1, xt, w2, h, pairs_per_chunk):
             vals = _concat(xp, [part[which] for part in parts])
             cs = xp.cumulative_sum(vals, axis=0, include_initial=True)  # (P + 1, H)
         else:
-            cs = xp.zeros((1, hidden), dtype=a1.dtype, device=_device(a1))
+            cs = xp.zeros((1, hidden), dtype=a1.dtype, device=array_api_compat.device(a1))
         seg = xp.take(cs, ends, axis=0) - xp.take(cs, ends - per_row, axis=0)  # (D, H)
         grads.append(loss0 - seg / n)  # the perturbed losses
     return (grads[0] - grads[1]) / (2 * h)
 
 
-def _device(x):
-    import array_api_compat
-    return array_api_compat.device(x)

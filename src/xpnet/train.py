@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import functools
 import json
 import math
 import sys
@@ -16,13 +17,17 @@ import time
 import numpy as np
 import array_api_compat
 
-from ._accel import accelerated, lookup
+from . import accel
+from ._checks import is_int, positive_int, positive_number, prepare, require_float, targets
 from ._io import atomic_write
-from ._checks import check_labels, is_int, positive_int, positive_number, require_float
+from .accel import replaceable
 from .backend import backend_of, namespace, synchronize, to_numpy
-from .functions import _cross_entropy_onehot, softmax, to_one_hot
-from .nets import PARAM_NAMES
+from .functions import cross_entropy_error, to_one_hot
+from .nets import PARAM_NAMES, forward, loss_and_gradient
+from .numgrad import incremental_gradient
 from .random import Rng
+
+__all__ = ["fit", "History", "sgd_step", "numerical_step", "IndexStream", "Steps", "evaluation_points"]
 
 GRADS = ("backprop", "numerical")
 
@@ -78,24 +83,33 @@ class History:
         atomic_write(path, "\n".join(lines) + "\n")
 
 
-# ----------------------------------------------------------------- steppers
+# ----------------------------------------------------------------- one step
 
-def sgd_update(xp, params, grads, lr):
-    """``params[k] -= lr * grads[k]`` in place, for every parameter (the chapter's rule)."""
-    fused = lookup("sgd_update", xp)
-    if fused is not None and fused([params[k] for k in PARAM_NAMES], [grads[k] for k in PARAM_NAMES], lr):
-        return
-    for k in PARAM_NAMES:
-        params[k] -= lr * grads[k]
+@replaceable
+def sgd_step(params, x, t, idx, lr, xp=None):
+    """One iteration of the book's loop: the mini-batch, its loss and gradient, the update.
+
+    Updates ``params`` in place (``params[key] -= lr * grads[key]``, the
+    chapter's rule) and returns the mini-batch's loss (0-d array, before
+    the update).
+    """
+    x_batch = xp.take(x, idx, axis=0)
+    t_batch = xp.take(t, idx, axis=0)
+    loss, grads = loss_and_gradient(params, x_batch, t_batch, xp=xp)
+    for key in PARAM_NAMES:
+        params[key] -= lr * grads[key]
+    return loss
 
 
-def take_rows(xp, arrays, idx):
-    """``xp.take(a, idx, axis=0)`` for each array: the mini-batch."""
-    fused = lookup("take_rows", xp)
-    out = None if fused is None else fused(arrays, idx)
-    if out is not None:
-        return out
-    return tuple(xp.take(a, idx, axis=0) for a in arrays)
+def numerical_step(params, x, t, idx, lr, xp=None):
+    """:func:`sgd_step` with the gradient by (incremental) central differences."""
+    x_batch = xp.take(x, idx, axis=0)
+    t_batch = xp.take(t, idx, axis=0)
+    grads = incremental_gradient(params, x_batch, t_batch, xp=xp)
+    loss = cross_entropy_error(forward(params, x_batch, xp=xp)[3], t_batch)
+    for key in PARAM_NAMES:
+        params[key] -= lr * grads[key]
+    return loss
 
 
 class IndexStream:
@@ -125,28 +139,17 @@ class IndexStream:
         return pieces[0] if len(pieces) == 1 else xp.concat(pieces, axis=0)
 
 
-class PlainStepper:
-    """One step at a time, written with the array API (the reference path)."""
+class Steps:
+    """Runs a step function once per row of indices (the reference path).
 
-    def __init__(self, net, x, t_hot, lr, grad="backprop"):
-        self.net, self.x, self.t_hot, self.lr, self.grad = net, x, t_hot, lr, grad
-        self.xp = namespace(x, net.params["W1"])
-        self.chunk = 1 if grad == "numerical" else 100  # iterations between reads of the loss
+    ``chunk``: iterations between reads of the loss on the host.
+    """
 
-    def step(self, idx):
-        xp, net = self.xp, self.net
-        xb, tb = take_rows(xp, (self.x, self.t_hot), idx)
-        if self.grad == "backprop":
-            grads, loss = net._gradient(xp, xb, tb)
-        else:
-            grads = net.numerical_gradient(xb, tb, method="incremental")
-            _, a2 = net._forward(xp, xb)
-            loss = _cross_entropy_onehot(xp, softmax(a2), tb)
-        sgd_update(xp, net.params, grads, self.lr)
-        return loss
+    def __init__(self, step, xp, chunk=100):
+        self.step, self.xp, self.chunk = step, xp, chunk
 
     def run(self, idx_rows):
-        """Run one step per row of ``idx_rows`` (n, batch); return the n losses (device)."""
+        """Run one step per row of ``idx_rows`` (n, batch); return the n losses (on the device)."""
         xp = self.xp
         losses = [self.step(idx_rows[i, ...]) for i in range(idx_rows.shape[0])]
         return xp.stack([xp.reshape(v, ()) for v in losses])
@@ -155,39 +158,38 @@ class PlainStepper:
         pass
 
 
-def make_stepper(net, x, t_hot, lr, grad, fast):
-    xp = namespace(x, net.params["W1"])
-    if fast and grad == "backprop" and backend_of(xp) == "cupy":
-        from ._cuda.graph import GraphStepper
-        return GraphStepper(net, x, t_hot, lr, steps_per_graph=10 if fast is True or fast == "auto" else int(fast))
-    return PlainStepper(net, x, t_hot, lr, grad)
+def make_stepper(xp, params, x, t_hot, lr, grad, fast):
+    """The backend's stepper for backprop when it has one (CUDA graphs), else :class:`Steps`."""
+    if grad == "numerical":
+        return Steps(functools.partial(numerical_step, params, x, t_hot, lr=lr, xp=xp), xp, chunk=1)
+    step = functools.partial(sgd_step, params, x, t_hot, lr=lr, xp=xp)
+    fast_steps = None if fast is False else accel.stepper(xp, step, params, fast)
+    return fast_steps or Steps(step, xp)
 
 
 # ----------------------------------------------------------------- fit
 
 def _prepare_data(net, x, t, name):
+    """``(xp, x, labels)``: x checked and in the net's dtype, labels checked (int64)."""
+    xp, x = prepare(**{f"x_{name}": x})
     xp = namespace(x, net.params["W1"])
     if not is_int(xp, x):  # integer images (uint8) are converted below
         require_float(xp, x, f"x_{name}")
     if x.ndim != 2 or x.shape[1] != net.input_size:
         raise ValueError(f"x_{name} must have shape (N, {net.input_size}) (flattened images), got {tuple(x.shape)}")
-    if not array_api_compat.is_array_api_obj(t):
-        t = xp.asarray(t)
-    if t.ndim == 2:
-        labels = xp.argmax(t, axis=1)
-    elif is_int(xp, t) and t.ndim == 1:
-        labels = t
-    else:
-        raise ValueError(f"t_{name} must be integer labels (N,) or one-hot (N, {net.output_size}), got shape {tuple(t.shape)}")
-    if labels.shape[0] != x.shape[0]:
-        raise ValueError(f"x_{name} has {x.shape[0]} rows but t_{name} has {labels.shape[0]} labels")
-    check_labels(xp, labels, net.output_size, f"t_{name}")
+    labels, _ = targets(xp, t, x.shape[0], net.output_size, form="labels", name=f"t_{name}")
     dt = net.params["W1"].dtype
     if x.dtype != dt:
         x = xp.astype(x, dt)
     if not bool(xp.all(xp.isfinite(x))):
         raise ValueError(f"x_{name} holds NaN or infinite values; clean the data first")
     return xp, x, labels
+
+
+def evaluation_points(iters, eval_every):
+    """Iterations after which accuracy is evaluated: after update i (0-based) when
+    ``i % eval_every == 0``, as the book does, and after the last."""
+    return sorted({i + 1 for i in range(0, iters, eval_every)} | {iters})
 
 
 def fit(net, x_train, t_train, x_test=None, t_test=None, *, iters=10_000, batch_size=100, lr=0.1,
@@ -214,8 +216,8 @@ def fit(net, x_train, t_train, x_test=None, t_test=None, *, iters=10_000, batch_
         seed: seed of the mini-batch draws.
         callbacks: callables ``cb(record, history)`` called after each evaluation.
         progress: show a progress bar with rate and ETA.
-        fast: ``"auto"`` (CUDA-graph path on CuPy), ``False`` (plain path,
-            no fused kernels), or an int: steps per CUDA graph.
+        fast: ``"auto"`` (the backend's fast path: CUDA graphs on CuPy),
+            ``False`` (plain path, no fused kernels), or an int: steps per CUDA graph.
         eval_batch: rows per accuracy batch (evaluation stays on the device).
         progress_file: stream for the progress bar (stderr).
         evaluate: False skips the accuracy evaluations (benchmarks).
@@ -227,6 +229,7 @@ def fit(net, x_train, t_train, x_test=None, t_test=None, *, iters=10_000, batch_
     iters = positive_int(iters, "iters")
     batch_size = positive_int(batch_size, "batch_size")
     positive_number(lr, "lr")
+    eval_batch = positive_int(eval_batch, "eval_batch")
     if grad not in GRADS:
         raise ValueError(f"grad must be one of {', '.join(GRADS)}, got {grad!r}")
     xp, x_train, labels_train = _prepare_data(net, x_train, t_train, "train")
@@ -235,72 +238,28 @@ def fit(net, x_train, t_train, x_test=None, t_test=None, *, iters=10_000, batch_
         raise ValueError(f"batch_size ({batch_size}) is larger than the training set ({train_size} rows)")
     if (x_test is None) != (t_test is None):
         raise ValueError("give both x_test and t_test, or neither")
-    if x_test is not None:
-        _, x_test, labels_test = _prepare_data(net, x_test, t_test, "test")
+    test = None if x_test is None else _prepare_data(net, x_test, t_test, "test")[1:]
     per_epoch = max(train_size // batch_size, 1)
     eval_every = per_epoch if eval_every is None else positive_int(eval_every, "eval_every")
-    callbacks = list(callbacks)
 
     history = History(config={"iters": iters, "batch_size": batch_size, "lr": lr, "grad": grad,
                               "eval_every": eval_every, "per_epoch": per_epoch, "seed": seed, "train_size": train_size,
-                              "test_size": None if x_test is None else x_test.shape[0],
+                              "test_size": None if test is None else test[0].shape[0],
                               "backend": backend_of(xp), "dtype": str(net.dtype)})
     indices = IndexStream(Rng(seed), train_size, batch_size, xp, array_api_compat.device(x_train),
                           block=max(1, min(10_000, iters, 50_000_000 // batch_size)))
-    dt = net.params["W1"].dtype
-    t_hot = to_one_hot(labels_train, net.output_size, dtype=dt)
-    use_accel = fast is not False
-    # evaluation after update i (0-based) when i % eval_every == 0, as the book; and after the last
-    points = sorted({i + 1 for i in range(0, iters, eval_every)} | {iters})
-
-    from tqdm.auto import tqdm
-    bar = tqdm(total=iters, unit="it" if grad == "backprop" else "grad", disable=not progress,
-               file=progress_file or sys.stderr, dynamic_ncols=True, smoothing=0.1)
-    stream_ctx = _stream_context(xp)
+    t_hot = to_one_hot(labels_train, net.output_size, dtype=net.params["W1"].dtype)
+    bar = _progress_bar(iters, grad, progress, progress_file)
+    run = _Run(net, history, bar, lr, list(callbacks), progress, eval_batch, (x_train, labels_train), test)
     try:
-        with stream_ctx, accelerated(use_accel):
-            stepper = make_stepper(net, x_train, t_hot, lr, grad, fast)
-            done = 0
-            t_start = time.perf_counter()
+        with accel.device_scope(xp), accel.accelerated(fast is not False):
+            stepper = make_stepper(xp, net.params, x_train, t_hot, lr, grad, fast)
             try:
-                for point in points:
-                    while done < point:
-                        n = min(point - done, stepper.chunk)
-                        t0 = time.perf_counter()
-                        idx = indices.take(n)
-                        losses = to_numpy(stepper.run(idx)).astype(np.float64)
-                        history.train_seconds += time.perf_counter() - t0
-                        bad = np.flatnonzero(~np.isfinite(losses))
-                        if bad.size:
-                            first = done + int(bad[0]) + 1
-                            history.loss.extend(losses[: bad[0] + 1].tolist())
-                            history.iterations = first
-                            history.nonfinite_iteration = first
-                            history.stopped = (f"the loss became {losses[bad[0]]} at iteration {first}; "
-                                               f"the learning rate ({lr}) is probably too large: try --lr {lr / 10:g}")
-                            bar.update(int(bad[0]) + 1)
-                            return history
-                        history.loss.extend(losses.tolist())
-                        done += n
-                        history.iterations = done
-                        bar.update(n)
-                        bar.set_postfix(loss=f"{losses[-1]:.4f}", refresh=False)
-                    if not evaluate:
-                        continue
-                    t0 = time.perf_counter()
-                    train_acc = _accuracy(net, x_train, labels_train, eval_batch)
-                    test_acc = None if x_test is None else _accuracy(net, x_test, labels_test, eval_batch)
-                    history.eval_seconds += time.perf_counter() - t0
-                    record = {"epoch": (point - 1) // per_epoch, "iteration": point,
-                              "loss": history.loss[-1], "train_acc": train_acc, "test_acc": test_acc,
-                              "seconds": time.perf_counter() - t_start}
-                    history.epochs.append(record)
-                    for cb in callbacks:
-                        if progress:
-                            with _tqdm_lock(bar):
-                                cb(record, history)
-                        else:
-                            cb(record, history)
+                for point in evaluation_points(iters, eval_every):
+                    if not run.train_to(point, stepper, indices):
+                        break
+                    if evaluate:
+                        run.evaluate(point, per_epoch)
             except KeyboardInterrupt:
                 history.stopped = f"interrupted (Ctrl-C) after {history.iterations} iterations"
             finally:
@@ -311,47 +270,77 @@ def fit(net, x_train, t_train, x_test=None, t_test=None, *, iters=10_000, batch_
     return history
 
 
-class _tqdm_lock:
+class _Run:
+    """The state of one ``fit``: steps up to an evaluation point, then evaluates."""
+
+    def __init__(self, net, history, bar, lr, callbacks, progress, eval_batch, train, test):
+        self.net, self.history, self.bar, self.lr = net, history, bar, lr
+        self.callbacks, self.progress, self.eval_batch = callbacks, progress, eval_batch
+        self.train, self.test = train, test
+        self.t_start = time.perf_counter()
+
+    def train_to(self, point, stepper, indices):
+        """Step until ``point`` updates are done; False when the loss turned non-finite."""
+        history = self.history
+        while history.iterations < point:
+            n = min(point - history.iterations, stepper.chunk)
+            t0 = time.perf_counter()
+            idx = indices.take(n)
+            losses = to_numpy(stepper.run(idx)).astype(np.float64)
+            history.train_seconds += time.perf_counter() - t0
+            bad = np.flatnonzero(~np.isfinite(losses))
+            if bad.size:
+                self._stop_nonfinite(losses, int(bad[0]))
+                return False
+            history.loss.extend(losses.tolist())
+            history.iterations += n
+            self.bar.update(n)
+            self.bar.set_postfix(loss=f"{losses[-1]:.4f}", refresh=False)
+        return True
+
+    def _stop_nonfinite(self, losses, bad):
+        history, lr = self.history, self.lr
+        first = history.iterations + bad + 1
+        history.loss.extend(losses[: bad + 1].tolist())
+        history.iterations = first
+        history.nonfinite_iteration = first
+        history.stopped = (f"the loss became {losses[bad]} at iteration {first}; "
+                           f"the learning rate ({lr}) is probably too large: try --lr {lr / 10:g}")
+        self.bar.update(bad + 1)
+
+    def evaluate(self, point, per_epoch):
+        """Accuracy on the training (and test) set; one record; the callbacks."""
+        history = self.history
+        t0 = time.perf_counter()
+        train_acc = _accuracy(self.net, *self.train, self.eval_batch)
+        test_acc = None if self.test is None else _accuracy(self.net, *self.test, self.eval_batch)
+        history.eval_seconds += time.perf_counter() - t0
+        record = {"epoch": (point - 1) // per_epoch, "iteration": point, "loss": history.loss[-1],
+                  "train_acc": train_acc, "test_acc": test_acc, "seconds": time.perf_counter() - self.t_start}
+        history.epochs.append(record)
+        for cb in self.callbacks:
+            with _above_bar(self.bar if self.progress else None):
+                cb(record, history)
+
+
+def _progress_bar(iters, grad, progress, progress_file):
+    from tqdm.auto import tqdm
+    return tqdm(total=iters, unit="it" if grad == "backprop" else "grad", disable=not progress,
+                file=progress_file or sys.stderr, dynamic_ncols=True, smoothing=0.1)
+
+
+@contextlib.contextmanager
+def _above_bar(bar):
     """Print cleanly above a live progress bar."""
-
-    def __init__(self, bar):
-        self.bar = bar
-
-    def __enter__(self):
-        self.bar.clear()
-
-    def __exit__(self, *exc):
-        self.bar.refresh()
+    if bar is None:
+        yield
+        return
+    bar.clear()
+    try:
+        yield
+    finally:
+        bar.refresh()
 
 
 def _accuracy(net, x, labels, batch):
     return float(net.correct_count(x, labels, batch_size=batch)) / x.shape[0]
-
-
-@contextlib.contextmanager
-def _stream_context(xp):
-    """On CuPy, run the whole fit on one non-blocking stream (graphs need it)."""
-    if backend_of(xp) != "cupy":
-        yield None
-        return
-    import cupy
-    cupy.cuda.Stream.null.synchronize()  # data placed before fit() is ready
-    stream = cupy.cuda.Stream(non_blocking=True)
-    with stream:
-        try:
-            yield stream
-        finally:
-            stream.synchronize()  # results visible to later work on any stream
-
-
-class Trainer:
-    """Object form of :func:`fit`: ``Trainer(net, **options).fit(x, t, x_test, t_test)``."""
-
-    def __init__(self, net, **options):
-        self.net = net
-        self.options = options
-        self.history = None
-
-    def fit(self, x_train, t_train, x_test=None, t_test=None):
-        self.history = fit(self.net, x_train, t_train, x_test, t_test, **self.options)
-        return self.history

@@ -1,22 +1,14 @@
-"""Fused CuPy kernels for formulas written in xpnet's array-API math.
+"""The CUDA C of xpnet's fused kernels, as text (no CuPy needed to read it).
 
-Each one is registered under the name the math looks up (``_accel.lookup``)
-and computes the same expression, in the same order, as the array-API code
-beside that lookup (products are rounded before they are added, as there:
-``__dmul_rn``/``__fmul_rn`` keep the compiler from fusing them into FMAs).
-Reductions are done in a fixed order within one block, so results repeat
-bit for bit. Parity tests compare both paths.
+``kernels.py`` builds CuPy kernels from these strings; the CPU test suite
+compiles them with NVRTC for sm_80 and sm_90, so a slip in a kernel fails
+CI on a machine without a GPU. Each kernel computes the formula of an
+Array-API function of xpnet, in the same order (products are rounded before
+they are added, as there: ``__dmul_rn``/``__fmul_rn`` keep the compiler from
+fusing them into FMAs); :data:`REPLACES` names that function.
 """
 
-from __future__ import annotations
-
-import cupy
-import numpy as np
-
-from .._accel import register
-from ..functions import DELTA
-
-_PRE = r"""
+PRE = r"""
 __device__ inline double mul_rn(double a, double b) { return __dmul_rn(a, b); }
 __device__ inline float mul_rn(float a, float b) { return __fmul_rn(a, b); }
 template <typename T> __device__ inline T sigmoid_(T x) {
@@ -25,13 +17,11 @@ template <typename T> __device__ inline T sigmoid_(T x) {
 }
 """
 
-_sigmoid = cupy.ElementwiseKernel(
-    "T x", "T y", "y = sigmoid_(x);", "xpnet_sigmoid", preamble=_PRE)
+#: ``cupy.ElementwiseKernel`` arguments (in_params, out_params, operation, name), preamble PRE.
+SIGMOID = ("T x", "T y", "y = sigmoid_(x);", "xpnet_sigmoid")
+BIAS_SIGMOID = ("T a, raw T b, int64 ncol", "T y", "y = sigmoid_(a + b[i % ncol]);", "xpnet_bias_sigmoid")
 
-_bias_sigmoid = cupy.ElementwiseKernel(
-    "T a, raw T b, int64 ncol", "T y", "y = sigmoid_(a + b[i % ncol]);", "xpnet_bias_sigmoid", preamble=_PRE)
-
-_SRC = _PRE + r"""
+RAW_MODULE = PRE + r"""
 // softmax(scores + b) row by row, the book's cross-entropy (delta inside the log),
 // dy = (y * sum(s) - s) / n with s = t * y / (y + delta), and the column sums of dy.
 // One block of 32 warps; a warp takes one row at a time, lane k holds class k
@@ -219,122 +209,18 @@ INSTANTIATE(double, f64)
 INSTANTIATE(float, f32)
 """
 
-_module = None
-_SUFFIX = {np.dtype(np.float64): "f64", np.dtype(np.float32): "f32"}
+#: Kernel -> the Array-API code whose formula it computes (parity tests compare the two).
+REPLACES = {
+    "xpnet_sigmoid": "xpnet.functions.sigmoid",
+    "xpnet_bias_sigmoid": "sigmoid(a1) with a1 = x @ W1 + b1, in xpnet.nets.loss_and_gradient",
+    "softmax_loss_grad": "y = softmax(a2), the loss and dy = (y * sum(s) - s) / batch_num with "
+                         "s = t * y / (y + DELTA), and sum(dy, axis=0), in xpnet.nets.loss_and_gradient",
+    "sigmoid_backward": "dz1 = da1 * (1 - z1) * z1 and sum(dz1, axis=0), in xpnet.nets.loss_and_gradient",
+    "sgd4": "params[key] -= lr * grads[key] for the four parameters, in xpnet.train.sgd_step",
+    "take2": "xp.take(x, idx, axis=0) and xp.take(t, idx, axis=0), in xpnet.train.sgd_step",
+    "numgrad_hidden": "xpnet.numgrad.hidden_gradient (one-hot targets)",
+    "numgrad_output": "xpnet.numgrad.output_gradient (one-hot targets)",
+}
 
-
-def _kernel(name, dtype):
-    global _module
-    if _module is None:
-        _module = cupy.RawModule(code=_SRC, options=("--std=c++14",))
-    return _module.get_function(f"{name}_{_SUFFIX[np.dtype(dtype)]}")
-
-
-def _contiguous(*arrays):
-    return all(a.flags.c_contiguous for a in arrays)
-
-
-def sigmoid(x):
-    return _sigmoid(x)
-
-
-def bias_sigmoid(a, b):
-    if a.ndim != 2 or b.shape != (a.shape[1],) or a.dtype != b.dtype or not _contiguous(a, b):
-        return None
-    return _bias_sigmoid(a, b, a.shape[1])
-
-
-def softmax_loss_grad(scores, b, t, n):
-    dt = scores.dtype
-    if (dt not in _SUFFIX or scores.ndim != 2 or t.shape != scores.shape or b.shape != (scores.shape[1],)
-            or t.dtype != dt or b.dtype != dt or not _contiguous(scores, b, t) or scores.shape[1] > 32):
-        return None
-    rows, c = scores.shape
-    dy = cupy.empty_like(scores)
-    loss = cupy.empty((), dtype=dt)
-    db = cupy.empty((c,), dtype=dt)
-    _kernel("softmax_loss_grad", dt)((1,), (1024,), (scores, b, t, dy, loss, db, np.int32(rows),
-                                     np.int32(c), dt.type(DELTA), dt.type(n)))
-    return loss, dy, db
-
-
-def sigmoid_backward(dout, z):
-    dt = dout.dtype
-    if dt not in _SUFFIX or dout.ndim != 2 or z.shape != dout.shape or z.dtype != dt or not _contiguous(dout, z):
-        return None
-    n, h = dout.shape
-    da = cupy.empty_like(dout)
-    db = cupy.empty((h,), dtype=dt)
-    _kernel("sigmoid_backward", dt)(((h + 31) // 32,), (32, 32), (dout, z, da, db, np.int32(n), np.int32(h)))
-    return da, db
-
-
-def sgd_update(params, grads, lr):
-    dt = params[0].dtype
-    if (len(params) != 4 or dt not in _SUFFIX or any(p.dtype != dt or g.dtype != dt or p.shape != g.shape
-                                                     for p, g in zip(params, grads))
-            or not _contiguous(*params, *grads)):
-        return False
-    args = []
-    for p, g in zip(params, grads):
-        args += [p, g, np.int64(p.size)]
-    total = sum(p.size for p in params)
-    blocks = min((total + 255) // 256, 1024)
-    _kernel("sgd4", dt)((blocks,), (256,), (*args, dt.type(lr)))
-    return True
-
-
-def take_rows(arrays, idx):
-    if len(arrays) != 2:
-        return None
-    x, t = arrays
-    dt = x.dtype
-    if (dt not in _SUFFIX or t.dtype != dt or x.ndim != 2 or t.ndim != 2 or idx.ndim != 1
-            or idx.dtype != cupy.int64 or not _contiguous(x, t, idx)):
-        return None
-    n = idx.shape[0]
-    xo = cupy.empty((n, x.shape[1]), dtype=dt)
-    to = cupy.empty((n, t.shape[1]), dtype=dt)
-    total = n * (x.shape[1] + t.shape[1])
-    _kernel("take2", dt)((min((total + 255) // 256, 4096),), (256,),
-                         (x, t, idx, xo, to, np.int32(n), np.int32(x.shape[1]), np.int32(t.shape[1])))
-    return xo, to
-
-
-def numgrad_hidden(a1t, z1t, xrows, w2, a2c, labels, h):
-    """Gradient rows (R, H) for parameters feeding the hidden layer (see numgrad.py)."""
-    dt = a1t.dtype
-    arrays = (a1t, z1t, xrows, w2, a2c)
-    if dt not in _SUFFIX or any(a.dtype != dt for a in arrays) or labels.dtype != cupy.int64:
-        return None
-    a1t, z1t, xrows, w2, a2c, labels = (cupy.ascontiguousarray(a) for a in (*arrays, labels))
-    rows, (hid, n), c = xrows.shape[0], a1t.shape, a2c.shape[1]
-    g = cupy.empty((rows, hid), dtype=dt)
-    total = rows * hid
-    _kernel("numgrad_hidden", dt)(((total + 127) // 128,), (128,), (a1t, z1t, xrows, w2, a2c, labels, g,
-                                  np.int32(rows), np.int32(hid), np.int32(n), np.int32(c), dt.type(h),
-                                  dt.type(DELTA)))
-    return g
-
-
-def numgrad_output(z1t, a2c, labels, h):
-    """Gradients of W2 (H, C) and b2 (C,) (see numgrad.py)."""
-    dt = z1t.dtype
-    if dt not in _SUFFIX or a2c.dtype != dt or labels.dtype != cupy.int64:
-        return None
-    z1t, a2c, labels = (cupy.ascontiguousarray(a) for a in (z1t, a2c, labels))
-    (hid, n), c = z1t.shape, a2c.shape[1]
-    g = cupy.empty((hid + 1, c), dtype=dt)
-    _kernel("numgrad_output", dt)((((hid + 1) * c + 127) // 128,), (128,), (z1t, a2c, labels, g, np.int32(hid),
-                                  np.int32(n), np.int32(c), dt.type(h), dt.type(DELTA)))
-    return g[:hid], g[hid]
-
-
-register("cupy", "numgrad_hidden", numgrad_hidden)
-register("cupy", "numgrad_output", numgrad_output)
-register("cupy", "sigmoid", sigmoid)
-register("cupy", "bias_sigmoid", bias_sigmoid)
-register("cupy", "softmax_loss_grad", softmax_loss_grad)
-register("cupy", "sigmoid_backward", sigmoid_backward)
-register("cupy", "sgd_update", sgd_update)
-register("cupy", "take_rows", take_rows)
+#: The kernels of RAW_MODULE, each instantiated for float64 (suffix f64) and float32 (f32).
+RAW_KERNELS = ("numgrad_hidden", "numgrad_output", "softmax_loss_grad", "sigmoid_backward", "sgd4", "take2")

@@ -1,0 +1,196 @@
+"""The acceleration boundary: everything that is specific to one array library.
+
+The math (``functions``, ``gradient``, ``nets``, ``numgrad``, ``train``) is
+written once with Array-API calls. It names no backend. Where speed or memory
+depends on the library, it asks this module, which answers from the
+sub-package of that backend (``accel/cupy/``, ``accel/numpy/``; Keras 3
+keeps one such package per backend):
+
+* :func:`replaceable` marks an Array-API function that a backend may replace
+  by a fused kernel computing *the same formula*. The replacement takes the
+  same arguments and returns ``NotImplemented`` when it is not for these
+  inputs (the one convention); the Array-API function then runs.
+* :func:`chunk_size` says how many items of a given size to process at once
+  (device memory on a GPU, cache-sized pieces on the host).
+* :func:`parallel_map` maps a function over work items (threads on NumPy,
+  whose loops release the GIL; in order elsewhere).
+* :func:`device_scope` is the context a whole ``fit`` runs in (a CUDA stream
+  of its own on CuPy).
+* :func:`stepper` gives the backend's way to run many training steps at once
+  (CUDA graphs on CuPy), or None.
+* :func:`accelerated` switches replacements and steppers off (the plain path).
+
+Each backend sub-package has an ``api.py`` that imports nothing from here: it
+exposes ``REPLACEMENTS`` (a dict from the Array-API function's name to its
+replacement) and the policy functions it has, and this module reads them.
+So the imports go one way: math -> accel -> accel.<backend>.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import contextvars
+import functools
+import types
+
+import numpy as np
+
+from ..backend import backend_of
+
+_enabled: contextvars.ContextVar[bool] = contextvars.ContextVar("xpnet_accel", default=True)
+_modules: dict[str, object] = {}  # backend name -> its accel module (None: nothing to add)
+
+
+def _module(backend: str):
+    """The accel sub-package of ``backend``, imported on first use (or None)."""
+    if backend not in _modules:
+        if backend == "cupy":
+            from .cupy import api as mod
+        elif backend == "numpy":
+            from .numpy import api as mod
+        else:
+            mod = None
+        _modules[backend] = mod
+    return _modules[backend]
+
+
+def _backend_of_array(a) -> str | None:
+    """Backend name of one array, from its type (cheap: no namespace lookup)."""
+    top = type(a).__module__.partition(".")[0]
+    return {"numpy": "numpy", "cupy": "cupy", "torch": "torch", "jax": "jax", "jaxlib": "jax",
+            "array_api_strict": "array_api_strict"}.get(top)
+
+
+def _backend_of_args(args) -> str | None:
+    for a in args:
+        if isinstance(a, dict):
+            a = next(iter(a.values()), None)
+        name = _backend_of_array(a) if a is not None else None
+        if name is not None:
+            return name
+    return None
+
+
+_namespace_backends: dict[int, str] = {}
+
+
+def backend_of_namespace(xp) -> str:
+    """Backend name of a namespace, including wrappers that name their ``backend``."""
+    name = _namespace_backends.get(id(xp))
+    if name is None:
+        name = getattr(xp, "backend", None) or backend_of(xp)
+        if isinstance(xp, types.ModuleType):  # modules live as long as the process: safe to remember
+            _namespace_backends[id(xp)] = name
+    return name
+
+
+def replaceable(fn):
+    """Mark ``fn`` (an Array-API function) as one a backend may replace.
+
+    The backend's replacement is found by ``fn``'s name (``"module.function"``)
+    and by the backend of the ``xp`` keyword, else of the first array among
+    the arguments (a dict counts by its first value). It is called
+    with the same arguments; if it returns ``NotImplemented`` (not for these
+    inputs) or none is registered, or :func:`accelerated` is off, ``fn`` runs.
+    ``fn`` itself stays reachable as ``.array_api`` (the parity tests compare
+    the two).
+    """
+    key = f"{fn.__module__.rpartition('.')[2]}.{fn.__name__}"
+
+    @functools.wraps(fn)
+    def call(*args, **kwargs):
+        if args and type(args[0]) is np.ndarray:  # NumPy replaces nothing: the common case, cheaply
+            return fn(*args, **kwargs)
+        if _enabled.get():
+            xp = kwargs.get("xp")
+            backend = _backend_of_args(args) if xp is None else backend_of_namespace(xp)
+            if backend is not None and backend != "numpy":
+                mod = _module(backend)
+                impl = None if mod is None else mod.REPLACEMENTS.get(key)
+                if impl is not None:
+                    out = impl(*args, **kwargs)
+                    if out is not NotImplemented:
+                        return out
+        return fn(*args, **kwargs)
+
+    call.array_api = fn
+    call.replace_key = key
+    return call
+
+
+def replacement(fn, backend: str):
+    """The registered replacement of a :func:`replaceable` function on ``backend``, or None."""
+    mod = _module(backend)
+    return None if mod is None else mod.REPLACEMENTS.get(fn.replace_key)
+
+
+@contextlib.contextmanager
+def accelerated(enabled: bool = True):
+    """Switch fused kernels and steppers on or off inside the block (plain path: off)."""
+    token = _enabled.set(bool(enabled))
+    try:
+        yield
+    finally:
+        _enabled.reset(token)
+
+
+def is_accelerated() -> bool:
+    return _enabled.get()
+
+
+# ------------------------------------------------------------------ policies
+
+#: Host memory that one chunk of batched work may use (the batched numerical gradient).
+HOST_BUDGET = 256 * 2**20
+
+
+def chunk_size(xp, bytes_per_item: int, cap: int | None = None, host_bytes: int = HOST_BUDGET) -> int:
+    """How many items of ``bytes_per_item`` to process at once, at least 1.
+
+    On a GPU backend the budget is its own (CuPy: a quarter of the free
+    device memory, at most 4 GiB); on the host it is ``host_bytes``.
+    """
+    mod = _module(backend_of_namespace(xp))
+    budget = getattr(mod, "memory_budget", None)
+    budget = host_bytes if budget is None else budget()
+    k = max(1, int(budget // max(1, bytes_per_item)))
+    return k if cap is None else min(k, cap)
+
+
+def parallel_map(xp, fn, items) -> list:
+    """``[fn(i) for i in items]``, in parallel where the backend gains from it."""
+    items = list(items)
+    mod = _module(backend_of_namespace(xp))
+    mapper = getattr(mod, "parallel_map", None)
+    if mapper is None or len(items) < 2:
+        return [fn(i) for i in items]
+    return mapper(fn, items)
+
+
+def device_scope(xp):
+    """The context a whole training run executes in (a stream of its own on CuPy)."""
+    mod = _module(backend_of_namespace(xp))
+    scope = getattr(mod, "device_scope", None)
+    return contextlib.nullcontext() if scope is None else scope()
+
+
+def stepper(xp, step, params, steps_per_call):
+    """A backend's way to run many training steps at once, or None.
+
+    Args:
+        xp: namespace of the parameters and data.
+        step: the Array-API step ``step(idx, xp=None) -> loss``; it updates
+            ``params`` in place. A backend may run it through a namespace of
+            its own (passed as ``xp``).
+        params: dict of the parameters the step updates.
+        steps_per_call: steps to record per call (CUDA graphs) or True/"auto".
+
+    Returns:
+        An object with ``run(idx_rows) -> losses``, ``chunk`` and ``close()``,
+        or None when the backend has none or acceleration is off.
+    """
+    if not _enabled.get():
+        return None
+    mod = _module(backend_of_namespace(xp))
+    make = getattr(mod, "make_stepper", None)
+    return None if make is None else make(step, params, xp, steps_per_call)

@@ -1,0 +1,37 @@
+"""What the CuPy backend offers ``xpnet.accel``: fused kernels, memory, stream, graphs."""
+
+from __future__ import annotations
+
+import contextlib
+
+import cupy
+
+from . import fused, kernels
+from .graph import GraphStepper
+
+#: Array-API function name -> fused replacement (see ``fused.py``).
+REPLACEMENTS = fused.replacements(kernels)
+
+
+def memory_budget() -> int:
+    """Bytes one chunk of work may take: a quarter of the free device memory, at most 4 GiB."""
+    free, _ = cupy.cuda.runtime.memGetInfo()
+    return min(free // 4, 4 * 2**30)
+
+
+@contextlib.contextmanager
+def device_scope():
+    """Run a whole fit on one non-blocking stream (graphs need one)."""
+    cupy.cuda.Stream.null.synchronize()  # data placed before fit() is ready
+    stream = cupy.cuda.Stream(non_blocking=True)
+    with stream:
+        try:
+            yield stream
+        finally:
+            stream.synchronize()  # results visible to later work on any stream
+
+
+def make_stepper(step, params, xp, steps_per_call):
+    """CUDA graphs of ``steps_per_call`` steps (10 for True or "auto")."""
+    k = 10 if steps_per_call is True or steps_per_call == "auto" else int(steps_per_call)
+    return GraphStepper(step, params, xp, steps_per_graph=k)

@@ -1,0 +1,1 @@
+"""NumPy (CPU): how the host runs xpnet's chunked work (``api.py``)."""

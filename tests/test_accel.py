@@ -1,0 +1,286 @@
+"""The acceleration boundary, checked without a GPU:
+
+* every CUDA kernel's source compiles with NVRTC for sm_80 and sm_90 (a slip fails CI);
+* the fused compositions of ``accel/cupy/fused.py``, run with reference kernels written from
+  the Array-API formulas, equal the Array-API functions they replace;
+* the one convention: a replacement returning ``NotImplemented`` leaves the Array-API code to run.
+"""
+
+import copy
+import importlib.util
+import os
+import pathlib
+
+import numpy as np
+import pytest
+
+import xpnet
+from xpnet import accel
+from xpnet.accel.cupy import fused, sources
+from xpnet.nets import PARAM_NAMES, loss_and_gradient
+from xpnet.numgrad import Point, hidden_gradient, output_gradient, w1_gradient
+from xpnet.train import sgd_step
+
+import reference_kernels
+
+NVRTC = importlib.util.find_spec("cuda") is not None and importlib.util.find_spec("cuda.bindings") is not None
+# CI installs NVRTC ('.[test]'); there a missing NVRTC is a failure, not a skip
+needs_nvrtc = pytest.mark.skipif(not NVRTC and not os.environ.get("CI"),
+                                 reason="NVRTC (cuda-bindings, nvidia-cuda-nvrtc) not installed: pip install '.[test]'")
+
+
+# ------------------------------------------------------------------ NVRTC
+
+def _elementwise_source(spec):
+    """A kernel equivalent to what cupy.ElementwiseKernel generates for ``spec`` (T = double/float):
+    inputs read as values, outputs as references, raw arrays as pointers, ``i`` the index."""
+    in_params, out_params, operation, name = spec
+    params, loads = [], []
+    for p in [q.strip() for q in in_params.split(",")]:
+        words = p.split()
+        raw = words[0] == "raw"
+        ctype, var = (words[1], words[2]) if raw else (words[0], words[1])
+        ctype = {"int64": "long long", "int32": "int"}.get(ctype, ctype)
+        if raw:
+            params.append(f"const {ctype}* {var}")
+        elif ctype == "T":
+            params.append(f"const T* _in_{var}")
+            loads.append(f"const T {var} = _in_{var}[i];")
+        else:
+            params.append(f"const {ctype} {var}")
+    for p in [q.strip() for q in out_params.split(",")]:
+        ctype, var = p.split()
+        params.append(f"T* _out_{var}")
+        loads.append(f"T& {var} = _out_{var}[i];")
+    body = " ".join(loads)
+    return (f'extern "C" __global__ void {name}({", ".join(params)}, long long _n) {{\n'
+            f"  for (long long i = blockIdx.x * (long long)blockDim.x + threadIdx.x; i < _n;"
+            f" i += (long long)blockDim.x * gridDim.x) {{ {body} {operation} }}\n}}\n")
+
+
+def _all_sources():
+    out = {"raw module": sources.RAW_MODULE}
+    for spec in (sources.SIGMOID, sources.BIAS_SIGMOID):
+        for t in ("double", "float"):
+            out[f"{spec[3]} ({t})"] = f"typedef {t} T;\n" + sources.PRE + _elementwise_source(spec)
+    return out
+
+
+def _compile(code, arch):
+    from cuda.bindings import nvrtc
+    err, prog = nvrtc.nvrtcCreateProgram(code.encode(), b"xpnet.cu", 0, [], [])
+    assert err == nvrtc.nvrtcResult.NVRTC_SUCCESS
+    opts = [f"--gpu-architecture={arch}".encode(), b"--std=c++14"]
+    (err,) = nvrtc.nvrtcCompileProgram(prog, len(opts), opts)
+    _, size = nvrtc.nvrtcGetProgramLogSize(prog)
+    log = b" " * size
+    nvrtc.nvrtcGetProgramLog(prog, log)
+    nvrtc.nvrtcDestroyProgram(prog)
+    return err == nvrtc.nvrtcResult.NVRTC_SUCCESS, log.decode(errors="replace").strip("\x00 \n")
+
+
+@needs_nvrtc
+@pytest.mark.parametrize("arch", ["sm_80", "sm_90"])
+def test_every_kernel_compiles_with_nvrtc(arch):
+    for name, code in _all_sources().items():
+        ok, log = _compile(code, arch)
+        assert ok, f"{name} does not compile for {arch}:\n{log}"
+
+
+@needs_nvrtc
+def test_a_slip_in_a_kernel_fails_to_compile():
+    broken = sources.RAW_MODULE.replace("T sum = warp_sum(e);", "T sum = warp_sum(ee);")
+    assert broken != sources.RAW_MODULE
+    ok, log = _compile(broken, "sm_90")
+    assert not ok and "ee" in log
+    spec = (sources.SIGMOID[0], sources.SIGMOID[1], "y = sigmoid(x);", "broken")  # sigmoid_ is the name
+    ok, _ = _compile("typedef double T;\n" + sources.PRE + _elementwise_source(spec), "sm_90")
+    assert not ok
+
+
+def test_every_raw_kernel_is_instantiated_and_named():
+    for name in sources.RAW_KERNELS:
+        for suffix in ("f64", "f32"):
+            assert f"{name}_##S" in sources.RAW_MODULE or f"{name}_{suffix}" in sources.RAW_MODULE
+        assert name in sources.REPLACES
+    assert set(sources.REPLACES) == set(sources.RAW_KERNELS) | {sources.SIGMOID[3], sources.BIAS_SIGMOID[3]}
+
+
+# ------------------------------------------------------------------ fused compositions
+
+FUSED = fused.replacements(reference_kernels)
+
+
+def _problem(seed=0, n=20, d=12, hidden=7, c=5, dtype="float64"):
+    rng = np.random.default_rng(seed)
+    net = xpnet.TwoLayerNet(d, hidden, c, seed=seed, weight_init_std=0.5, dtype=dtype, backend="numpy")
+    x = rng.random((n, d)).astype(dtype)
+    x[x < 0.3] = 0  # some zero inputs, like MNIST's pixels
+    t = np.eye(c, dtype=dtype)[rng.integers(0, c, n)]
+    return net.params, x, t
+
+
+def test_fused_pass_equals_the_book_pass():
+    params, x, t = _problem()
+    xp = xpnet.get_namespace("numpy")
+    loss_a, grads_a = loss_and_gradient.array_api(params, x, t, xp=xp)
+    loss_f, grads_f = FUSED["nets.loss_and_gradient"](params, x, t, xp=xp)
+    assert float(loss_f) == pytest.approx(float(loss_a), rel=1e-14)
+    assert list(grads_f) == list(PARAM_NAMES)
+    for k in PARAM_NAMES:
+        np.testing.assert_allclose(grads_f[k], grads_a[k], rtol=1e-12, atol=1e-15)
+
+
+def test_fused_step_equals_the_array_api_step():
+    params, x, t = _problem(1)
+    xp = xpnet.get_namespace("numpy")
+    a, f = copy.deepcopy(params), copy.deepcopy(params)
+    rng = np.random.default_rng(3)
+    for _ in range(5):
+        idx = rng.integers(0, x.shape[0], 8)
+        la = sgd_step.array_api(a, x, t, idx, 0.5, xp=xp)
+        lf = FUSED["train.sgd_step"](f, x, t, idx, 0.5, xp=xp)
+        assert float(lf) == pytest.approx(float(la), rel=1e-13)
+    for k in PARAM_NAMES:
+        np.testing.assert_allclose(f[k], a[k], rtol=1e-12, atol=1e-15)
+        assert not np.array_equal(f[k], params[k])  # it did train
+
+
+def test_fused_numerical_gradients_equal_the_array_api_ones():
+    params, x, t = _problem(2)
+    xp = xpnet.get_namespace("numpy")
+    point = Point(xp, params, x, t)
+    h = 1e-4
+    ones = np.ones((1, x.shape[0]))
+    np.testing.assert_allclose(FUSED["numgrad.hidden_gradient"](point, ones, h, xp=xp),
+                               hidden_gradient.array_api(point, ones, h, xp=xp), rtol=1e-7, atol=1e-11)
+    for rows in (1, 5, 12):
+        np.testing.assert_allclose(FUSED["numgrad.w1_gradient"](point, h, rows, xp=xp),
+                                   w1_gradient.array_api(point, h, rows, xp=xp), rtol=1e-7, atol=1e-11)
+    for got, want in zip(FUSED["numgrad.output_gradient"](point, h, xp=xp),
+                         output_gradient.array_api(point, h, xp=xp)):
+        np.testing.assert_allclose(got, want, rtol=1e-7, atol=1e-11)
+
+
+def test_fused_compositions_decline_what_their_kernels_decline():
+    xp = xpnet.get_namespace("numpy")
+    params, x, t = _problem(c=40)  # more than 32 classes: no softmax kernel
+    assert FUSED["nets.loss_and_gradient"](params, x, t, xp=xp) is NotImplemented
+    before = copy.deepcopy(params)
+    assert FUSED["train.sgd_step"](params, x, t, np.arange(4), 0.1, xp=xp) is NotImplemented
+    for k in PARAM_NAMES:  # declining left the parameters alone
+        assert np.array_equal(params[k], before[k])
+    soft = np.full((x.shape[0], 40), 1 / 40)
+    point = Point(xp, params, x, soft)
+    assert FUSED["numgrad.w1_gradient"](point, 1e-4, 4, xp=xp) is NotImplemented
+    assert FUSED["numgrad.output_gradient"](point, 1e-4, xp=xp) is NotImplemented
+
+
+# ------------------------------------------------------------------ the one convention
+
+class _Fake:
+    """A backend whose replacement of sigmoid declines negative inputs and marks what it computes."""
+
+    def __init__(self):
+        self.calls = 0
+
+    @property
+    def REPLACEMENTS(self):
+        def sigmoid(x):
+            self.calls += 1
+            if float(xpnet.to_numpy(x).min()) < 0:
+                return NotImplemented
+            return x * 0 + 42.0
+        return {"functions.sigmoid": sigmoid}
+
+
+def test_replacement_used_declined_or_switched_off(monkeypatch):
+    import array_api_strict as xps
+    fake = _Fake()
+    monkeypatch.setitem(accel._modules, "array_api_strict", fake)
+    pos, neg = xps.asarray([1.0, 2.0]), xps.asarray([-1.0, 2.0])
+    assert np.all(xpnet.to_numpy(xpnet.sigmoid(pos)) == 42.0)  # replaced
+    np.testing.assert_allclose(xpnet.to_numpy(xpnet.sigmoid(neg)), 1 / (1 + np.exp([1.0, -2.0])))  # declined
+    with accel.accelerated(False):
+        np.testing.assert_allclose(xpnet.to_numpy(xpnet.sigmoid(pos)), 1 / (1 + np.exp([-1.0, -2.0])))
+    assert fake.calls == 2  # not asked at all when switched off
+    assert accel.replacement(xpnet.sigmoid, "array_api_strict") is not None
+    assert accel.replacement(xpnet.sigmoid, "numpy") is None
+
+
+def test_policies_on_the_host():
+    xp = xpnet.get_namespace("numpy")
+    assert accel.chunk_size(xp, 1024, host_bytes=10 * 1024) == 10
+    assert accel.chunk_size(xp, 1024, cap=3, host_bytes=10 * 1024) == 3
+    assert accel.chunk_size(xp, 10**12) == 1
+    assert accel.parallel_map(xp, lambda i: i * i, range(6)) == [0, 1, 4, 9, 16, 25]
+    with accel.device_scope(xp) as scope:
+        assert scope is None
+    assert accel.stepper(xp, None, {}, "auto") is None  # NumPy has no stepper: fit runs its steps
+
+
+def test_math_modules_name_no_backend():
+    """The boundary holds all backend knowledge: the math modules name none."""
+    import re
+    src = pathlib.Path(xpnet.__file__).parent
+    for name in ("functions", "gradient", "nets", "numgrad", "train"):
+        text = (src / f"{name}.py").read_text()
+        code = "\n".join(line for line in text.splitlines() if not line.strip().startswith("#"))
+        hits = re.findall(r"cupy|memGetInfo|\bStream\(|[!=]= *\"(?:numpy|cupy|torch|jax|array_api_strict)\"|"
+                          r"ThreadPoolExecutor|import torch", code)
+        assert not hits, (name, hits)
+
+
+def test_no_import_loops():
+    import ast
+    src = pathlib.Path(xpnet.__file__).parent
+    modules = {}
+    for path in src.rglob("*.py"):
+        rel = path.relative_to(src.parent).with_suffix("")
+        parts = list(rel.parts)
+        if parts[-1] == "__init__":
+            parts = parts[:-1]
+        modules[".".join(parts)] = path
+    graph = {}
+    for mod, path in modules.items():
+        package = mod if path.name == "__init__.py" else mod.rpartition(".")[0]
+        deps = set()
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.ImportFrom):
+                base = package.split(".")
+                if node.level:
+                    base = base[: len(base) - (node.level - 1)]
+                prefix = ".".join(base + ([node.module] if node.module else []))
+                names = [prefix] + [f"{prefix}.{a.name}" for a in node.names]
+            elif isinstance(node, ast.Import):
+                names = [a.name for a in node.names]
+            else:
+                continue
+            for name in names:
+                while name and name not in modules:
+                    name = name.rpartition(".")[0]
+                if name and name != mod and not mod.startswith(name + "."):
+                    deps.add(name)
+        graph[mod] = deps
+
+    def reaches(start, goal, seen):
+        for nxt in graph[start]:
+            if nxt == goal or (nxt not in seen and (seen.add(nxt) or reaches(nxt, goal, seen))):
+                return True
+        return False
+    loops = [m for m in graph if reaches(m, m, set())]
+    assert not loops, loops
+
+
+def test_loaded_library_is_read_from_the_memory_map(tmp_path):
+    from xpnet.accel.cupy.loader import loaded_library
+    maps = tmp_path / "maps"
+    maps.write_text(
+        "7f0000000000-7f0000001000 r-xp 00000000 08:01 42   /usr/lib/libc.so.6\n"
+        "7f0000002000-7f0000003000 r-xp 00000000 08:01 43   /opt/venv/nvidia/cublas/lib/libcublas.so.13\n"
+        "7f0000004000-7f0000005000 r-xp 00000000 08:01 44   /usr/lib/libcublasLt.so.12\n"
+        "7ffd00000000-7ffd00001000 rw-p 00000000 00:00 0    [stack]\n")
+    assert loaded_library("libcublas.so", maps=str(maps)) == "/opt/venv/nvidia/cublas/lib/libcublas.so.13"
+    assert loaded_library("libcudart.so", maps=str(maps)) is None
+    assert loaded_library("libcublas.so", maps=str(tmp_path / "missing")) is None
+    assert loaded_library("libc.so") is not None or not os.path.exists("/proc/self/maps")  # this process
