@@ -272,12 +272,11 @@ def _table(rows):
 
 
 def _chart(rows, path):
-    from xpnet.plots import _plt, save_figure
-    plt = _plt()
+    from xpnet.plots import save_figure, subplots
     groups = sorted({(r["size"], r["dtype"]) for r in rows}, key=lambda g: (list(SIZES).index(g[0]), g[1]))
     impls = [i for i in ("book", "xpnet-numpy", "torch-cpu", "xpnet-cupy-plain", "torch-cuda", "xpnet-cupy")
              if any(r["impl"] == i for r in rows)]
-    fig, ax = plt.subplots(figsize=(max(6, 1.8 * len(groups)), 4.5))
+    fig, ax = subplots(figsize=(max(6, 1.8 * len(groups)), 4.5))
     width = 0.8 / max(1, len(impls))
     for j, impl in enumerate(impls):
         vals = [(_lookup(rows, s, d, impl) or {}).get("it_s", 0) for s, d in groups]

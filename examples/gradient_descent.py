@@ -4,7 +4,7 @@ learning rates."""
 
 
 import xpnet
-from xpnet.plots import _plt, save_figure
+from xpnet.plots import save_figure, subplots
 from _figure_common import output_path
 
 
@@ -15,8 +15,7 @@ def function_2(x):
 def main():
     out = output_path("gradient_descent.png", __doc__)
     init = xpnet.asarray([-3.0, 4.0], dtype="float64")
-    plt = _plt()
-    fig, axes = plt.subplots(1, 3, figsize=(13, 4.3))
+    fig, axes = subplots(1, 3, figsize=(13, 4.3))
     for ax, lr in zip(axes, (0.1, 10.0, 1e-10)):
         x, path = xpnet.gradient_descent(function_2, init, lr=lr, step_num=100, return_history=True)
         x, path = xpnet.to_numpy(x), xpnet.to_numpy(path)

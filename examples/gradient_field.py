@@ -4,7 +4,7 @@ each arrow from numerical_gradient."""
 import numpy as np
 
 import xpnet
-from xpnet.plots import _plt, save_figure
+from xpnet.plots import save_figure, subplots
 from _figure_common import output_path
 
 
@@ -22,8 +22,7 @@ def main():
     grads = np.empty_like(points)
     for i, p in enumerate(points):
         grads[i] = xpnet.to_numpy(xpnet.numerical_gradient(function_2, xpnet.asarray(p, dtype="float64")))
-    plt = _plt()
-    fig, ax = plt.subplots(figsize=(5.6, 5.2))
+    fig, ax = subplots(figsize=(5.6, 5.2))
     ax.quiver(points[:, 0], points[:, 1], -grads[:, 0], -grads[:, 1], angles="xy", color="#666666")
     ax.set_xlim(-2, 2)
     ax.set_ylim(-2, 2)

@@ -4,7 +4,7 @@ with slopes from the central difference."""
 import numpy as np
 
 import xpnet
-from xpnet.plots import _plt, save_figure
+from xpnet.plots import save_figure, subplots
 from _figure_common import output_path
 
 
@@ -14,9 +14,8 @@ def function_1(x):
 
 def main():
     out = output_path("numerical_diff.png", __doc__)
-    plt = _plt()
     x = np.arange(0.0, 20.0, 0.1)
-    fig, ax = plt.subplots(figsize=(6.4, 4.2))
+    fig, ax = subplots(figsize=(6.4, 4.2))
     ax.plot(x, function_1(x), label="y = 0.01x² + 0.1x")
     for x0, color in ((5.0, "tab:orange"), (10.0, "tab:green")):
         slope = xpnet.numerical_diff(function_1, x0)

@@ -86,3 +86,11 @@ def shared_mnist(tmp_path):
     for name in ("t10k-images-idx3-ubyte.gz", "t10k-labels-idx1-ubyte.gz"):
         shutil.copy(SHARED_MNIST / name, folder / name)
     return folder
+
+
+def overflowed(net):
+    """A net whose weights overflowed: the stable sigmoid and softmax keep any finite
+    learning rate from producing NaN on their own, so the test plants the infinity."""
+    net.params["W2"][0, 0] = float("inf")
+    net.params["W2"][0, 1] = -float("inf")
+    return net

@@ -65,7 +65,7 @@ def loss_and_gradient(params, x, t, xp=None, with_loss=True):
     about 1e-6.
     """
     xp = namespace(x, params["W1"]) if xp is None else xp
-    W1, W2 = params["W1"], params["W2"]
+    W2 = params["W2"]
     grads = {}
     batch_num = x.shape[0]
 

@@ -1,4 +1,11 @@
-"""The chapter's figures, drawn headless with matplotlib (Agg) into PNG files."""
+"""The chapter's figures, drawn with matplotlib's object interface.
+
+Figures are ``matplotlib.figure.Figure`` objects made directly, never
+through pyplot: plotting changes neither the user's backend nor pyplot's
+state, works headless, and the functions return the figure, so a notebook
+shows it (``display(fig)``, or as a cell's last value). With ``path``, a PNG
+is written under a temporary name and renamed.
+"""
 
 from __future__ import annotations
 
@@ -6,59 +13,68 @@ import numpy as np
 
 from ._io import atomic_path
 
+__all__ = ["subplots", "save_figure", "plot_loss", "plot_accuracy"]
 
-def _plt():
-    import matplotlib
-    matplotlib.use("Agg", force=True)
-    import matplotlib.pyplot as plt
-    return plt
+
+def subplots(nrows=1, ncols=1, figsize=(6.4, 4.0), **kwargs):
+    """``(figure, axes)`` like ``pyplot.subplots``, without pyplot."""
+    from matplotlib.figure import Figure
+    fig = Figure(figsize=figsize)
+    return fig, fig.subplots(nrows, ncols, **kwargs)
 
 
 def save_figure(fig, path, dpi=100):
-    """Save ``fig`` as PNG under a temporary name, then rename; close it."""
-    try:
-        with atomic_path(path, suffix=".png") as tmp:
-            fig.savefig(tmp, dpi=dpi, format="png")
-    finally:
-        _plt().close(fig)
+    """Save ``fig`` as PNG under a temporary name, then rename."""
+    with atomic_path(path, suffix=".png") as tmp:
+        fig.savefig(tmp, dpi=dpi, format="png")
 
 
-def plot_loss(history, path, title=None):
-    """Loss per iteration (the book's figure 4-11)."""
-    plt = _plt()
+def _named(title, history):
+    dataset = history.config.get("dataset")
+    return f"{title}: {dataset}" if dataset else title
+
+
+def plot_loss(history, path=None, title=None):
+    """Loss per iteration (the book's figure 4-11); returns the figure.
+
+    The title names the data set when ``history.config["dataset"]`` says it.
+    """
     loss = np.asarray(history.loss, dtype=float)
-    fig, ax = plt.subplots(figsize=(6.4, 4.0))
+    fig, ax = subplots(figsize=(6.4, 4.0))
     ax.plot(np.arange(1, loss.size + 1), loss, linewidth=0.6, color="tab:blue", label="mini-batch loss")
     if loss.size >= 50:
         w = max(loss.size // 100, 10)
-        smooth = np.convolve(np.nan_to_num(loss, nan=np.nan), np.ones(w) / w, mode="valid")
+        smooth = np.convolve(loss, np.ones(w) / w, mode="valid")
         ax.plot(np.arange(w, loss.size + 1), smooth, color="tab:orange", linewidth=1.5, label=f"mean of {w}")
     ax.set_xlabel("iteration")
     ax.set_ylabel("loss")
     finite = loss[np.isfinite(loss)]
     if finite.size:
         ax.set_ylim(0, max(float(np.percentile(finite, 99.5)) * 1.05, 1e-3))
-    ax.set_title(title or "Training loss (figure 4-11)")
+    ax.set_title(title or _named("Training loss (figure 4-11)", history))
     ax.legend(loc="upper right")
     ax.grid(alpha=0.3)
     fig.tight_layout()
-    save_figure(fig, path)
+    if path is not None:
+        save_figure(fig, path)
+    return fig
 
 
-def plot_accuracy(history, path, title=None):
-    """Train and test accuracy per epoch (the book's figure 4-12)."""
-    plt = _plt()
+def plot_accuracy(history, path=None, title=None):
+    """Train and test accuracy per epoch (the book's figure 4-12); returns the figure."""
     per_epoch = history.config.get("per_epoch") or 1
     epochs = [r["iteration"] / per_epoch for r in history.epochs]
-    fig, ax = plt.subplots(figsize=(6.4, 4.0))
+    fig, ax = subplots(figsize=(6.4, 4.0))
     ax.plot(epochs, [r["train_acc"] for r in history.epochs], marker="o", label="train acc")
     if history.epochs and history.epochs[0].get("test_acc") is not None:
         ax.plot(epochs, [r["test_acc"] for r in history.epochs], marker="s", linestyle="--", label="test acc")
     ax.set_xlabel("epochs")
     ax.set_ylabel("accuracy")
     ax.set_ylim(0, 1.0)
-    ax.set_title(title or "Accuracy per epoch (figure 4-12)")
+    ax.set_title(title or _named("Accuracy per epoch (figure 4-12)", history))
     ax.legend(loc="lower right")
     ax.grid(alpha=0.3)
     fig.tight_layout()
-    save_figure(fig, path)
+    if path is not None:
+        save_figure(fig, path)
+    return fig

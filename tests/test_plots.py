@@ -1,0 +1,39 @@
+"""Plots use matplotlib's object interface: the user's backend and pyplot stay as they were."""
+
+import subprocess
+import sys
+
+from xpnet.train import History
+
+CODE = r"""
+import sys, matplotlib
+matplotlib.use("svg")
+from xpnet.plots import plot_accuracy, plot_loss
+from xpnet.train import History
+from matplotlib.figure import Figure
+h = History(loss=[2.3 - i / 100 for i in range(120)], config={"per_epoch": 10, "dataset": "mnist-t10k"},
+            epochs=[{"iteration": i, "train_acc": i / 200, "test_acc": i / 250} for i in (1, 60, 120)])
+figs = [plot_loss(h, sys.argv[1] + "/loss.png"), plot_accuracy(h, sys.argv[1] + "/acc.png"), plot_loss(h)]
+assert all(isinstance(f, Figure) for f in figs)
+print(matplotlib.get_backend(), "matplotlib.pyplot" in sys.modules, figs[0].axes[0].get_title())
+"""
+
+
+def test_plotting_leaves_the_backend_and_pyplot_alone(tmp_path):
+    run = subprocess.run([sys.executable, "-c", CODE, str(tmp_path)], capture_output=True, text=True, timeout=120)
+    assert run.returncode == 0, run.stderr
+    backend, pyplot_loaded, title = run.stdout.split(" ", 2)
+    assert backend == "svg" and pyplot_loaded == "False"
+    assert title.strip() == "Training loss (figure 4-11): mnist-t10k"
+    for name in ("loss.png", "acc.png"):
+        assert (tmp_path / name).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["acc.png", "loss.png"]
+
+
+def test_figures_come_back_for_notebooks():
+    from xpnet.plots import plot_accuracy
+    h = History(config={"per_epoch": 1}, epochs=[{"iteration": 1, "train_acc": 0.5, "test_acc": None}])
+    fig = plot_accuracy(h)
+    ax = fig.axes[0]
+    assert ax.get_title() == "Accuracy per epoch (figure 4-12)" and len(ax.lines) == 1
+    assert fig._repr_html_() is None or True  # a Figure: Jupyter shows it through its own formatter
