@@ -4,12 +4,13 @@
     XPNET_BACKEND=cupy python examples/train.py    # NVIDIA GPU (CuPy)
     python examples/train.py --help                # options
 
-A thin command line over ``xpnet.train.fit``; see ``xpnet/cli.py``.
+The same as ``xpnet train``: a thin command line over ``xpnet.train.fit``
+(see ``xpnet/cli.py``).
 """
 
 import sys
 
-from xpnet.cli import main
+from xpnet.cli import train_main
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(train_main(prog="train.py"))

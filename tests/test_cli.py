@@ -59,16 +59,18 @@ def test_cli_offline_default(tmp_path):
                   env={"XPNET_DATA_DIR": str(tmp_path / "empty"), "XPNET_MNIST_MIRROR": "http://127.0.0.1:9/"})
     metrics, _ = _check_run(run, out, 200)
     notices = [l for l in run.stderr.splitlines() if l.startswith("notice:")]
-    assert len(notices) == 1 and "8x8 digits" in notices[0] and "python -m xpnet.datasets mnist" in notices[0]
-    assert "data: digits: 1437 train / 360 test" in run.stdout
+    assert len(notices) == 1 and "test digits that ship with xpnet" in notices[0]
+    assert "xpnet fetch mnist" in notices[0]
+    assert "data: mnist-t10k: 8000 train / 2000 test images, 784 inputs" in run.stdout
+    assert "net: TwoLayerNet(784, 50, 10)" in run.stdout
 
 
 def test_cli_progress_bar_and_numerical(tmp_path):
     out = tmp_path / "run"
-    run = run_cli("--dataset", "digits", "--iters", "5", "--grad", "numerical", "--batch-size", "20",
-                  "--hidden", "8", "--out", str(out), "--no-plots")
+    run = run_cli("--dataset", "mnist-t10k", "--iters", "5", "--grad", "numerical", "--batch-size", "20",
+                  "--hidden", "8", "--out", str(out), "--no-plots", "--progress")
     assert run.returncode == 0, run.stderr
-    assert "numerical gradient: 610 parameters" in run.stdout and "ms per gradient" in run.stdout
+    assert "numerical gradient: 6370 parameters" in run.stdout and "ms per gradient" in run.stdout
     assert "grad/s" in run.stderr or "s/grad" in run.stderr  # the progress bar's rate
     assert not (out / "loss.png").exists() and (out / "params.npz").exists()
 
@@ -81,11 +83,11 @@ def test_cli_progress_bar_and_numerical(tmp_path):
     (["--dtype", "float16"], "--dtype: invalid choice"),
     (["--dataset", "cifar"], "--dataset: invalid choice"),
     (["--backend", "jax"], "--backend: invalid choice"),
-    (["--batch-size", "5000"], "--batch-size 5000 is larger than the training set"),
+    (["--batch-size", "9000"], "--batch-size 9000 is larger than the training set"),
     (["--out", "/proc/xpnet-cannot-write"], "--out '/proc/xpnet-cannot-write' cannot be written"),
 ])
 def test_cli_bad_input(tmp_path, args, pattern):
-    full = ["--dataset", "digits", "--iters", "5", "--no-progress"] + args
+    full = ["--dataset", "mnist-t10k", "--iters", "5", "--no-progress"] + args
     if "--out" not in args:
         full += ["--out", str(tmp_path / "o")]
     run = run_cli(*full)
@@ -98,16 +100,16 @@ def test_cli_bad_input(tmp_path, args, pattern):
 
 def test_cli_creates_nothing_on_bad_input(tmp_path):
     out = tmp_path / "never" / "made"
-    run = run_cli("--dataset", "digits", "--batch-size", "5000", "--out", str(out))
+    run = run_cli("--dataset", "mnist-t10k", "--batch-size", "9000", "--out", str(out))
     assert run.returncode == 2 and not (tmp_path / "never").exists()
     blocker = tmp_path / "file"
     blocker.write_text("x")
-    run = run_cli("--dataset", "digits", "--out", str(blocker / "sub"))
+    run = run_cli("--dataset", "mnist-t10k", "--out", str(blocker / "sub"))
     assert run.returncode == 2 and "is not a folder" in run.stderr
 
 
 def test_cli_unknown_backend_env(tmp_path):
-    run = run_cli("--dataset", "digits", "--iters", "5", "--out", str(tmp_path / "o"),
+    run = run_cli("--dataset", "mnist-t10k", "--iters", "5", "--out", str(tmp_path / "o"),
                   env={"XPNET_BACKEND": "tensorflow"})
     assert run.returncode == 2
     assert run.stderr.strip().splitlines() == [
@@ -125,7 +127,8 @@ def test_cli_nonfinite_loss_keeps_outputs(tmp_path, monkeypatch, capsys):
 
     monkeypatch.setattr(TwoLayerNet, "__init__", init)
     out = tmp_path / "run"
-    code = cli.main(["--dataset", "digits", "--iters", "3000", "--out", str(out), "--no-progress"])
+    code = cli.train_main(["--dataset", "mnist-t10k", "--iters", "3000", "--out", str(out), "--no-progress"],
+                          prog="train.py")
     err = capsys.readouterr().err
     assert code == 1
     assert "stopped: the loss became nan at iteration 1" in err and "try --lr" in err
@@ -140,7 +143,7 @@ def test_cli_ctrl_c_keeps_outputs(tmp_path):
     out = tmp_path / "run"
     e = dict(os.environ, MPLBACKEND="Agg")
     e.pop("XPNET_BACKEND", None)
-    proc = subprocess.Popen([sys.executable, TRAIN, "--dataset", "digits", "--iters", "2000000", "--out",
+    proc = subprocess.Popen([sys.executable, TRAIN, "--dataset", "mnist-t10k", "--iters", "2000000", "--out",
                              str(out), "--no-progress"], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                             text=True, env=e)
     deadline = time.time() + 120
@@ -155,3 +158,63 @@ def test_cli_ctrl_c_keeps_outputs(tmp_path):
     assert "interrupted" in stderr and "Traceback" not in stderr
     assert (out / "params.npz").exists() and (out / "metrics.json").exists()
     assert first.startswith("xpnet")
+
+
+# ------------------------------------------------------------------ the xpnet command
+
+def _xpnet(*args, env=None, module=True):
+    e = dict(os.environ, MPLBACKEND="Agg", **(env or {}))
+    e.pop("XPNET_BACKEND", None)
+    cmd = [sys.executable, "-m", "xpnet", *args]
+    return subprocess.run(cmd, capture_output=True, text=True, env=e, timeout=600)
+
+
+def test_xpnet_version_and_help():
+    import xpnet
+    run = _xpnet("--version")
+    assert run.returncode == 0 and run.stdout.strip() == f"xpnet {xpnet.__version__}"
+    from importlib import metadata
+    assert xpnet.__version__ == metadata.version("xpnet")  # defined once, in pyproject.toml
+    run = _xpnet("--help")
+    assert run.returncode == 0 and "{train,fetch,info}" in run.stdout and "usage: python -m xpnet" in run.stdout
+    run = _xpnet()
+    assert run.returncode == 2 and run.stderr.strip().splitlines()[-1] == (
+        "python -m xpnet: error: choose a command: train, fetch or info")
+
+
+def test_xpnet_messages_carry_the_program_name(tmp_path):
+    run = _xpnet("train", "--iters", "0")
+    assert run.returncode == 2 and "Traceback" not in run.stderr
+    assert run.stderr.strip().splitlines() == [
+        "python -m xpnet train: error: argument --iters: must be a positive whole number, got '0'"]
+    run = _xpnet("fetch", "cifar")
+    assert run.returncode == 2 and run.stderr.startswith("python -m xpnet fetch: error: argument name: invalid choice")
+    run = subprocess.run([sys.executable, TRAIN, "--lr", "-1"], capture_output=True, text=True, timeout=120)
+    assert run.returncode == 2 and run.stderr.startswith("train.py: error: argument --lr")
+
+
+def test_xpnet_train_runs_the_book_experiment(tmp_path):
+    out = tmp_path / "run"
+    run = _xpnet("train", "--iters", "100", "--out", str(out), "--no-plots",
+                 env={"XPNET_DATA_DIR": str(tmp_path / "empty"), "XPNET_MNIST_MIRROR": "http://127.0.0.1:9/"})
+    assert run.returncode == 0, run.stderr
+    assert "net: TwoLayerNet(784, 50, 10)" in run.stdout and (out / "params.npz").exists()
+    assert "\r" not in run.stderr and "it/s" not in run.stderr  # stderr is a pipe: no progress bar text
+
+
+def test_xpnet_fetch_checks_what_is_there(shared_mnist, tmp_path):
+    run = _xpnet("fetch", "mnist", "--data-dir", str(tmp_path / "none"), "--no-download")
+    assert run.returncode == 1 and "Traceback" not in run.stderr
+    assert run.stderr.startswith("python -m xpnet fetch: error: MNIST: train-images-idx3-ubyte.gz")
+
+
+def test_xpnet_info_reports_versions_backends_and_blas():
+    run = _xpnet("info")
+    assert run.returncode == 0, run.stderr
+    text = run.stdout
+    import numpy as np
+    import xpnet
+    assert text.startswith(f"xpnet {xpnet.__version__}")
+    assert f"numpy {np.__version__}; BLAS: " in text and "threads" in text and "fit uses" in text
+    assert "array-api-compat" in text and "backends usable here: numpy" in text
+    assert "bundled MNIST test digits: present" in text

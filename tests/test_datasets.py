@@ -131,7 +131,7 @@ def test_wrong_magic_number(tmp_path):
 
 
 def test_missing_without_download(tmp_path):
-    with pytest.raises(DatasetError, match="not found in .*To fix: run 'python -m xpnet.datasets mnist'"):
+    with pytest.raises(DatasetError, match="not found in .*To fix: run 'xpnet fetch mnist'"):
         datasets.load_mnist(data_dir=tmp_path, download=False)
 
 
@@ -263,7 +263,8 @@ def test_all_mirrors_fail_message(tmp_path, server):
 
 # ------------------------------------------------------------------ other sets
 
-def test_digits_offline_default(backend):
+def test_digits_option(backend):
+    pytest.importorskip("sklearn", reason="the 8x8 digits need scikit-learn: pip install 'xpnet[digits]'")
     (x, t), (xt, tt) = datasets.load_digits()
     assert tuple(x.shape) == (1437, 64) and tuple(xt.shape) == (360, 64)
     h = xpnet.to_numpy(x)
@@ -273,16 +274,36 @@ def test_digits_offline_default(backend):
     assert tuple(x.shape) == (1437, 1, 8, 8) and tuple(t.shape) == (1437, 10)
 
 
+def test_digits_without_scikit_learn_is_one_clear_error(monkeypatch):
+    monkeypatch.setitem(sys.modules, "sklearn", None)
+    monkeypatch.setitem(sys.modules, "sklearn.datasets", None)
+    with pytest.raises(DatasetError, match=r"scikit-learn, which is not installed: pip install 'xpnet\[digits\]'"):
+        datasets.load_digits()
+
+
+def test_bundled_test_digits_are_the_published_files(tmp_path):
+    import hashlib
+    files = {"t10k-images-idx3-ubyte.gz": "9fb629c4189551a2d022fa330f9573f3",
+             "t10k-labels-idx1-ubyte.gz": "ec29112dd5afa0611ce80d1b7f02629c"}
+    for name, md5 in files.items():
+        assert hashlib.md5((datasets.BUNDLED_DIR / name).read_bytes()).hexdigest() == md5
+    assert "Creative Commons Attribution-Share Alike 3.0" in (datasets.BUNDLED_DIR / "NOTICE").read_text()
+    (x, t), (xt, tt) = datasets.load_mnist_t10k(data_dir=tmp_path / "empty", backend="numpy")
+    assert x.shape == (8000, 784) and xt.shape == (2000, 784) and x.dtype == np.float32
+    assert np.bincount(t, minlength=10).min() > 600  # real digits: every class present
+
+
 def test_auto_falls_back_with_notice(tmp_path, monkeypatch):
     monkeypatch.setenv("XPNET_MNIST_MIRROR", "http://127.0.0.1:9/")  # nothing listens on port 9
     monkeypatch.setattr(datasets, "MNIST", datasets.MNIST.__class__(**{**datasets.MNIST.__dict__, "mirrors": ()}))
     lines = []
     name, ((x, _), _) = datasets.load_dataset("auto", data_dir=tmp_path, notice=lines.append, progress=False)
-    assert name == "digits" and tuple(x.shape) == (1437, 64)
-    assert len(lines) == 1 and "MNIST is not available" in lines[0] and "python -m xpnet.datasets mnist" in lines[0]
+    assert name == "mnist-t10k" and tuple(x.shape) == (8000, 784)
+    assert len(lines) == 1 and "MNIST's training images are not available" in lines[0]
+    assert "the 10,000 MNIST test digits that ship with xpnet" in lines[0] and "xpnet fetch mnist" in lines[0]
     with pytest.raises(DatasetError):  # asking for MNIST explicitly never falls back
         datasets.load_dataset("mnist", data_dir=tmp_path, progress=False)
-    with pytest.raises(ValueError, match="valid names are auto, mnist, fashion-mnist, digits, mnist-t10k"):
+    with pytest.raises(ValueError, match="valid names are auto, mnist, mnist-t10k, fashion-mnist, digits"):
         datasets.load_dataset("cifar")
 
 

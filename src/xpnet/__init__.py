@@ -13,7 +13,23 @@ from .gradient import (NonFiniteError, gradient_descent, numerical_diff, numeric
 from .nets import SimpleNet, TwoLayerNet
 from .random import Rng
 
-__version__ = "0.1.0"
+def _version() -> str:
+    """The installed distribution's version (pyproject.toml is the one place it is written)."""
+    from importlib import metadata
+    try:
+        return metadata.version("xpnet")
+    except metadata.PackageNotFoundError:  # a source tree on sys.path, not installed
+        import pathlib
+        import re
+        pyproject = pathlib.Path(__file__).resolve().parents[2] / "pyproject.toml"
+        try:
+            found = re.search(r'^version = "([^"]+)"', pyproject.read_text(), re.M)
+        except OSError:
+            found = None
+        return found.group(1) if found else "0+unknown"
+
+
+__version__ = _version()
 
 
 def __getattr__(name):  # keep ``import xpnet`` light: data and training load on use

@@ -1,8 +1,10 @@
-"""Command line of ``examples/train.py``: the book's training experiment.
+"""The ``xpnet`` command (also ``python -m xpnet``): ``train``, ``fetch``, ``info``, ``--version``.
 
-Bad input gives one line on stderr and exit code 2; a loss that turns NaN or
-infinite stops the run (exit code 1) after writing what was done; Ctrl-C
-stops cleanly (exit code 130) and keeps what was written.
+``examples/train.py`` runs ``train`` under its own name. Bad input gives one
+line on stderr and exit code 2; a loss that turns NaN or infinite stops the
+run (exit code 1) after writing what was done; Ctrl-C stops cleanly (exit
+code 130) and keeps what was written. Every message starts with the name of
+the program that was run.
 """
 
 from __future__ import annotations
@@ -18,12 +20,16 @@ EXIT_USAGE = 2
 
 
 class UsageError(Exception):
-    pass
+    """Bad input on the command line: one line, exit code 2 (``prog``: the (sub)command it is about)."""
+
+    def __init__(self, message, prog=None):
+        super().__init__(message)
+        self.prog = prog
 
 
 class _Parser(argparse.ArgumentParser):
     def error(self, message):
-        raise UsageError(message)
+        raise UsageError(message, prog=self.prog)
 
 
 def _positive_int(text):
@@ -46,11 +52,20 @@ def _positive_float(text):
     return v
 
 
-def build_parser():
+def program_name(argv0=None) -> str:
+    """The name the user ran: ``xpnet``, ``python -m xpnet`` or a script's file name."""
+    argv0 = sys.argv[0] if argv0 is None else argv0
+    base = os.path.basename(argv0)
+    if base == "__main__.py":
+        return "python -m xpnet"
+    return base or "xpnet"
+
+
+# ------------------------------------------------------------------ parsers
+
+def add_train_arguments(p):
     from .backend import BACKENDS
     from .datasets import DATASETS
-    p = _Parser(prog="train.py", description="Train the book's TwoLayerNet by mini-batch SGD "
-                "(Deep Learning from Scratch, chapter 4) on NumPy or CuPy.")
     p.add_argument("--iters", type=_positive_int, default=10_000, help="iterations (updates), default 10000")
     p.add_argument("--batch-size", type=_positive_int, default=100, help="mini-batch size, default 100")
     p.add_argument("--lr", type=_positive_float, default=0.1, help="learning rate, default 0.1")
@@ -60,21 +75,209 @@ def build_parser():
     p.add_argument("--grad", choices=("backprop", "numerical"), default="backprop",
                    help="gradient: backpropagation (default) or central differences")
     p.add_argument("--dataset", choices=DATASETS, default="auto",
-                   help="auto (default): MNIST if it can be had, else the 8x8 digits with a notice")
+                   help="auto (default): MNIST if it can be had, else the MNIST test digits that ship with xpnet")
     p.add_argument("--data-dir", default=None, help="data folder (default XPNET_DATA_DIR or ~/.cache/xpnet)")
     p.add_argument("--backend", choices=BACKENDS, default=None, help="default: XPNET_BACKEND, else numpy")
     p.add_argument("--eval-every", type=_positive_int, default=None,
                    help="iterations between accuracy evaluations (default: one epoch)")
     p.add_argument("--out", default=None, help="output folder (default runs/<timestamp>)")
     p.add_argument("--no-plots", action="store_true", help="do not draw loss.png and accuracy.png")
-    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    bar = p.add_mutually_exclusive_group()
+    bar.add_argument("--progress", action="store_true", default=None,
+                     help="draw the progress bar even when stderr is not a terminal")
+    bar.add_argument("--no-progress", dest="progress", action="store_false", help="no progress bar")
+    p.add_argument("--blas-threads", type=_positive_int, default=None,
+                   help="BLAS threads on the CPU (default: 1 at the book's size, else all; XPNET_BLAS_THREADS)")
     p.add_argument("--plain", action="store_true", help="plain path: no CUDA graph, no fused kernels")
     return p
 
 
-def _fail(message, code=EXIT_USAGE):
-    print(f"train.py: error: {message}", file=sys.stderr)
-    return code
+def build_parser(prog="xpnet"):
+    from . import __version__
+    p = _Parser(prog=prog, description="xpnet: the training chapter of Deep Learning from Scratch, "
+                "written once on the Array API (NumPy on the CPU, CuPy on NVIDIA GPUs).")
+    p.add_argument("--version", action="version", version=f"xpnet {__version__}")
+    sub = p.add_subparsers(dest="command", metavar="{train,fetch,info}", parser_class=_Parser)
+    add_train_arguments(sub.add_parser(
+        "train", help="train the book's TwoLayerNet by mini-batch SGD (chapter 4)",
+        description="Train the book's TwoLayerNet by mini-batch SGD (Deep Learning from Scratch, chapter 4)."))
+    fetch = sub.add_parser("fetch", help="download a data set and check it",
+                           description="Download a data set (or check the copy that is there).")
+    fetch.add_argument("name", choices=("mnist", "fashion-mnist"), help="data set")
+    fetch.add_argument("--data-dir", help="folder (default: XPNET_DATA_DIR or ~/.cache/xpnet)")
+    fetch.add_argument("--no-download", action="store_true", help="only check what is there")
+    fetch.add_argument("--no-progress", dest="progress", action="store_false", default=None,
+                       help="no download progress bars")
+    sub.add_parser("info", help="versions, backends and devices xpnet sees (for bug reports)",
+                   description="Versions, backends and devices xpnet sees (paste it into a bug report).")
+    return p
+
+
+# ------------------------------------------------------------------ entry points
+
+def main(argv=None, prog=None):
+    """``xpnet ...`` and ``python -m xpnet ...``: the exit code."""
+    prog = prog or program_name()
+    parser = build_parser(prog)
+    parsed = []
+
+    def parse():
+        parsed.append(parser.parse_args(argv))
+        if parsed[0].command is None:
+            parser.print_help(sys.stderr)
+            raise UsageError("choose a command: train, fetch or info")
+        return 0
+    code = _guarded(prog, parse)
+    if code:
+        return code
+    args = parsed[0]
+    command = {"train": train, "fetch": fetch, "info": info}[args.command]
+    sub = f"{prog} {args.command}"
+    return _guarded(sub, lambda: command(args, sub))
+
+
+def train_main(argv=None, prog=None):
+    """``examples/train.py`` and ``xpnet-train``: ``xpnet train`` under the script's own name."""
+    prog = prog or program_name()
+    parser = add_train_arguments(_Parser(prog=prog, description="Train the book's TwoLayerNet by mini-batch SGD "
+                                         "(Deep Learning from Scratch, chapter 4) on NumPy or CuPy."))
+    return _guarded(prog, lambda: train(parser.parse_args(argv), prog))
+
+
+def _guarded(prog, run):
+    """Run a command; turn bad input, data errors and Ctrl-C into one line and an exit code."""
+    from .datasets import DatasetError
+    try:
+        return run()
+    except UsageError as exc:
+        print(f"{exc.prog or prog}: error: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    except DatasetError as exc:
+        print(f"{prog}: error: {exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print(f"{prog}: interrupted", file=sys.stderr)
+        return 130
+
+
+# ------------------------------------------------------------------ train
+
+def train(args, prog):
+    """The book's experiment: load, train with a progress bar, write metrics, parameters, plots."""
+    import xpnet
+    from .backend import device_name
+    from .train import fit
+
+    name, xp = _backend(args)
+    out = args.out or _default_out()
+    _check_out(out)
+    used, (x_train, t_train), (x_test, t_test) = _load(args, name)
+    per_epoch, eval_every, note = _evaluation_plan(args, used, x_train.shape[0])
+    _make_out(out)
+    inputs = x_train.shape[1]
+    net = xpnet.TwoLayerNet(inputs, args.hidden, 10, seed=args.seed, dtype=args.dtype, backend=name)
+    device = device_name(xp)
+    print(f"xpnet {xpnet.__version__} | backend {name} | device {device} | {args.dtype}"
+          f"{' | plain path' if args.plain else ''}")
+    print(f"data: {used}: {x_train.shape[0]} train / {x_test.shape[0]} test images, {inputs} inputs, 10 classes")
+    print(f"net: TwoLayerNet({inputs}, {args.hidden}, 10) | iters {args.iters} | batch {args.batch_size} | "
+          f"lr {args.lr:g} | grad {args.grad} | seed {args.seed} | epoch = {per_epoch} iterations{note}")
+    if args.grad == "numerical":
+        _announce_numerical_cost(net, x_train, t_train, args, xp)
+    sys.stdout.flush()
+
+    t_wall = time.perf_counter()
+    history = fit(net, x_train, t_train, x_test, t_test, iters=args.iters, batch_size=args.batch_size,
+                  lr=args.lr, grad=args.grad, eval_every=eval_every, seed=args.seed, callbacks=[_print_epoch],
+                  progress=args.progress, fast=not args.plain, blas_threads=args.blas_threads)
+    wall = time.perf_counter() - t_wall
+    history.config.update({"dataset": used, "hidden": args.hidden, "device": device})
+    written = _write_outputs(out, net, history, plots=not args.no_plots)
+    _print_summary(history, wall)
+    print(f"wrote {', '.join(os.path.join(out, w) for w in written)}")
+    if history.stopped:
+        print(f"{prog}: stopped: {history.stopped}", file=sys.stderr)
+        return 130 if history.nonfinite_iteration is None else 1
+    return 0
+
+
+def _backend(args):
+    import xpnet
+    try:
+        if args.backend is not None:
+            xpnet.set_backend(args.backend)
+        name = xpnet.get_backend()
+        return name, xpnet.get_namespace(name)
+    except (ValueError, xpnet.BackendError) as exc:
+        raise UsageError(str(exc))
+
+
+def _default_out():
+    return os.path.join("runs", datetime.datetime.now().strftime("%Y%m%d-%H%M%S"))
+
+
+def _load(args, backend):
+    """``(name_used, train, test)``; a notice line first when ``auto`` falls back."""
+    from .datasets import load_dataset
+    notices = []
+    kwargs = {"dtype": args.dtype, "backend": backend}
+    if args.dataset != "digits":
+        kwargs.update(data_dir=args.data_dir, progress=args.progress)
+    used, (train_set, test_set) = load_dataset(args.dataset, notice=notices.append, **kwargs)
+    for line in notices:
+        print(line, file=sys.stderr)
+    return used, train_set, test_set
+
+
+def _evaluation_plan(args, used, train_size):
+    """``(per_epoch, eval_every, note)``: at most about 50 evaluations in a run."""
+    if args.batch_size > train_size:
+        raise UsageError(f"--batch-size {args.batch_size} is larger than the training set "
+                         f"({train_size} images of {used}); use at most {train_size}")
+    per_epoch = max(train_size // args.batch_size, 1)
+    if args.eval_every is not None:
+        return per_epoch, args.eval_every, ""
+    stride = max(1, math.ceil(math.ceil(args.iters / per_epoch) / 50))
+    return per_epoch, per_epoch * stride, (f" (evaluating every {stride} epochs)" if stride > 1 else "")
+
+
+def _announce_numerical_cost(net, x_train, t_train, args, xp):
+    """Time one numerical gradient (after a warm-up) and say what the run will cost."""
+    from .backend import synchronize
+    for _ in range(2):
+        t0 = time.perf_counter()
+        net.numerical_gradient(x_train[:args.batch_size, ...], t_train[:args.batch_size])
+        synchronize(xp)
+    each = time.perf_counter() - t0
+    n_params = sum(math.prod(v.shape) for v in net.params.values())
+    print(f"numerical gradient: {n_params} parameters x 2 loss evaluations per iteration; "
+          f"measured {each * 1e3:.1f} ms per gradient, so about {_duration(each * args.iters)} "
+          f"for {args.iters} iterations")
+
+
+def _print_epoch(r, history):
+    test = "" if r["test_acc"] is None else f"  test acc {r['test_acc']:.4f}"
+    print(f"epoch {r['epoch']:4d}  iter {r['iteration']:6d}  loss {r['loss']:.4f}  "
+          f"train acc {r['train_acc']:.4f}{test}", flush=True)
+
+
+def _print_summary(history, wall):
+    f = history.final
+    if f:
+        print(f"done: {history.iterations} iterations in {history.train_seconds:.2f} s of training "
+              f"({history.iters_per_second:,.0f} it/s), {history.eval_seconds:.2f} s evaluating, "
+              f"wall {wall:.2f} s; final train acc {f['train_acc']:.4f}"
+              + ("" if f["test_acc"] is None else f", test acc {f['test_acc']:.4f}"))
+
+
+def _duration(seconds):
+    if seconds < 120:
+        return f"{seconds:.0f} s"
+    if seconds < 7200:
+        return f"{seconds / 60:.0f} min"
+    if seconds < 2 * 86400:
+        return f"{seconds / 3600:.1f} h"
+    return f"{seconds / 86400:.1f} days"
 
 
 def _check_out(path):
@@ -101,117 +304,6 @@ def _make_out(path):
         raise UsageError(f"--out {path!r} cannot be written ({exc.strerror or exc}); choose another folder")
 
 
-def main(argv=None):
-    try:
-        return _main(argv)
-    except UsageError as exc:
-        return _fail(str(exc))
-    except KeyboardInterrupt:
-        print("train.py: interrupted", file=sys.stderr)
-        return 130
-
-
-def _main(argv):
-    parser = build_parser()
-    args = parser.parse_args(argv)
-    import xpnet
-    from xpnet import backend as B
-    from xpnet.datasets import DatasetError, load_dataset
-    from xpnet.train import fit
-
-    try:
-        if args.backend is not None:
-            xpnet.set_backend(args.backend)
-        name = xpnet.get_backend()
-        xp = xpnet.get_namespace(name)
-    except (ValueError, B.BackendError) as exc:
-        raise UsageError(str(exc))
-    out = args.out or os.path.join("runs", datetime.datetime.now().strftime("%Y%m%d-%H%M%S"))
-    _check_out(out)
-
-    notices = []
-    try:
-        used, ((x_train, t_train), (x_test, t_test)) = load_dataset(
-            args.dataset, notice=notices.append, dtype=args.dtype, backend=name,
-            **({"data_dir": args.data_dir} if args.dataset != "digits" else {}),
-            **({"progress": not args.no_progress} if args.dataset not in ("digits",) else {}))
-    except DatasetError as exc:
-        return _fail(str(exc), 1)
-    for line in notices:
-        print(line, file=sys.stderr)
-    train_size, inputs = x_train.shape
-    if args.batch_size > train_size:
-        raise UsageError(f"--batch-size {args.batch_size} is larger than the training set "
-                         f"({train_size} images of {used}); use at most {train_size}")
-    per_epoch = max(train_size // args.batch_size, 1)
-    eval_every = args.eval_every
-    note = ""
-    if eval_every is None:
-        epochs_total = math.ceil(args.iters / per_epoch)
-        stride = max(1, math.ceil(epochs_total / 50))
-        eval_every = per_epoch * stride
-        if stride > 1:
-            note = f" (evaluating every {stride} epochs)"
-
-    _make_out(out)
-    net = xpnet.TwoLayerNet(inputs, args.hidden, 10, seed=args.seed, dtype=args.dtype, backend=name)
-    fast = not args.plain
-    print(f"xpnet {xpnet.__version__} | backend {name} | device {B.device_name(xp)} | {args.dtype}"
-          f"{' | plain path' if args.plain else ''}")
-    print(f"data: {used}: {train_size} train / {x_test.shape[0]} test images, {inputs} inputs, 10 classes")
-    print(f"net: TwoLayerNet({inputs}, {args.hidden}, 10) | iters {args.iters} | batch {args.batch_size} | "
-          f"lr {args.lr:g} | grad {args.grad} | seed {args.seed} | epoch = {per_epoch} iterations{note}")
-    if args.grad == "numerical":
-        t0 = time.perf_counter()
-        net.numerical_gradient(x_train[:args.batch_size, ...], t_train[:args.batch_size])
-        B.synchronize(xp)
-        t0 = time.perf_counter()
-        net.numerical_gradient(x_train[:args.batch_size, ...], t_train[:args.batch_size])
-        B.synchronize(xp)
-        each = time.perf_counter() - t0
-        n_params = sum(math.prod(v.shape) for v in net.params.values())
-        print(f"numerical gradient: {n_params} parameters x 2 loss evaluations per iteration; "
-              f"measured {each * 1e3:.1f} ms per gradient, so about {_duration(each * args.iters)} "
-              f"for {args.iters} iterations")
-    sys.stdout.flush()
-
-    def on_epoch(r, h):
-        test = "" if r["test_acc"] is None else f"  test acc {r['test_acc']:.4f}"
-        print(f"epoch {r['epoch']:4d}  iter {r['iteration']:6d}  loss {r['loss']:.4f}  "
-              f"train acc {r['train_acc']:.4f}{test}", flush=True)
-
-    t_wall = time.perf_counter()
-    history = fit(net, x_train, t_train, x_test, t_test, iters=args.iters, batch_size=args.batch_size,
-                  lr=args.lr, grad=args.grad, eval_every=eval_every, seed=args.seed, callbacks=[on_epoch],
-                  progress=not args.no_progress, fast=fast)
-    wall = time.perf_counter() - t_wall
-    history.config.update({"dataset": used, "hidden": args.hidden, "device": B.device_name(xp)})
-
-    written = _write_outputs(out, net, history, plots=not args.no_plots)
-    f = history.final
-    if f:
-        print(f"done: {history.iterations} iterations in {history.train_seconds:.2f} s of training "
-              f"({history.iters_per_second:,.0f} it/s), {history.eval_seconds:.2f} s evaluating, "
-              f"wall {wall:.2f} s; final train acc {f['train_acc']:.4f}"
-              + ("" if f["test_acc"] is None else f", test acc {f['test_acc']:.4f}"))
-    print(f"wrote {', '.join(os.path.join(out, w) for w in written)}")
-    if history.stopped:
-        hint = history.stopped
-        print(f"train.py: stopped: {hint}", file=sys.stderr)
-        return 130 if history.nonfinite_iteration is None else 1
-    return 0
-
-
-def _duration(seconds):
-    if seconds < 120:
-        return f"{seconds:.0f} s"
-    if seconds < 7200:
-        return f"{seconds / 60:.0f} min"
-    if seconds < 2 * 86400:
-        return f"{seconds / 3600:.1f} h"
-    return f"{seconds / 86400:.1f} days"
-
-
 def _write_outputs(out, net, history, plots=True):
     from .plots import plot_accuracy, plot_loss
     written = []
@@ -228,6 +320,126 @@ def _write_outputs(out, net, history, plots=True):
             plot_accuracy(history, os.path.join(out, "accuracy.png"))
             written.append("accuracy.png")
     return written
+
+
+# ------------------------------------------------------------------ fetch
+
+def fetch(args, prog):
+    """Download (or only check) a data set; print each file's digest and what was checked."""
+    from .datasets import FASHION_MNIST, FILES, MNIST, data_dir, load_raw
+    from .datasets import fetch as fetch_files
+    from .datasets.download import md5sum
+    spec = {"mnist": MNIST, "fashion-mnist": FASHION_MNIST}[args.name]
+    root = args.data_dir or data_dir()
+    paths = fetch_files(spec, root, download=not args.no_download, progress=args.progress)
+    for key in FILES:
+        digest = md5sum(paths[key])
+        note = "published checksum" if digest == spec.md5[key] else "structure checked (not the published gzip)"
+        print(f"{paths[key]}  md5 {digest}  {note}")
+    raw = load_raw(spec, root, download=False, progress=False)
+    print(f"{spec.name}: valid: {raw['train_images'].shape[0]} training and "
+          f"{raw['test_images'].shape[0]} test images of 28x28 (cache ready)")
+    return 0
+
+
+# ------------------------------------------------------------------ info
+
+def info(args, prog):
+    """What a bug report needs: versions, backends, devices, BLAS and its threads."""
+    for line in info_lines():
+        print(line)
+    return 0
+
+
+def info_lines():
+    import platform
+    from importlib import metadata
+
+    import numpy as np
+
+    import xpnet
+    from .backend import BACKENDS, ENV_VAR, backend_available, get_backend
+
+    def version(dist):
+        try:
+            return metadata.version(dist)
+        except metadata.PackageNotFoundError:
+            return None
+
+    lines = [f"xpnet {xpnet.__version__} ({os.path.dirname(xpnet.__file__)})",
+             f"python {platform.python_version()} ({platform.python_implementation()}, "
+             f"{platform.system()} {platform.machine()}, {os.cpu_count()} cores)",
+             f"numpy {np.__version__}; BLAS: {_blas_line()}",
+             f"array-api-compat {version('array-api-compat')}"]
+    for dist in ("array-api-strict", "cupy-cuda13x", "cupy-cuda12x", "cupy", "torch", "jax"):
+        v = version(dist)
+        if v:
+            lines.append(f"{dist} {v}")
+    usable = [b for b in BACKENDS if _usable(backend_available, b)]
+    lines.append(f"backends usable here: {', '.join(usable)}")
+    try:
+        active = get_backend()
+    except ValueError as exc:
+        active = f"none ({exc})"
+    lines.append(f"active backend: {active} ({ENV_VAR}={os.environ.get(ENV_VAR, '') or '(unset)'})")
+    if "cupy" in usable:
+        lines += _cupy_lines()
+    else:
+        lines.append("cupy: not usable here (no CuPy, or no CUDA device); for NVIDIA GPUs: "
+                     "pip install 'xpnet[cuda13]' (or 'xpnet[cuda12]')")
+    from .datasets import BUNDLED_DIR, data_dir, keras_mnist_path
+    lines.append(f"data folder: {data_dir()} (XPNET_DATA_DIR); bundled MNIST test digits: "
+                 f"{'present' if (BUNDLED_DIR / 't10k-images-idx3-ubyte.gz').is_file() else 'missing'}; "
+                 f"Keras mnist.npz: {'found' if keras_mnist_path().is_file() else 'not found'}")
+    return lines
+
+
+def _usable(check, name):
+    try:
+        return check(name)
+    except Exception:  # a broken install of an optional library must not break the report
+        return False
+
+
+def _blas_line():
+    from .accel.numpy import api
+    try:
+        libs = api.blas_info()
+    except Exception as exc:  # threadpoolctl missing or failing
+        return f"unknown ({type(exc).__name__})"
+    found = ", ".join(f"{name} {ver or ''} with {threads} threads".replace("  ", " ") for name, ver, threads in libs)
+    env = os.environ.get(api.THREADS_ENV, "")
+    choice = (f"{api.THREADS_ENV}={env}" if env else
+              f"1 thread below {api.SMALL_STEP_FLOPS:.0e} flops a step (the book's step: 1.6e+07), "
+              f"else all; --blas-threads or {api.THREADS_ENV} to choose")
+    return f"{found or 'none found'}; fit uses {choice}"
+
+
+def _cupy_lines():
+    """CuPy, CUDA and the devices; each line on its own, so one failure still leaves the rest."""
+    lines = []
+    try:
+        import cupy
+        rt = cupy.cuda.runtime
+        lines.append(f"cupy {cupy.__version__}: CUDA runtime {_cuda_version(rt.runtimeGetVersion())}, "
+                     f"driver {_cuda_version(rt.driverGetVersion())}")
+        for i in range(rt.getDeviceCount()):
+            props = rt.getDeviceProperties(i)
+            name = props["name"].decode() if isinstance(props["name"], bytes) else props["name"]
+            with cupy.cuda.Device(i):
+                free, total = rt.memGetInfo()
+            lines.append(f"  device {i}: {name}, compute capability {props['major']}.{props['minor']}, "
+                         f"{total / 2**30:.1f} GiB ({free / 2**30:.1f} GiB free)")
+        cupy.cuda.device.get_cublas_handle()
+        from .accel.cupy.loader import loaded_library
+        lines.append(f"  cuBLAS loaded: {loaded_library('libcublas.so') or 'not found in the process map'}")
+    except Exception as exc:  # report what broke instead of failing the report
+        lines.append(f"cupy: error while asking CUDA: {type(exc).__name__}: {exc}")
+    return lines
+
+
+def _cuda_version(v):
+    return f"{v // 1000}.{(v % 1000) // 10}"
 
 
 if __name__ == "__main__":

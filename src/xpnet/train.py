@@ -11,13 +11,12 @@ import dataclasses
 import functools
 import json
 import math
-import sys
 import time
 
 import numpy as np
 import array_api_compat
 
-from . import accel
+from . import _progress, accel
 from ._checks import is_int, positive_int, positive_number, prepare, require_float, targets
 from ._io import atomic_write
 from .accel import replaceable
@@ -193,8 +192,8 @@ def evaluation_points(iters, eval_every):
 
 
 def fit(net, x_train, t_train, x_test=None, t_test=None, *, iters=10_000, batch_size=100, lr=0.1,
-        grad="backprop", eval_every=None, seed=None, callbacks=(), progress=True, fast="auto",
-        eval_batch=10_000, progress_file=None, evaluate=True):
+        grad="backprop", eval_every=None, seed=None, callbacks=(), progress=None, fast="auto",
+        eval_batch=10_000, progress_file=None, evaluate=True, blas_threads=None):
     """Train ``net`` by mini-batch SGD as the book does, evaluating per epoch.
 
     Mini-batches are drawn as in the book (``batch_size`` indices with
@@ -215,12 +214,18 @@ def fit(net, x_train, t_train, x_test=None, t_test=None, *, iters=10_000, batch_
             epoch, ``max(N // batch_size, 1)``, as in the book).
         seed: seed of the mini-batch draws.
         callbacks: callables ``cb(record, history)`` called after each evaluation.
-        progress: show a progress bar with rate and ETA.
+        progress: a progress bar with rate and ETA: ``None`` (default) when
+            ``progress_file`` (stderr) is a terminal, ``True`` always,
+            ``False`` never; ``TQDM_DISABLE`` switches it off, as in tqdm.
         fast: ``"auto"`` (the backend's fast path: CUDA graphs on CuPy),
             ``False`` (plain path, no fused kernels), or an int: steps per CUDA graph.
         eval_batch: rows per accuracy batch (evaluation stays on the device).
         progress_file: stream for the progress bar (stderr).
         evaluate: False skips the accuracy evaluations (benchmarks).
+        blas_threads: BLAS threads for the steps on the CPU: None chooses
+            from the step's size (one thread at the book's size, where more
+            only lose time on a busy machine; ``XPNET_BLAS_THREADS`` overrides
+            the choice); an int sets it. No effect on a GPU.
 
     Returns:
         History. Training stops early (``history.stopped``) when the loss
@@ -230,6 +235,8 @@ def fit(net, x_train, t_train, x_test=None, t_test=None, *, iters=10_000, batch_
     batch_size = positive_int(batch_size, "batch_size")
     positive_number(lr, "lr")
     eval_batch = positive_int(eval_batch, "eval_batch")
+    if blas_threads is not None:
+        blas_threads = positive_int(blas_threads, "blas_threads")
     if grad not in GRADS:
         raise ValueError(f"grad must be one of {', '.join(GRADS)}, got {grad!r}")
     xp, x_train, labels_train = _prepare_data(net, x_train, t_train, "train")
@@ -249,10 +256,13 @@ def fit(net, x_train, t_train, x_test=None, t_test=None, *, iters=10_000, batch_
     indices = IndexStream(Rng(seed), train_size, batch_size, xp, array_api_compat.device(x_train),
                           block=max(1, min(10_000, iters, 50_000_000 // batch_size)))
     t_hot = to_one_hot(labels_train, net.output_size, dtype=net.params["W1"].dtype)
-    bar = _progress_bar(iters, grad, progress, progress_file)
-    run = _Run(net, history, bar, lr, list(callbacks), progress, eval_batch, (x_train, labels_train), test)
+    bar = _progress.bar(progress, progress_file, total=iters, unit="it" if grad == "backprop" else "grad",
+                        dynamic_ncols=True, smoothing=0.1)
+    run = _Run(net, history, bar, lr, list(callbacks), eval_batch, (x_train, labels_train), test)
+    threads = accel.cpu_threads(xp, _step_flops(net, batch_size), grad, blas_threads)
+    history.config["blas_threads"] = threads
     try:
-        with accel.device_scope(xp), accel.accelerated(fast is not False):
+        with accel.device_scope(xp), accel.cpu_thread_scope(xp, threads), accel.accelerated(fast is not False):
             stepper = make_stepper(xp, net.params, x_train, t_hot, lr, grad, fast)
             try:
                 for point in evaluation_points(iters, eval_every):
@@ -273,9 +283,9 @@ def fit(net, x_train, t_train, x_test=None, t_test=None, *, iters=10_000, batch_
 class _Run:
     """The state of one ``fit``: steps up to an evaluation point, then evaluates."""
 
-    def __init__(self, net, history, bar, lr, callbacks, progress, eval_batch, train, test):
+    def __init__(self, net, history, bar, lr, callbacks, eval_batch, train, test):
         self.net, self.history, self.bar, self.lr = net, history, bar, lr
-        self.callbacks, self.progress, self.eval_batch = callbacks, progress, eval_batch
+        self.callbacks, self.eval_batch = callbacks, eval_batch
         self.train, self.test = train, test
         self.t_start = time.perf_counter()
 
@@ -319,14 +329,13 @@ class _Run:
                   "train_acc": train_acc, "test_acc": test_acc, "seconds": time.perf_counter() - self.t_start}
         history.epochs.append(record)
         for cb in self.callbacks:
-            with _above_bar(self.bar if self.progress else None):
+            with _above_bar(None if self.bar.disable else self.bar):
                 cb(record, history)
 
 
-def _progress_bar(iters, grad, progress, progress_file):
-    from tqdm.auto import tqdm
-    return tqdm(total=iters, unit="it" if grad == "backprop" else "grad", disable=not progress,
-                file=progress_file or sys.stderr, dynamic_ncols=True, smoothing=0.1)
+def _step_flops(net, batch_size):
+    """Floating-point operations of one backprop step (its three large matrix products)."""
+    return 2 * batch_size * net.hidden_size * (2 * net.input_size + 2 * net.output_size)
 
 
 @contextlib.contextmanager

@@ -16,6 +16,8 @@ keeps one such package per backend):
   whose loops release the GIL; in order elsewhere).
 * :func:`device_scope` is the context a whole ``fit`` runs in (a CUDA stream
   of its own on CuPy).
+* :func:`cpu_threads` and :func:`cpu_thread_scope` size BLAS's thread pool
+  to a step (one thread at the book's size on NumPy).
 * :func:`stepper` gives the backend's way to run many training steps at once
   (CUDA graphs on CuPy), or None.
 * :func:`accelerated` switches replacements and steppers off (the plain path).
@@ -172,6 +174,20 @@ def device_scope(xp):
     mod = _module(backend_of_namespace(xp))
     scope = getattr(mod, "device_scope", None)
     return contextlib.nullcontext() if scope is None else scope()
+
+
+def cpu_threads(xp, step_flops, grad, requested=None):
+    """BLAS threads for a fit's steps on this backend (None: the library's own choice)."""
+    mod = _module(backend_of_namespace(xp))
+    choose = getattr(mod, "blas_threads", None)
+    return None if choose is None else choose(step_flops, grad, requested)
+
+
+def cpu_thread_scope(xp, threads):
+    """The context that holds BLAS to ``threads`` threads (nothing for None, or off the CPU)."""
+    mod = _module(backend_of_namespace(xp))
+    scope = getattr(mod, "thread_scope", None)
+    return contextlib.nullcontext() if scope is None or threads is None else scope(threads)
 
 
 def stepper(xp, step, params, steps_per_call):

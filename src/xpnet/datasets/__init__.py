@@ -1,5 +1,11 @@
-"""Data sets: MNIST and Fashion-MNIST (verified downloads and a fast cache),
-and scikit-learn's 8x8 digits as the offline default.
+"""Data sets: MNIST and Fashion-MNIST (verified downloads and a fast cache).
+
+MNIST's official test set (10,000 real digits) ships with xpnet
+(``datasets/data/``, CC BY-SA 3.0, see the NOTICE there): without network
+and without MNIST, ``load_dataset("auto")`` trains on its first 8,000 and
+tests on the last 2,000. MNIST is also found where torchvision
+(``<root>/MNIST/raw/``) and Keras (``~/.keras/datasets/mnist.npz``) keep it.
+scikit-learn's 8x8 digits remain as an option (``pip install 'xpnet[digits]'``).
 
 Every loader returns ``(x_train, t_train), (x_test, t_test)`` as the book's
 ``load_mnist`` does, on the active backend unless ``backend=`` names another.
@@ -19,7 +25,13 @@ from .download import download_file
 from .idx import DatasetError, atomic_write, read_idx
 
 __all__ = ["load_mnist", "load_fashion_mnist", "load_digits", "load_mnist_t10k", "load_dataset",
-           "DatasetError", "data_dir", "fetch", "DATASETS"]
+           "DatasetError", "data_dir", "fetch", "DATASETS", "BUNDLED_DIR", "keras_mnist_path"]
+
+#: MNIST's official test files, shipped with xpnet (byte-identical to the published ones).
+BUNDLED_DIR = pathlib.Path(__file__).resolve().with_name("data")
+
+#: SHA-256 of Keras's ``mnist.npz`` as Keras publishes it.
+KERAS_MNIST_SHA256 = "731c5ac602752760c8e48fbffcf8c3b850d9dc2a2aedcf2cc48468fc17b673d1"
 
 FILES = {
     "train_images": "train-images-idx3-ubyte.gz",
@@ -37,6 +49,8 @@ class Spec:
     mirrors: tuple
     mirror_env: str
     system_dirs: tuple = ()
+    torchvision: str = ""  # torchvision's folder name under its root (files in <root>/<name>/raw/)
+    bundled: tuple = ()  # keys of files that ship with xpnet (BUNDLED_DIR)
 
 
 MNIST = Spec(
@@ -48,6 +62,8 @@ MNIST = Spec(
     mirrors=("https://ossci-datasets.s3.amazonaws.com/mnist/",
              "https://storage.googleapis.com/cvdf-datasets/mnist/"),
     mirror_env="XPNET_MNIST_MIRROR",
+    torchvision="MNIST",
+    bundled=("test_images", "test_labels"),
 )
 
 FASHION_MNIST = Spec(
@@ -60,9 +76,10 @@ FASHION_MNIST = Spec(
              "https://github.com/zalandoresearch/fashion-mnist/raw/master/data/fashion/"),
     mirror_env="XPNET_FASHION_MNIST_MIRROR",
     system_dirs=("/usr/share/datasets/fashion-mnist",),  # Debian's dataset-fashion-mnist
+    torchvision="FashionMNIST",
 )
 
-DATASETS = ("auto", "mnist", "fashion-mnist", "digits", "mnist-t10k")
+DATASETS = ("auto", "mnist", "mnist-t10k", "fashion-mnist", "digits")
 
 
 def data_dir() -> pathlib.Path:
@@ -82,19 +99,38 @@ def _mirrors(spec):
     return mirrors
 
 
+def keras_mnist_path() -> pathlib.Path:
+    """Where Keras keeps MNIST: ``$KERAS_HOME/datasets/mnist.npz`` (default ``~/.keras``)."""
+    home = os.environ.get("KERAS_HOME", "").strip() or os.path.join(os.path.expanduser("~"), ".keras")
+    return pathlib.Path(home) / "datasets" / "mnist.npz"
+
+
+def _folders(spec, root):
+    """The folders a spec's files are looked for in, in order."""
+    folders = [root / spec.folder]
+    if spec is MNIST:
+        folders.append(root)  # the bare data dir holds MNIST's files (same names)
+    if spec.torchvision:
+        folders.append(root / spec.torchvision / "raw")  # torchvision's layout under the same root
+    folders += [pathlib.Path(d) for d in spec.system_dirs]
+    return folders
+
+
 def _find(spec, root, key):
-    """Path of a file (gzip or uncompressed) in the places the spec looks, or None."""
+    """Path of a file (gzip or uncompressed) in the places the spec looks, or None.
+
+    The files that ship with xpnet come last, so a user's own copy wins.
+    """
     name = FILES[key]
-    for folder in (root / spec.folder, root, *map(pathlib.Path, spec.system_dirs)):
-        if spec is not MNIST and folder == root:
-            continue  # the bare data dir holds MNIST's files (same names)
+    folders = _folders(spec, root) + ([BUNDLED_DIR] if key in spec.bundled else [])
+    for folder in folders:
         for candidate in (folder / name, folder / name[:-3]):
             if candidate.is_file():
                 return candidate
     return None
 
 
-def fetch(spec=MNIST, root=None, keys=tuple(FILES), download=True, progress=True, timeout=20.0):
+def fetch(spec=MNIST, root=None, keys=tuple(FILES), download=True, progress=None, timeout=20.0):
     """Make sure the files are there; download what is missing.
 
     Returns:
@@ -144,7 +180,7 @@ def _missing_message(spec, root, missing, tried):
         text += "; download failed: " + " | ".join(tried[-4:])
     else:
         text += " (download switched off)"
-    text += (f". To fix: run 'python -m xpnet.datasets {spec.folder}' where there is network, or copy the "
+    text += (f". To fix: run 'xpnet fetch {spec.folder}' where there is network, or copy the "
              f"four files into {where} (or set XPNET_DATA_DIR), or put a mirror first with {spec.mirror_env}=URL")
     return text
 
@@ -158,13 +194,17 @@ def _cache_dir(spec, root, keys):
     return root / spec.folder / f"{spec.folder}-{tag}.cache"
 
 
-def load_raw(spec=MNIST, root=None, keys=tuple(FILES), download=True, progress=True):
+def load_raw(spec=MNIST, root=None, keys=tuple(FILES), download=True, progress=None):
     """The uint8 arrays of a data set, from the fast cache when it is current.
 
     Returns:
         dict key -> NumPy array (images (N, 28, 28) uint8, labels (N,) uint8).
     """
     root = data_dir() if root is None else pathlib.Path(root)
+    if spec is MNIST and set(keys) == set(FILES) and any(_find(spec, root, k) is None for k in keys):
+        keras = keras_mnist_path()
+        if keras.is_file():  # Keras already has it: no download
+            return load_keras_npz(keras)
     paths = fetch(spec, root, keys, download=download, progress=progress)
     sig = _signature(paths)
     cache = _cache_dir(spec, root, keys)
@@ -187,6 +227,32 @@ def load_raw(spec=MNIST, root=None, keys=tuple(FILES), download=True, progress=T
         if lk in arrays and arrays[lk].size and int(arrays[lk].max()) > 9:
             raise DatasetError(f"{paths[lk]}: labels up to {int(arrays[lk].max())}, expected 0-9; delete it and fetch it again")
     _write_cache(cache, arrays, sig)
+    return arrays
+
+
+def load_keras_npz(path):
+    """MNIST from Keras's ``mnist.npz``, checked: its published SHA-256, or else its structure
+    (four uint8 arrays of the right shapes, labels 0-9)."""
+    import hashlib
+    path = pathlib.Path(path)
+    fix = "delete it (Keras fetches it again) or set KERAS_HOME elsewhere; xpnet can also fetch MNIST: xpnet fetch mnist"
+    try:
+        digest = hashlib.sha256(path.read_bytes()).hexdigest()
+        with np.load(path, allow_pickle=False) as data:
+            arrays = {"train_images": data["x_train"], "train_labels": data["y_train"],
+                      "test_images": data["x_test"], "test_labels": data["y_test"]}
+    except (OSError, KeyError, ValueError, EOFError) as exc:
+        raise DatasetError(f"{path}: not a readable Keras MNIST file ({exc}); {fix}") from exc
+    if digest != KERAS_MNIST_SHA256:
+        want = {"train_images": (60000, 28, 28), "train_labels": (60000,),
+                "test_images": (10000, 28, 28), "test_labels": (10000,)}
+        for key, shape in want.items():
+            a = arrays[key]
+            if a.dtype != np.uint8 or a.shape != shape:
+                raise DatasetError(f"{path}: {key} is {a.dtype} of shape {a.shape}, expected uint8 {shape}; {fix}")
+        for key in ("train_labels", "test_labels"):
+            if int(arrays[key].max()) > 9:
+                raise DatasetError(f"{path}: {key} holds labels up to {int(arrays[key].max())}, expected 0-9; {fix}")
     return arrays
 
 
@@ -239,7 +305,7 @@ def _load_spec(spec, normalize, flatten, one_hot_label, dtype, backend, data_dir
 
 
 def load_mnist(normalize=True, flatten=True, one_hot_label=False, *, dtype=None, backend=None,
-               data_dir=None, download=True, progress=True):
+               data_dir=None, download=True, progress=None):
     """MNIST, as the book's ``load_mnist``.
 
     Args:
@@ -251,7 +317,7 @@ def load_mnist(normalize=True, flatten=True, one_hot_label=False, *, dtype=None,
         data_dir: folder with the files (default ``XPNET_DATA_DIR`` or ``~/.cache/xpnet``;
             the files may sit in it or in its ``mnist/`` subfolder).
         download: fetch missing files (verified against published MD5s).
-        progress: show download progress bars.
+        progress: download progress bars: None on a terminal only, True, False.
 
     Returns:
         ``(x_train, t_train), (x_test, t_test)``: 60,000 and 10,000 samples.
@@ -263,7 +329,7 @@ def load_mnist(normalize=True, flatten=True, one_hot_label=False, *, dtype=None,
 
 
 def load_fashion_mnist(normalize=True, flatten=True, one_hot_label=False, *, dtype=None, backend=None,
-                       data_dir=None, download=True, progress=True):
+                       data_dir=None, download=True, progress=None):
     """Fashion-MNIST, same signature and form as :func:`load_mnist`.
 
     Also finds Debian's ``dataset-fashion-mnist`` files in
@@ -274,9 +340,11 @@ def load_fashion_mnist(normalize=True, flatten=True, one_hot_label=False, *, dty
 
 
 def load_mnist_t10k(normalize=True, flatten=True, one_hot_label=False, *, dtype=None, backend=None,
-                    data_dir=None, n_train=8000, download=False, progress=True):
+                    data_dir=None, n_train=8000, download=False, progress=None):
     """MNIST's official 10,000 test digits split into train (first ``n_train``)
-    and test (the rest), for machines that have only the test files."""
+    and test (the rest): real digits for the book's network without the
+    training images. The files are the user's (in the data folder) or else
+    the copy that ships with xpnet."""
     _check_flags(normalize, flatten, one_hot_label)
     raw = load_raw(MNIST, data_dir, keys=("test_images", "test_labels"), download=download, progress=progress)
     images, labels = raw["test_images"], raw["test_labels"]
@@ -289,14 +357,18 @@ def load_mnist_t10k(normalize=True, flatten=True, one_hot_label=False, *, dtype=
 
 def load_digits(normalize=True, flatten=True, one_hot_label=False, *, dtype=None, backend=None,
                 n_train=1437):
-    """scikit-learn's 8x8 handwritten digits (1,797 real images, installed with xpnet).
+    """scikit-learn's 8x8 handwritten digits (1,797 real images; ``pip install 'xpnet[digits]'``).
 
-    The offline default. Same return form as :func:`load_mnist`: images
+    Same return form as :func:`load_mnist`: images
     (N, 64) or (N, 1, 8, 8), pixel values 0-16 (divided by 16 with
     ``normalize``); the first ``n_train`` images train, the rest test.
     """
     _check_flags(normalize, flatten, one_hot_label)
-    from sklearn.datasets import load_digits as _sk_digits
+    try:
+        from sklearn.datasets import load_digits as _sk_digits
+    except ImportError as exc:
+        raise DatasetError("the 8x8 digits come with scikit-learn, which is not installed: "
+                           "pip install 'xpnet[digits]' (or use --dataset mnist-t10k, which ships with xpnet)") from exc
     bunch = _sk_digits()
     images = bunch.images.astype(np.uint8)  # integers 0..16
     labels = bunch.target.astype(np.uint8)
@@ -308,11 +380,11 @@ def load_digits(normalize=True, flatten=True, one_hot_label=False, *, dtype=None
 
 
 def load_dataset(name="auto", *, notice=None, **kwargs):
-    """Load a data set by name; ``"auto"`` is MNIST, else the offline default.
+    """Load a data set by name; ``"auto"`` is MNIST, else MNIST's test digits that ship with xpnet.
 
     Args:
-        name: one of ``auto``, ``mnist``, ``fashion-mnist``, ``digits``, ``mnist-t10k``.
-        notice: called with one line when ``auto`` falls back to the digits.
+        name: one of ``auto``, ``mnist``, ``mnist-t10k``, ``fashion-mnist``, ``digits``.
+        notice: called with one line when ``auto`` falls back to the bundled digits.
         kwargs: passed to the loader (``dtype``, ``backend``, ``data_dir``...).
 
     Returns:
@@ -332,12 +404,14 @@ def load_dataset(name="auto", *, notice=None, **kwargs):
     try:
         return "mnist", load_mnist(**kwargs)
     except DatasetError as exc:
-        line = (f"notice: MNIST is not available ({_short(exc)}); training on scikit-learn's 8x8 digits "
-                f"instead. To get MNIST: python -m xpnet.datasets mnist, or copy its four files into "
-                f"{(pathlib.Path(kwargs['data_dir']) if kwargs.get('data_dir') else data_dir()) / 'mnist'}")
+        where = (pathlib.Path(kwargs["data_dir"]) if kwargs.get("data_dir") else data_dir()) / "mnist"
+        line = (f"notice: MNIST's training images are not available ({_short(exc)}); training on the 10,000 "
+                f"MNIST test digits that ship with xpnet (the first 8,000 train, the last 2,000 test). "
+                f"For the full set: xpnet fetch mnist, or copy its four files into {where}")
         if notice is not None:
             notice(line)
-        return "digits", load_digits(**digits_kwargs)
+        t10k_kwargs = {k: v for k, v in kwargs.items() if k != "download"}
+        return "mnist-t10k", load_mnist_t10k(**t10k_kwargs)
 
 
 def _short(exc):

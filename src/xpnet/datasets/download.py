@@ -20,13 +20,12 @@ def md5sum(path, chunk=1 << 20) -> str:
     return h.hexdigest()
 
 
-def _progress(total, desc, enabled):
-    from tqdm.auto import tqdm
-    return tqdm(total=total, unit="B", unit_scale=True, unit_divisor=1024, desc=desc,
-                disable=not enabled, leave=False)
+def _progress(total, desc, progress):
+    from .._progress import bar
+    return bar(progress, total=total, unit="B", unit_scale=True, unit_divisor=1024, desc=desc, leave=False)
 
 
-def download_file(url, dest, md5=None, timeout=20.0, progress=True) -> None:
+def download_file(url, dest, md5=None, timeout=20.0, progress=None) -> None:
     """Fetch ``url`` into ``dest``, checking its MD5; nothing is left on failure.
 
     Raises:

@@ -36,7 +36,7 @@ def read_bytes(path) -> bytes:
     except (EOFError, gzip.BadGzipFile, zlib.error) as exc:
         raise DatasetError(
             f"{path}: the gzip file is truncated or damaged ({exc}); delete it and fetch it "
-            "again (python -m xpnet.datasets mnist)"
+            "again (xpnet fetch mnist)"
         ) from exc
     except OSError as exc:
         raise DatasetError(f"{path}: cannot be read ({exc})") from exc
@@ -55,7 +55,7 @@ def parse_idx(data: bytes, path="<bytes>", expect_ndim=None, expect_dims=None) -
         DatasetError: wrong magic number, wrong dimensions, or a length that
             does not match the header.
     """
-    fix = "delete it and fetch it again (python -m xpnet.datasets mnist)"
+    fix = "delete it and fetch it again (xpnet fetch mnist)"
     if len(data) < 4 or data[0] != 0 or data[1] != 0 or data[2] not in _TYPES:
         raise DatasetError(
             f"{path}: not an IDX file (wrong magic number {data[:4].hex() or 'empty'}); {fix}")

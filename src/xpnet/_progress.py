@@ -1,0 +1,32 @@
+"""Progress bars that follow tqdm's conventions.
+
+``progress=None`` (the default everywhere): a bar only when the stream is a
+terminal, so logs and pipes get no bar text; ``True``: a bar wherever the
+output goes; ``False``: none. ``TQDM_DISABLE`` (any value but "" or "0")
+switches every bar off, as it does in tqdm itself.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+
+
+def wanted(progress, file=None) -> bool:
+    """Whether to draw a bar on ``file`` (stderr by default) for ``progress`` (None, True or False)."""
+    if os.environ.get("TQDM_DISABLE", "").strip().lower() not in ("", "0", "false"):
+        return False
+    if progress is None:
+        stream = sys.stderr if file is None else file
+        isatty = getattr(stream, "isatty", None)
+        return bool(isatty and isatty())
+    if not isinstance(progress, bool):
+        raise ValueError(f"progress must be None (a bar on a terminal only), True or False, got {progress!r}")
+    return progress
+
+
+def bar(progress=None, file=None, **kwargs):
+    """A ``tqdm`` bar, disabled unless :func:`wanted` says so."""
+    from tqdm.auto import tqdm
+    file = sys.stderr if file is None else file
+    return tqdm(file=file, disable=not wanted(progress, file), **kwargs)
