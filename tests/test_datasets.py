@@ -354,3 +354,60 @@ def test_real_digits_train_to_90_percent(shared_mnist):
     h = fit(net, x, t, xt, tt, iters=2400, batch_size=100, lr=0.1, seed=0, progress=False)
     assert h.final["test_acc"] >= 0.90, h.final
     assert net.accuracy(xt, tt) == h.final["test_acc"]
+
+
+# ------------------------------------------------------------------ where other libraries keep MNIST
+
+def test_mnist_found_in_torchvisions_layout(tmp_path, monkeypatch):
+    """torchvision keeps MNIST in <root>/MNIST/raw/ (uncompressed IDX files)."""
+    monkeypatch.setenv("KERAS_HOME", str(tmp_path / "no-keras"))
+    arrays = make_set(tmp_path / "root" / "MNIST" / "raw", seed=7, compress=False)
+    (x, t), (xt, tt) = datasets.load_mnist(data_dir=tmp_path / "root", normalize=False, download=False,
+                                           backend="numpy")
+    assert np.array_equal(x.reshape(-1, 28, 28), arrays["train_images"])
+    assert np.array_equal(tt, arrays["test_labels"].astype(np.int64))
+
+
+def _keras_npz(path, arrays):
+    path.parent.mkdir(parents=True, exist_ok=True)
+    np.savez_compressed(path, x_train=arrays["train_images"], y_train=arrays["train_labels"],
+                        x_test=arrays["test_images"], y_test=arrays["test_labels"])
+
+
+def _full_size(seed=0):
+    rng = np.random.default_rng(seed)
+    return {"train_images": rng.integers(0, 256, (60000, 28, 28), dtype=np.uint8),
+            "train_labels": rng.integers(0, 10, 60000, dtype=np.uint8),
+            "test_images": rng.integers(0, 256, (10000, 28, 28), dtype=np.uint8),
+            "test_labels": rng.integers(0, 10, 10000, dtype=np.uint8)}
+
+
+def test_mnist_found_where_keras_keeps_it(tmp_path, monkeypatch):
+    arrays = _full_size()
+    monkeypatch.setenv("KERAS_HOME", str(tmp_path / "keras"))
+    _keras_npz(tmp_path / "keras" / "datasets" / "mnist.npz", arrays)
+    (x, t), (xt, tt) = datasets.load_mnist(data_dir=tmp_path / "empty", normalize=False, download=False,
+                                           backend="numpy")
+    assert np.array_equal(x.reshape(-1, 28, 28), arrays["train_images"]) and xt.shape == (10000, 784)
+    assert not (tmp_path / "empty").exists()  # nothing downloaded, nothing written
+
+
+@pytest.mark.parametrize("damage,pattern", [
+    ("labels", r"train_labels holds labels up to 12, expected 0-9"),
+    ("shape", r"test_images is uint8 of shape \(10, 28, 28\), expected uint8 \(10000, 28, 28\)"),
+    ("not npz", r"not a readable Keras MNIST file"),
+])
+def test_keras_file_is_checked_like_a_placed_file(tmp_path, monkeypatch, damage, pattern):
+    arrays = _full_size(1)
+    path = tmp_path / "keras" / "datasets" / "mnist.npz"
+    monkeypatch.setenv("KERAS_HOME", str(tmp_path / "keras"))
+    if damage == "labels":
+        arrays["train_labels"][5] = 12
+    if damage == "shape":
+        arrays["test_images"] = arrays["test_images"][:10]
+    _keras_npz(path, arrays)
+    if damage == "not npz":
+        path.write_bytes(b"not a zip file")
+    with pytest.raises(DatasetError, match=pattern) as info:
+        datasets.load_mnist(data_dir=tmp_path / "empty", download=False)
+    assert str(path) in str(info.value)

@@ -108,3 +108,46 @@ def test_history_files(tmp_path):
 
 
 # ------------------------------------------------------------------ the command line
+
+
+def test_progress_follows_tqdm_conventions(monkeypatch):
+    import io
+    x, t = _data("numpy")
+
+    class Tty(io.StringIO):
+        def isatty(self):
+            return True
+    for progress, stream, env, drawn in [(None, io.StringIO(), None, False), (None, Tty(), None, True),
+                                         (True, io.StringIO(), None, True), (False, Tty(), None, False),
+                                         (None, Tty(), "1", False), (True, io.StringIO(), "1", False)]:
+        if env is None:
+            monkeypatch.delenv("TQDM_DISABLE", raising=False)
+        else:
+            monkeypatch.setenv("TQDM_DISABLE", env)
+        fit(TwoLayerNet(16, 10, 4, seed=0), x, t, iters=30, batch_size=10, progress=progress,
+            progress_file=stream)
+        assert ("it/s" in stream.getvalue() or "s/it" in stream.getvalue()) == drawn, (progress, env)
+    with pytest.raises(ValueError, match="progress must be None"):
+        fit(TwoLayerNet(16, 10, 4), x, t, iters=1, batch_size=10, progress="yes")
+
+
+def test_blas_threads_sized_to_the_step(monkeypatch):
+    from threadpoolctl import threadpool_info
+    x, t = _data("numpy")
+    seen = []
+
+    def record(r, h):
+        seen.append([i["num_threads"] for i in threadpool_info() if i["user_api"] == "blas"])
+    before = [i["num_threads"] for i in threadpool_info() if i["user_api"] == "blas"]
+    h = fit(TwoLayerNet(16, 10, 4, seed=0), x, t, iters=20, batch_size=10, callbacks=[record], progress=False)
+    assert h.config["blas_threads"] == 1 and seen and all(n == [1] * len(n) for n in seen)
+    assert [i["num_threads"] for i in threadpool_info() if i["user_api"] == "blas"] == before  # restored
+    h = fit(TwoLayerNet(16, 10, 4, seed=0), x, t, iters=20, batch_size=10, progress=False, blas_threads=2)
+    assert h.config["blas_threads"] == 2
+    monkeypatch.setenv("XPNET_BLAS_THREADS", "3")
+    assert fit(TwoLayerNet(16, 10, 4, seed=0), x, t, iters=5, batch_size=10, progress=False).config["blas_threads"] == 3
+    monkeypatch.setenv("XPNET_BLAS_THREADS", "many")
+    with pytest.raises(ValueError, match="XPNET_BLAS_THREADS must be a positive whole number"):
+        fit(TwoLayerNet(16, 10, 4, seed=0), x, t, iters=5, batch_size=10, progress=False)
+    with pytest.raises(ValueError, match="blas_threads must be a positive int"):
+        fit(TwoLayerNet(16, 10, 4, seed=0), x, t, iters=5, batch_size=10, progress=False, blas_threads=0)

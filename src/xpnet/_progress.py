@@ -14,14 +14,14 @@ import sys
 
 def wanted(progress, file=None) -> bool:
     """Whether to draw a bar on ``file`` (stderr by default) for ``progress`` (None, True or False)."""
+    if progress is not None and not isinstance(progress, bool):
+        raise ValueError(f"progress must be None (a bar on a terminal only), True or False, got {progress!r}")
     if os.environ.get("TQDM_DISABLE", "").strip().lower() not in ("", "0", "false"):
         return False
     if progress is None:
         stream = sys.stderr if file is None else file
         isatty = getattr(stream, "isatty", None)
         return bool(isatty and isatty())
-    if not isinstance(progress, bool):
-        raise ValueError(f"progress must be None (a bar on a terminal only), True or False, got {progress!r}")
     return progress
 
 

@@ -92,7 +92,8 @@ class SimpleNet:
 
     Args:
         W: initial weights (2, 3); drawn from N(0, 1) with ``seed`` if omitted.
-        seed: seed for the weights.
+        seed: seed for the weights; None draws from NumPy's global random state,
+            as the book's ``np.random.randn(2, 3)``.
         dtype: float64 (default) or float32.
         backend: where the weights are made (active backend by default).
     """
@@ -130,9 +131,11 @@ class TwoLayerNet:
         hidden_size: hidden units (the book uses 50).
         output_size: classes (10).
         weight_init_std: standard deviation of the initial weights (0.01).
-        seed: seed of the initial weights. Weights are drawn on the host from
+        seed: seed of the initial weights, drawn on the host from
             ``numpy.random.default_rng(seed)``, so one seed gives bit-identical
-            weights on every backend.
+            weights on every backend. None draws them from NumPy's global
+            random state (``np.random.seed``), exactly as the book's
+            ``np.random.randn`` calls do.
         dtype: ``"float64"`` (default, reproduces the book) or ``"float32"``.
         backend: where the parameters live (active backend by default).
 

@@ -212,7 +212,9 @@ def fit(net, x_train, t_train, x_test=None, t_test=None, *, iters=10_000, batch_
         grad: ``"backprop"`` or ``"numerical"`` (incremental central differences).
         eval_every: iterations between accuracy evaluations (default: one
             epoch, ``max(N // batch_size, 1)``, as in the book).
-        seed: seed of the mini-batch draws.
+        seed: seed of the mini-batch draws; None draws them from NumPy's
+            global random state, one ``np.random.choice(N, batch_size)`` per
+            iteration as the book's loop does.
         callbacks: callables ``cb(record, history)`` called after each evaluation.
         progress: a progress bar with rate and ETA: ``None`` (default) when
             ``progress_file`` (stderr) is a terminal, ``True`` always,
