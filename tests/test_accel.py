@@ -198,6 +198,7 @@ def test_replacement_used_declined_or_switched_off(monkeypatch):
     import array_api_strict as xps
     fake = _Fake()
     monkeypatch.setitem(accel._modules, "array_api_strict", fake)
+    monkeypatch.setitem(accel._tables, "array_api_strict", fake.REPLACEMENTS)
     pos, neg = xps.asarray([1.0, 2.0]), xps.asarray([-1.0, 2.0])
     assert np.all(xpnet.to_numpy(xpnet.sigmoid(pos)) == 42.0)  # replaced
     np.testing.assert_allclose(xpnet.to_numpy(xpnet.sigmoid(neg)), 1 / (1 + np.exp([1.0, -2.0])))  # declined
@@ -284,3 +285,24 @@ def test_loaded_library_is_read_from_the_memory_map(tmp_path):
     assert loaded_library("libcudart.so", maps=str(maps)) is None
     assert loaded_library("libcublas.so", maps=str(tmp_path / "missing")) is None
     assert loaded_library("libc.so") is not None or not os.path.exists("/proc/self/maps")  # this process
+
+
+@pytest.mark.parametrize("dtype", ["float64", "float32"])
+@pytest.mark.parametrize("soft", [False, True])
+def test_numpy_pass_is_the_array_api_pass_to_the_bit(dtype, soft):
+    """The NumPy replacement (in-place ufuncs) computes the same operations in the same order."""
+    from xpnet.accel.numpy.api import loss_and_gradient as numpy_pass
+    for seed in range(3):
+        params, x, t = _problem(seed, n=37, d=29, hidden=11, c=7, dtype=dtype)
+        params = {k: v * 40 for k, v in params.items()}  # large scores: both overflow guards at work
+        if soft:
+            t = np.asarray(np.random.default_rng(seed).dirichlet(np.ones(7), 37), dtype=dtype)
+        xp = xpnet.get_namespace("numpy")
+        for with_loss in (True, False):
+            want = loss_and_gradient.array_api(params, x, t, xp=xp, with_loss=with_loss)
+            got = numpy_pass(params, x, t, xp=xp, with_loss=with_loss)
+            assert (got[0] is None) == (want[0] is None) and (want[0] is None or got[0] == want[0])
+            for k in PARAM_NAMES:
+                assert got[1][k].dtype == want[1][k].dtype and np.array_equal(got[1][k], want[1][k]), (k, seed)
+    assert accel.replacement(loss_and_gradient, "numpy") is numpy_pass
+    assert numpy_pass(params, x.astype(np.float32 if dtype == "float64" else np.float64), t) is NotImplemented

@@ -32,6 +32,10 @@ def _version() -> str:
 __version__ = _version()
 
 
+_SUBMODULES = ("accel", "backend", "book", "cli", "datasets", "functions", "gradcheck", "gradient", "nets",
+               "numgrad", "plots", "random", "train")
+
+
 def __getattr__(name):  # keep ``import xpnet`` light: data and training load on use
     if name in ("load_mnist", "load_fashion_mnist", "load_digits", "DatasetError"):
         from . import datasets
@@ -42,6 +46,12 @@ def __getattr__(name):  # keep ``import xpnet`` light: data and training load on
     if name == "gradient_check":
         from .gradcheck import gradient_check
         return gradient_check
+    if name in ("plot_loss", "plot_accuracy"):
+        from . import plots
+        return getattr(plots, name)
+    if name in _SUBMODULES:
+        import importlib
+        return importlib.import_module(f"{__name__}.{name}")
     raise AttributeError(f"module 'xpnet' has no attribute {name!r}")
 
 
@@ -53,5 +63,5 @@ __all__ = [
     "NonFiniteError", "gradient_descent", "numerical_diff", "numerical_gradient",
     "numerical_gradient_batched", "SimpleNet", "TwoLayerNet", "Rng",
     "load_mnist", "load_fashion_mnist", "load_digits", "DatasetError", "fit", "History",
-    "gradient_check",
+    "gradient_check", "plot_loss", "plot_accuracy",
 ]

@@ -30,8 +30,9 @@ def save_figure(fig, path, dpi=100):
 
 
 def _named(title, history):
+    from .datasets import TITLES
     dataset = history.config.get("dataset")
-    return f"{title}: {dataset}" if dataset else title
+    return f"{title}\n{TITLES.get(dataset, dataset)}" if dataset else title
 
 
 def plot_loss(history, path=None, title=None):

@@ -56,6 +56,18 @@ def _module(backend: str):
     return _modules[backend]
 
 
+_tables: dict[str, dict] = {}
+
+
+def _replacements(backend: str) -> dict:
+    """The replacements a backend registers (empty when it has none)."""
+    table = _tables.get(backend)
+    if table is None:
+        mod = _module(backend)
+        table = _tables[backend] = {} if mod is None else dict(mod.REPLACEMENTS)
+    return table
+
+
 def _backend_of_array(a) -> str | None:
     """Backend name of one array, from its type (cheap: no namespace lookup)."""
     top = type(a).__module__.partition(".")[0]
@@ -101,18 +113,19 @@ def replaceable(fn):
 
     @functools.wraps(fn)
     def call(*args, **kwargs):
-        if args and type(args[0]) is np.ndarray:  # NumPy replaces nothing: the common case, cheaply
-            return fn(*args, **kwargs)
         if _enabled.get():
             xp = kwargs.get("xp")
-            backend = _backend_of_args(args) if xp is None else backend_of_namespace(xp)
-            if backend is not None and backend != "numpy":
-                mod = _module(backend)
-                impl = None if mod is None else mod.REPLACEMENTS.get(key)
-                if impl is not None:
-                    out = impl(*args, **kwargs)
-                    if out is not NotImplemented:
-                        return out
+            if xp is not None:
+                backend = backend_of_namespace(xp)
+            elif args and type(args[0]) is np.ndarray:  # the common case, cheaply
+                backend = "numpy"
+            else:
+                backend = _backend_of_args(args)
+            impl = None if backend is None else _replacements(backend).get(key)
+            if impl is not None:
+                out = impl(*args, **kwargs)
+                if out is not NotImplemented:
+                    return out
         return fn(*args, **kwargs)
 
     call.array_api = fn
@@ -122,8 +135,7 @@ def replaceable(fn):
 
 def replacement(fn, backend: str):
     """The registered replacement of a :func:`replaceable` function on ``backend``, or None."""
-    mod = _module(backend)
-    return None if mod is None else mod.REPLACEMENTS.get(fn.replace_key)
+    return _replacements(backend).get(fn.replace_key)
 
 
 @contextlib.contextmanager

@@ -25,7 +25,7 @@ from .download import download_file
 from .idx import DatasetError, atomic_write, read_idx
 
 __all__ = ["load_mnist", "load_fashion_mnist", "load_digits", "load_mnist_t10k", "load_dataset",
-           "DatasetError", "data_dir", "fetch", "DATASETS", "BUNDLED_DIR", "keras_mnist_path"]
+           "DatasetError", "data_dir", "fetch", "DATASETS", "TITLES", "BUNDLED_DIR", "keras_mnist_path"]
 
 #: MNIST's official test files, shipped with xpnet (byte-identical to the published ones).
 BUNDLED_DIR = pathlib.Path(__file__).resolve().with_name("data")
@@ -80,6 +80,10 @@ FASHION_MNIST = Spec(
 )
 
 DATASETS = ("auto", "mnist", "mnist-t10k", "fashion-mnist", "digits")
+
+#: How figures and reports name each data set.
+TITLES = {"mnist": "MNIST", "mnist-t10k": "MNIST test digits (8,000 train / 2,000 test)",
+          "fashion-mnist": "Fashion-MNIST", "digits": "scikit-learn's 8x8 digits"}
 
 
 def data_dir() -> pathlib.Path:

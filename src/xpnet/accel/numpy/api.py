@@ -1,7 +1,10 @@
 """What the NumPy backend offers ``xpnet.accel``.
 
-NumPy has no fused kernels here (``REPLACEMENTS`` is empty); its loops
-release the GIL, so independent chunks run in a thread pool.
+One replacement: the book's backprop pass (``nets.loss_and_gradient``) with
+the same formulas in the same order, written with NumPy's in-place ufuncs
+(``out=``), so a step allocates and checks less; its results are the Array-API
+pass's to the last bit (``tests/test_accel.py``). NumPy's loops release the GIL,
+so independent chunks run in a thread pool; BLAS threads are sized to a step.
 """
 
 from __future__ import annotations
@@ -9,7 +12,53 @@ from __future__ import annotations
 import concurrent.futures
 import os
 
-REPLACEMENTS: dict = {}
+import numpy as np
+
+from ...constants import DELTA
+
+
+def loss_and_gradient(params, x, t, xp=None, with_loss=True):
+    """Replaces ``xpnet.nets.loss_and_gradient`` for float NumPy arrays: the same operations,
+    in the same order, in place where the Array-API code makes a temporary."""
+    W1, b1, W2, b2 = params["W1"], params["b1"], params["W2"], params["b2"]
+    arrays = (x, t, W1, b1, W2, b2)
+    if any(type(a) is not np.ndarray or a.dtype != x.dtype for a in arrays) or x.dtype.kind != "f":
+        return NotImplemented
+    batch_num = x.shape[0]
+    a1 = np.matmul(x, W1)
+    a1 += b1
+    e = np.abs(a1)  # sigmoid(a1) = where(a1 >= 0, 1, e) / (1 + e), e = exp(-|a1|)
+    np.negative(e, out=e)
+    np.exp(e, out=e)
+    z1 = np.where(a1 >= 0, x.dtype.type(1.0), e)
+    e += 1
+    z1 /= e
+    a2 = np.matmul(z1, W2)
+    a2 += b2
+    m = np.max(a2, axis=-1, keepdims=True)  # softmax(a2) = exp(a2/2 - m/2) ** 2 / sum(...)
+    m /= 2
+    y = a2 / 2
+    y -= m
+    np.exp(y, out=y)
+    y *= y
+    y /= np.sum(y, axis=-1, keepdims=True)
+    y_delta = y + DELTA
+    loss = -np.sum(t * np.log(y_delta)) / batch_num if with_loss else None
+    s = t * y
+    s /= y_delta
+    dy = y * np.sum(s, axis=1, keepdims=True)
+    dy -= s
+    dy /= batch_num
+    grads = {"W1": None, "b1": None, "W2": np.matmul(z1.T, dy), "b2": np.sum(dy, axis=0)}
+    dz1 = np.matmul(dy, W2.T)  # da1, then da1 * (1 - z1) * z1 in place
+    dz1 *= 1 - z1
+    dz1 *= z1
+    grads["W1"] = np.matmul(x.T, dz1)
+    grads["b1"] = np.sum(dz1, axis=0)
+    return loss, grads
+
+
+REPLACEMENTS: dict = {"nets.loss_and_gradient": loss_and_gradient}
 
 #: Below this many floating-point operations per step, BLAS runs on one thread: at the
 #: book's size (16 MFLOP a step) a second thread gains nothing on a quiet machine and
