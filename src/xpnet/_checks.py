@@ -20,8 +20,11 @@ def prepare(**named):
     among them are converted with it (with the active backend when none is
     an array).
     """
-    values = named.values()
-    if all(type(v) is np.ndarray for v in values):  # the common case, checked cheaply
+    values = tuple(named.values())
+    for v in values:  # the common case, all NumPy arrays, checked cheaply
+        if type(v) is not np.ndarray:
+            break
+    else:
         return (namespace(*values), *values)
     arrays = [v for v in values if array_api_compat.is_array_api_obj(v)]
     xp = namespace(*arrays) if arrays else get_namespace()

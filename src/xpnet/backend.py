@@ -181,8 +181,12 @@ def namespace(*arrays):
         TypeError: the arrays come from different libraries, or live on
             different devices, or one is not an array at all.
     """
-    if arrays and all(type(a) is np.ndarray for a in arrays):  # the common case, without the general checks
-        return _NUMPY_NS
+    for a in arrays:  # the common case, all NumPy arrays, without the general checks
+        if type(a) is not np.ndarray:
+            break
+    else:
+        if arrays:
+            return _NUMPY_NS
     arrs = [a for a in arrays if a is not None and not isinstance(a, (bool, int, float, complex))]
     try:
         xp = array_api_compat.array_namespace(*arrs)
