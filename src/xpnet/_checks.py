@@ -20,7 +20,7 @@ def prepare(**named):
     among them are converted with it (with the active backend when none is
     an array).
     """
-    values = tuple(named.values())
+    values = tuple(np.asarray(v) if isinstance(v, np.generic) else v for v in named.values())  # NumPy scalars
     for v in values:  # the common case, all NumPy arrays, checked cheaply
         if type(v) is not np.ndarray:
             break
@@ -61,8 +61,8 @@ def is_int(xp, x) -> bool:
 
 
 def require_float(xp, x, name):
-    """Raise TypeError unless x has a real floating dtype."""
-    if not is_float(xp, x):
+    """Raise TypeError unless x is float32 or float64 (float16 is too coarse for h = 1e-4)."""
+    if not is_float(xp, x) or x.dtype not in (xp.float32, xp.float64):
         raise TypeError(
             f"{name} must be a floating-point array (float32 or float64), got dtype {x.dtype}; "
             f"convert it first, e.g. xpnet.asarray({name}, dtype='float64')"
@@ -108,14 +108,10 @@ def targets(xp, t, n, num_classes, *, form="given", dtype=None, name="t"):
         except Exception as exc:
             raise TypeError(f"{name} must be an array of labels or one-hot targets, got {type(t).__name__}") from exc
     dtype = xp.float64 if dtype is None else dtype
+    if n == 0:
+        raise ValueError(f"{name}: the batch is empty (0 samples); a mean over no samples is undefined")
     if is_int(xp, t) and t.ndim == 1 and t.shape[0] == n:
-        if n:
-            lo, hi = int(xp.min(t)), int(xp.max(t))
-            if lo < 0 or hi >= num_classes:
-                raise ValueError(
-                    f"{name} holds labels from {lo} to {hi}, but there are {num_classes} classes: "
-                    f"labels must lie in [0, {num_classes - 1}]"
-                )
+        check_label_range(xp, t, num_classes, name)
         labels = xp.astype(t, xp.int64) if t.dtype != xp.int64 else t
         if form == "one_hot":
             classes = xp.arange(num_classes, device=array_api_compat.device(t))
@@ -134,6 +130,18 @@ def targets(xp, t, n, num_classes, *, form="given", dtype=None, name="t"):
         f"{name} must be {first} (or {second}) for {n} samples of {num_classes} classes, "
         f"got {name} of shape {tuple(t.shape)} and dtype {t.dtype}"
     )
+
+
+def check_label_range(xp, t, num_classes, name="t"):
+    """ValueError unless every integer label lies in ``[0, num_classes)`` (one host read)."""
+    if math.prod(t.shape) == 0:
+        return
+    lo, hi = int(xp.min(t)), int(xp.max(t))
+    if lo < 0 or hi >= num_classes:
+        raise ValueError(
+            f"{name} holds labels from {lo} to {hi}, but there are {num_classes} classes: "
+            f"labels must lie in [0, {num_classes - 1}]"
+        )
 
 
 def positive_int(value, name):

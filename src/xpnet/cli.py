@@ -15,6 +15,7 @@ import math
 import os
 import sys
 import time
+import warnings
 
 EXIT_USAGE = 2
 
@@ -52,6 +53,16 @@ def _positive_float(text):
     return v
 
 
+def _seed(text):
+    try:
+        v = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be a whole number from 0 to 2**32 - 1, got {text!r}")
+    if not 0 <= v < 2**32:
+        raise argparse.ArgumentTypeError(f"must be a whole number from 0 to 2**32 - 1, got {text!r}")
+    return v
+
+
 def program_name(argv0=None) -> str:
     """The name the user ran: ``xpnet``, ``python -m xpnet`` or a script's file name."""
     argv0 = sys.argv[0] if argv0 is None else argv0
@@ -70,7 +81,7 @@ def add_train_arguments(p):
     p.add_argument("--batch-size", type=_positive_int, default=100, help="mini-batch size, default 100")
     p.add_argument("--lr", type=_positive_float, default=0.1, help="learning rate, default 0.1")
     p.add_argument("--hidden", type=_positive_int, default=50, help="hidden units, default 50")
-    p.add_argument("--seed", type=int, default=0, help="seed of initial weights and mini-batches, default 0")
+    p.add_argument("--seed", type=_seed, default=0, help="seed of initial weights and mini-batches, default 0")
     p.add_argument("--dtype", choices=("float32", "float64"), default="float64", help="default float64")
     p.add_argument("--grad", choices=("backprop", "numerical"), default="backprop",
                    help="gradient: backpropagation (default) or central differences")
@@ -80,7 +91,9 @@ def add_train_arguments(p):
     p.add_argument("--backend", choices=BACKENDS, default=None, help="default: XPNET_BACKEND, else numpy")
     p.add_argument("--eval-every", type=_positive_int, default=None,
                    help="iterations between accuracy evaluations (default: one epoch)")
-    p.add_argument("--out", default=None, help="output folder (default runs/<timestamp>)")
+    p.add_argument("--out", default=None, help="output folder (default: a new runs/<timestamp>); "
+                   "an existing non-empty one is refused unless --overwrite")
+    p.add_argument("--overwrite", action="store_true", help="write into an existing --out, replacing a run there")
     p.add_argument("--no-plots", action="store_true", help="do not draw loss.png and accuracy.png")
     bar = p.add_mutually_exclusive_group()
     bar.add_argument("--progress", action="store_true", default=None,
@@ -144,20 +157,59 @@ def train_main(argv=None, prog=None):
     return _guarded(prog, lambda: train(parser.parse_args(argv), prog))
 
 
+class Interrupted(KeyboardInterrupt):
+    """SIGTERM or SIGHUP, raised where the program is, so it stops as on Ctrl-C."""
+
+    def __init__(self, signal_number, signal_name):
+        super().__init__(signal_name)
+        self.signal_number, self.signal_name = signal_number, signal_name
+
+
+def _on_signal(signum, frame):
+    import signal
+    raise Interrupted(signum, signal.Signals(signum).name)
+
+
 def _guarded(prog, run):
-    """Run a command; turn bad input, data errors and Ctrl-C into one line and an exit code."""
+    """Run a command; every failure becomes one line on stderr and an exit code, never a traceback:
+    bad input 2; data, files, memory or a numerical failure 1; Ctrl-C 130, SIGTERM 143, SIGHUP 129."""
+    import signal
     from .datasets import DatasetError
+    handled = [s for s in (getattr(signal, "SIGTERM", None), getattr(signal, "SIGHUP", None)) if s is not None]
+    previous = {}
     try:
+        for sig in handled:
+            try:
+                previous[sig] = signal.signal(sig, _on_signal)
+            except ValueError:  # not the main thread: leave signals alone
+                pass
         return run()
     except UsageError as exc:
         print(f"{exc.prog or prog}: error: {exc}", file=sys.stderr)
         return EXIT_USAGE
-    except DatasetError as exc:
+    except (DatasetError, FloatingPointError) as exc:
         print(f"{prog}: error: {exc}", file=sys.stderr)
         return 1
+    except (ValueError, TypeError) as exc:
+        print(f"{prog}: error: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    except MemoryError as exc:
+        print(f"{prog}: error: not enough memory ({exc or 'the allocation failed'}); "
+              "try a smaller --hidden, --batch-size or data set", file=sys.stderr)
+        return 1
+    except OSError as exc:
+        where = f" ({exc.filename})" if getattr(exc, "filename", None) else ""
+        print(f"{prog}: error: {exc.strerror or exc}{where}", file=sys.stderr)
+        return 1
+    except Interrupted as exc:
+        print(f"{prog}: interrupted ({exc.signal_name})", file=sys.stderr)
+        return 128 + exc.signal_number
     except KeyboardInterrupt:
         print(f"{prog}: interrupted", file=sys.stderr)
         return 130
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
 
 
 # ------------------------------------------------------------------ train
@@ -169,12 +221,13 @@ def train(args, prog):
     from .train import fit
 
     name, xp = _backend(args)
-    out = args.out or _default_out()
-    _check_out(out)
+    if args.out is not None:
+        _check_out(args.out, args.overwrite)
     used, (x_train, t_train), (x_test, t_test) = _load(args, name)
     per_epoch, eval_every, note = _evaluation_plan(args, used, x_train.shape[0])
-    _make_out(out)
     inputs = x_train.shape[1]
+    _check_memory(args, x_train.shape[0], inputs, eval_every)
+    out = _own_out(args.out, args.overwrite)
     net = xpnet.TwoLayerNet(inputs, args.hidden, 10, seed=args.seed, dtype=args.dtype, backend=name)
     device = device_name(xp)
     print(f"xpnet {xpnet.__version__} | backend {name} | device {device} | {args.dtype}"
@@ -187,18 +240,29 @@ def train(args, prog):
     sys.stdout.flush()
 
     t_wall = time.perf_counter()
-    history = fit(net, x_train, t_train, x_test, t_test, iters=args.iters, batch_size=args.batch_size,
-                  lr=args.lr, grad=args.grad, eval_every=eval_every, seed=args.seed, callbacks=[_print_epoch],
-                  progress=args.progress, fast=not args.plain, blas_threads=args.blas_threads)
-    wall = time.perf_counter() - t_wall
-    history.config.update({"dataset": used, "hidden": args.hidden, "device": device})
-    written = _write_outputs(out, net, history, plots=not args.no_plots)
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)  # overflow warnings: the run reports divergence itself
+            history = fit(net, x_train, t_train, x_test, t_test, iters=args.iters, batch_size=args.batch_size,
+                          lr=args.lr, grad=args.grad, eval_every=eval_every, seed=args.seed,
+                          callbacks=[_print_epoch], progress=args.progress, fast=not args.plain,
+                          blas_threads=args.blas_threads)
+        wall = time.perf_counter() - t_wall
+        history.config.update({"dataset": used, "hidden": args.hidden, "device": device})
+        written, failed = _write_outputs(out, net, history, plots=not args.no_plots)
+    finally:
+        _release_out(out)
     _print_summary(history, wall)
-    print(f"wrote {', '.join(os.path.join(out, w) for w in written)}")
+    if written:
+        print(f"wrote {', '.join(os.path.join(out, w) for w in written)}")
+    for line in failed:
+        print(f"{prog}: error: {line}", file=sys.stderr)
     if history.stopped:
         print(f"{prog}: stopped: {history.stopped}", file=sys.stderr)
-        return 130 if history.nonfinite_iteration is None else 1
-    return 0
+        if history.nonfinite_iteration is not None:
+            return 1
+        return 130 if history.signal is None else 128 + history.signal
+    return 1 if failed else 0
 
 
 def _backend(args):
@@ -212,8 +276,98 @@ def _backend(args):
         raise UsageError(str(exc))
 
 
-def _default_out():
-    return os.path.join("runs", datetime.datetime.now().strftime("%Y%m%d-%H%M%S"))
+RUN_FILES = ("params.npz", "metrics.json", "metrics.csv", "loss.png", "accuracy.png")
+LOCK = ".xpnet-run.lock"
+
+
+def _own_out(path, overwrite):
+    """Make the run's folder its own: a new unique ``runs/<timestamp>[-N]`` by default, else
+    ``path`` (refused when another run holds it, or when it holds files and not ``overwrite``).
+    A lock file marks it as taken until the run ends; with ``overwrite``, an earlier run's
+    files are removed first, so no old plot stays beside new metrics."""
+    if path is None:
+        base = os.path.join("runs", datetime.datetime.now().strftime("%Y%m%d-%H%M%S"))
+        for n in range(1, 10_000):
+            path = base if n == 1 else f"{base}-{n}"
+            try:
+                os.makedirs(path)  # fails if it exists: two runs in one second get two folders
+                break
+            except FileExistsError:
+                continue
+    _make_out(path)
+    lock = os.path.join(path, LOCK)
+    try:
+        fd = os.open(lock, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
+    except FileExistsError:
+        if _lock_alive(lock):
+            raise UsageError(f"--out {path!r} is in use by another run (its lock {lock} names a live process); "
+                             "choose another folder")
+        os.unlink(lock)  # left by a run that died
+        fd = os.open(lock, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
+    with os.fdopen(fd, "w") as fh:
+        fh.write(str(os.getpid()))
+    others = [n for n in os.listdir(path) if n != LOCK]
+    if others and not overwrite:
+        os.unlink(lock)
+        raise UsageError(f"--out {path!r} already holds {', '.join(sorted(others)[:3])}"
+                         f"{'...' if len(others) > 3 else ''}; choose another folder, or add --overwrite")
+    for name in RUN_FILES:
+        try:
+            os.unlink(os.path.join(path, name))
+        except FileNotFoundError:
+            pass
+    return path
+
+
+def _lock_alive(lock):
+    try:
+        pid = int(open(lock).read().strip() or 0)
+    except (OSError, ValueError):
+        return False
+    if pid <= 0:
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def _release_out(path):
+    try:
+        os.unlink(os.path.join(path, LOCK))
+    except OSError:
+        pass
+
+
+def _check_memory(args, train_size, inputs, eval_every):
+    """Refuse, before anything is allocated, a run that cannot fit in this machine's memory."""
+    params = (inputs * args.hidden + args.hidden * 10 + args.hidden + 10) * 8
+    activations = max(args.batch_size, min(train_size, 10_000)) * (args.hidden + 10) * 8
+    evaluations = -(-args.iters // eval_every)
+    need = 8 * params + 8 * activations + 40 * args.iters + 400 * min(evaluations, args.iters)
+    have = _available_memory()
+    if have is not None and need > have:
+        raise UsageError(f"this run needs about {need / 2**30:.1f} GiB of memory (--hidden {args.hidden}, "
+                         f"--batch-size {args.batch_size}, --iters {args.iters}), more than the "
+                         f"{have / 2**30:.1f} GiB available; choose smaller values")
+    if evaluations > 1_000_000:
+        raise UsageError(f"--eval-every {eval_every} with --iters {args.iters} evaluates accuracy "
+                         f"{evaluations:,} times; use a larger --eval-every")
+
+
+def _available_memory():
+    """Bytes of memory available (Linux: MemAvailable), or None where unknown."""
+    try:
+        with open("/proc/meminfo") as fh:
+            for line in fh:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except (OSError, ValueError, IndexError):
+        pass
+    return None
 
 
 def _load(args, backend):
@@ -280,8 +434,8 @@ def _duration(seconds):
     return f"{seconds / 86400:.1f} days"
 
 
-def _check_out(path):
-    """Fail early, creating nothing, when ``path`` could not be made and written."""
+def _check_out(path, overwrite=False):
+    """Fail early, creating nothing, when ``path`` could not be made and written, or holds files."""
     probe = os.path.abspath(path)
     while not os.path.exists(probe):
         parent = os.path.dirname(probe)
@@ -291,6 +445,11 @@ def _check_out(path):
     if not os.path.isdir(probe) or not os.access(probe, os.W_OK | os.X_OK):
         why = "is not a folder" if not os.path.isdir(probe) else "is not writable"
         raise UsageError(f"--out {path!r} cannot be written ({probe} {why}); choose another folder")
+    if os.path.isdir(path) and not overwrite:
+        others = [n for n in os.listdir(path) if n != LOCK]
+        if others:
+            raise UsageError(f"--out {path!r} already holds {', '.join(sorted(others)[:3])}"
+                             f"{'...' if len(others) > 3 else ''}; choose another folder, or add --overwrite")
 
 
 def _make_out(path):
@@ -305,21 +464,35 @@ def _make_out(path):
 
 
 def _write_outputs(out, net, history, plots=True):
+    """Write the run's files, parameters first (small and the most valuable); a file that cannot
+    be written is reported and the others are still written. Returns ``(written, failures)``."""
+    import math as _math
     from .plots import plot_accuracy, plot_loss
-    written = []
-    history.save(os.path.join(out, "metrics.json"))
-    written.append("metrics.json")
-    history.save_csv(os.path.join(out, "metrics.csv"))
-    written.append("metrics.csv")
-    net.save(os.path.join(out, "params.npz"))
-    written.append("params.npz")
+    params_ok = all(_math.isfinite(float(v)) for a in net.params.values() for v in [_max_abs(a)])
+    steps = [("params.npz", lambda p: net.save(p)) if params_ok else None,
+             ("metrics.json", history.save), ("metrics.csv", history.save_csv)]
     if plots and history.loss:
-        plot_loss(history, os.path.join(out, "loss.png"))
-        written.append("loss.png")
+        steps.append(("loss.png", lambda p: plot_loss(history, p)))
         if history.epochs:
-            plot_accuracy(history, os.path.join(out, "accuracy.png"))
-            written.append("accuracy.png")
-    return written
+            steps.append(("accuracy.png", lambda p: plot_accuracy(history, p)))
+    written, failed = [], []
+    if not params_ok:
+        failed.append("params.npz not written: the parameters are NaN or infinite from the start")
+    for name, write in filter(None, steps):
+        path = os.path.join(out, name)
+        try:
+            write(path)
+            written.append(name)
+        except OSError as exc:
+            failed.append(f"{path} could not be written ({exc.strerror or exc}); the other files were kept")
+    return written, failed
+
+
+def _max_abs(a):
+    from .backend import to_numpy
+    import numpy as np
+    h = to_numpy(a)
+    return float(np.max(np.abs(h))) if h.size else 0.0
 
 
 # ------------------------------------------------------------------ fetch

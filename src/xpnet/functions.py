@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import array_api_compat
 
-from ._checks import is_int, positive_int, prepare, require_float, require_ndim, targets
+from ._checks import check_label_range, is_int, positive_int, prepare, require_float, require_ndim, targets
 from .accel import replaceable
 from .constants import DELTA
 
@@ -51,7 +51,8 @@ def softmax(x):
     """Softmax along the last axis; one sample ``(C,)`` or a batch ``(N, C)``.
 
     The row maximum is subtracted first, so no finite input overflows
-    (``[1e308, -1e308]`` included).
+    (``[1e308, -1e308]`` included); an infinite score counts as the largest
+    finite one (``softmax([inf, 0])`` is ``[1, 0]``). NaN stays NaN.
 
     Args:
         x: floating-point array with at least one dimension.
@@ -63,6 +64,8 @@ def softmax(x):
     require_float(xp, x, "x")
     if x.ndim < 1:
         raise ValueError("x must have at least 1 dimension (one sample or a batch), got a scalar")
+    big = _LARGEST[x.dtype == xp.float32]
+    x = xp.clip(x, -big, big)  # +-inf as the largest finite numbers; finite values unchanged
     m = xp.max(x, axis=-1, keepdims=True)
     # exp(x - m) as exp((x - m) / 2) ** 2: x / 2 - m / 2 cannot overflow even when x
     # and m are huge and of opposite signs (halving is exact), and squaring, unlike
@@ -70,6 +73,9 @@ def softmax(x):
     e = xp.exp(x / 2 - m / 2)
     e = e * e
     return e / xp.sum(e, axis=-1, keepdims=True)
+
+
+_LARGEST = (1.7976931348623157e308, 3.4028234663852886e38)  # float64, float32
 
 
 def to_one_hot(t, num_classes, dtype=None):
@@ -84,6 +90,7 @@ def to_one_hot(t, num_classes, dtype=None):
     if not is_int(xp, t):
         raise TypeError(f"t must hold integer labels, got dtype {t.dtype}")
     num_classes = positive_int(num_classes, "num_classes")
+    check_label_range(xp, t, num_classes)
     classes = xp.arange(num_classes, device=array_api_compat.device(t))
     hot = xp.reshape(t, (*t.shape, 1)) == classes
     return xp.astype(hot, xp.float64 if dtype is None else dtype)

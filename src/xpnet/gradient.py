@@ -78,9 +78,9 @@ def numerical_gradient(f, x, h=1e-4, batch=None):
         tmp = xp.asarray(x[idx], copy=True)
         try:
             x[idx] = tmp + h
-            fxh1 = f(x)
+            fxh1 = _scalar(f(x))
             x[idx] = tmp - h
-            fxh2 = f(x)
+            fxh2 = _scalar(f(x))
         finally:
             x[idx] = tmp
         grad[idx] = (fxh1 - fxh2) / (2 * h)
@@ -137,6 +137,15 @@ def numerical_gradient_batched(f, x, h=1e-4, batch="auto"):
     grad = xp.astype(grad, x.dtype)
     require_finite(xp, grad, "numerical_gradient: the gradient")
     return grad
+
+
+def _scalar(value):
+    """``value`` if it is one number (a Python number, or an array of one element); else TypeError."""
+    shape = getattr(value, "shape", ())
+    if math.prod(shape) != 1 and shape != ():
+        raise TypeError(f"f must return one number (a scalar or a 0-d array), got an array of shape {tuple(shape)}; "
+                        "for a function of many points use numerical_gradient(f, x, batch=K)")
+    return value if shape == () else array_api_compat.array_namespace(value).reshape(value, ())
 
 
 def _itemsize(x):

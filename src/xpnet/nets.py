@@ -302,25 +302,19 @@ class TwoLayerNet:
             dtype: convert the parameters (default: as saved).
 
         Raises:
-            ValueError: not a file written by :meth:`save`, or shapes that
-                do not fit.
+            ValueError: anything but a file written by :meth:`save`: not an
+                ``.npz``, damaged, missing or wrongly typed fields, shapes that
+                do not fit, non-finite or non-real parameters. No more is read
+                than the sizes the file's own metadata allow.
+            OSError: the file cannot be opened.
         """
-        try:
-            with np.load(os.fspath(path), allow_pickle=False) as data:
-                meta = json.loads(str(data["__meta__"]))
-                arrays = {k: np.array(data[k]) for k in PARAM_NAMES}
-        except (KeyError, ValueError, OSError) as exc:
-            raise ValueError(f"{path}: not a TwoLayerNet parameter file written by TwoLayerNet.save ({exc})") from exc
+        path = os.fspath(path)
+        meta, arrays = _read_params(path)
         net = cls.__new__(cls)
         net.input_size, net.hidden_size, net.output_size = (
-            int(meta["input_size"]), int(meta["hidden_size"]), int(meta["output_size"]))
+            meta["input_size"], meta["hidden_size"], meta["output_size"])
         net.dtype = dtype_name(dtype) if dtype is not None else meta["dtype"]
-        net.weight_init_std = float(meta.get("weight_init_std", 0.01))
-        shapes = {"W1": (net.input_size, net.hidden_size), "b1": (net.hidden_size,),
-                  "W2": (net.hidden_size, net.output_size), "b2": (net.output_size,)}
-        for k, shape in shapes.items():
-            if arrays[k].shape != shape:
-                raise ValueError(f"{path}: {k} has shape {arrays[k].shape}, expected {shape}")
+        net.weight_init_std = float(meta["weight_init_std"])
         float_dtype(get_namespace(backend), net.dtype)
         net.params = {k: asarray(arrays[k], dtype=net.dtype, backend=backend) for k in PARAM_NAMES}
         return net
@@ -331,3 +325,67 @@ class TwoLayerNet:
         net.__dict__.update(self.__dict__)
         net.params = {k: asarray(v, backend=backend) for k, v in self.params.items()}
         return net
+
+
+_FORMAT = "xpnet.TwoLayerNet/1"
+
+
+def _read_params(path):
+    """``(meta, arrays)`` of a file written by ``TwoLayerNet.save``, checked; ValueError otherwise."""
+    import io
+    import math
+    import zipfile
+    import zlib
+
+    def bad(why):
+        return ValueError(f"{path}: not a TwoLayerNet parameter file written by TwoLayerNet.save ({why})")
+
+    try:
+        archive = zipfile.ZipFile(path)
+    except zipfile.BadZipFile as exc:
+        raise bad("not an .npz archive, or a damaged one") from exc
+    with archive:
+        names = {n: archive.getinfo(n) for n in archive.namelist()}
+        want = {"__meta__.npy", *(f"{k}.npy" for k in PARAM_NAMES)}
+        if set(names) != want:
+            raise bad(f"it holds {', '.join(sorted(names)) or 'nothing'}, expected {', '.join(sorted(want))}")
+
+        def read(name, limit):
+            if names[name].file_size > limit:
+                raise bad(f"{name} is {names[name].file_size} bytes, more than its shape allows ({limit})")
+            try:
+                return np.load(io.BytesIO(archive.read(name)), allow_pickle=False)
+            except (ValueError, EOFError, OSError, zlib.error, zipfile.BadZipFile) as exc:
+                raise bad(f"{name} is damaged: {exc}") from exc
+
+        try:
+            meta = json.loads(str(read("__meta__.npy", 65_536)))
+        except json.JSONDecodeError as exc:
+            raise bad(f"its metadata is not JSON: {exc}") from exc
+        if not isinstance(meta, dict) or meta.get("format") != _FORMAT:
+            raise bad(f"its metadata does not say format {_FORMAT!r}")
+        for key in ("input_size", "hidden_size", "output_size"):
+            v = meta.get(key)
+            if isinstance(v, bool) or not isinstance(v, int) or not 1 <= v <= 10**8:
+                raise bad(f"{key} must be a positive whole number, got {v!r}")
+        if meta.get("dtype") not in ("float32", "float64"):
+            raise bad(f"dtype must be float32 or float64, got {meta.get('dtype')!r}")
+        std = meta.get("weight_init_std", 0.01)
+        if isinstance(std, bool) or not isinstance(std, (int, float)) or not math.isfinite(std) or std <= 0:
+            raise bad(f"weight_init_std must be a positive number, got {std!r}")
+        meta["weight_init_std"] = std
+        d, h, c = meta["input_size"], meta["hidden_size"], meta["output_size"]
+        if d * h + h * c > 2 * 10**9:
+            raise bad(f"sizes {d} x {h} x {c} are implausibly large")
+        shapes = {"W1": (d, h), "b1": (h,), "W2": (h, c), "b2": (c,)}
+        arrays = {}
+        for k, shape in shapes.items():
+            a = read(f"{k}.npy", math.prod(shape) * 8 + 1024)
+            if a.dtype.kind != "f" or a.dtype.itemsize not in (4, 8):
+                raise bad(f"{k} is {a.dtype}, expected float32 or float64")
+            if a.shape != shape:
+                raise bad(f"{k} has shape {a.shape}, expected {shape}")
+            if not np.all(np.isfinite(a)):
+                raise bad(f"{k} holds NaN or infinite values")
+            arrays[k] = a
+    return meta, arrays

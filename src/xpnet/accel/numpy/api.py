@@ -35,6 +35,8 @@ def loss_and_gradient(params, x, t, xp=None, with_loss=True):
     z1 /= e
     a2 = np.matmul(z1, W2)
     a2 += b2
+    big = np.finfo(x.dtype).max
+    np.clip(a2, -big, big, out=a2)  # softmax: +-inf as the largest finite numbers
     m = np.max(a2, axis=-1, keepdims=True)  # softmax(a2) = exp(a2/2 - m/2) ** 2 / sum(...)
     m /= 2
     y = a2 / 2
