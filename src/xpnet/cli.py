@@ -347,15 +347,15 @@ def _check_memory(args, train_size, inputs, eval_every):
     params = (inputs * args.hidden + args.hidden * 10 + args.hidden + 10) * 8
     activations = max(args.batch_size, min(train_size, 10_000)) * (args.hidden + 10) * 8
     evaluations = -(-args.iters // eval_every)
+    if evaluations > 1_000_000:
+        raise UsageError(f"--eval-every {eval_every} with --iters {args.iters} evaluates accuracy "
+                         f"{evaluations:,} times; use a larger --eval-every")
     need = 8 * params + 8 * activations + 40 * args.iters + 400 * min(evaluations, args.iters)
     have = _available_memory()
     if have is not None and need > have:
         raise UsageError(f"this run needs about {need / 2**30:.1f} GiB of memory (--hidden {args.hidden}, "
                          f"--batch-size {args.batch_size}, --iters {args.iters}), more than the "
                          f"{have / 2**30:.1f} GiB available; choose smaller values")
-    if evaluations > 1_000_000:
-        raise UsageError(f"--eval-every {eval_every} with --iters {args.iters} evaluates accuracy "
-                         f"{evaluations:,} times; use a larger --eval-every")
 
 
 def _available_memory():

@@ -1,0 +1,315 @@
+"""Issue 11: one clear error or a kept, correct result for every bad input, fault and signal.
+
+Real CLI processes get real signals; a full disk is simulated where writing fails (no tmpfs
+here); the run's files are checked against each other after every stop."""
+
+import errno
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import numpy as np
+import pytest
+
+import xpnet
+from xpnet import TwoLayerNet
+from xpnet.train import fit
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+TRAIN = os.path.join(ROOT, "examples", "train.py")
+
+
+def _env(**extra):
+    e = dict(os.environ, MPLBACKEND="Agg", **extra)
+    e.pop("XPNET_BACKEND", None)
+    return e
+
+
+def cli(*args, env=None, timeout=300):
+    return subprocess.run([sys.executable, TRAIN, "--dataset", "mnist-t10k", *args], capture_output=True,
+                          text=True, env=_env(**(env or {})), timeout=timeout)
+
+
+def one_line(run, code):
+    assert run.returncode == code, (run.returncode, run.stderr)
+    assert "Traceback" not in run.stderr
+    return run.stderr.strip().splitlines()
+
+
+def consistent(out):
+    """params.npz holds exactly the updates metrics.json records."""
+    metrics = json.loads((out / "metrics.json").read_text())
+    net = TwoLayerNet.load(out / "params.npz")
+    from xpnet.datasets import load_mnist_t10k
+    (x, t), _ = load_mnist_t10k(dtype="float64", backend="numpy")
+    cfg = metrics["config"]
+    again = TwoLayerNet(784, cfg["hidden"], 10, seed=cfg["seed"])
+    if metrics["iterations"]:
+        fit(again, x, t, iters=metrics["iterations"], batch_size=cfg["batch_size"], lr=cfg["lr"], seed=cfg["seed"],
+            progress=False, evaluate=False)
+    for k in net.params:
+        np.testing.assert_allclose(net.params[k], again.params[k], rtol=0, atol=0, err_msg=k)
+    return metrics
+
+
+# ------------------------------------------------------------------ the run's folder
+
+def test_an_existing_out_is_refused_unless_overwrite(tmp_path):
+    out = tmp_path / "run"
+    assert cli("--iters", "20", "--out", str(out), "--no-progress").returncode == 0
+    first = (out / "metrics.json").read_text()
+    lines = one_line(cli("--iters", "30", "--out", str(out)), 2)
+    assert lines == [f"train.py: error: --out {str(out)!r} already holds accuracy.png, loss.png, metrics.csv...; "
+                     "choose another folder, or add --overwrite"]
+    assert (out / "metrics.json").read_text() == first  # untouched
+    run = cli("--iters", "30", "--out", str(out), "--overwrite", "--no-plots")
+    assert run.returncode == 0, run.stderr
+    assert sorted(os.listdir(out)) == ["metrics.csv", "metrics.json", "params.npz"]  # no stale plots
+    assert json.loads((out / "metrics.json").read_text())["iterations"] == 30
+
+
+def test_default_folders_are_unique_and_a_busy_folder_is_refused(tmp_path):
+    from xpnet import cli as C
+    os.chdir(tmp_path)
+    a, b = C._own_out(None, False), C._own_out(None, False)
+    assert a != b and os.path.isdir(a) and os.path.isdir(b)
+    C._release_out(a)
+    with pytest.raises(C.UsageError, match="is in use by another run"):
+        C._own_out(b, False)  # b's lock names this (live) process
+    C._release_out(b)
+    (tmp_path / "stale").mkdir()
+    (tmp_path / "stale" / C.LOCK).write_text("999999999")  # a run that died
+    assert C._own_out(str(tmp_path / "stale"), False) == str(tmp_path / "stale")
+
+
+# ------------------------------------------------------------------ stops keep a consistent run
+
+def test_divergence_stops_and_keeps_the_last_good_parameters(tmp_path):
+    out = tmp_path / "run"
+    run = cli("--lr", "1e308", "--iters", "500", "--out", str(out), "--no-plots", "--no-progress")
+    lines = one_line(run, 1)
+    assert len(lines) == 1 and lines[0].startswith("train.py: stopped: the loss diverged at iteration 2")
+    assert "try --lr 1e+307" in lines[0]
+    metrics = consistent(out)
+    assert metrics["iterations"] == 1 and metrics["nonfinite_iteration"] == 2 and len(metrics["loss"]) == 2
+
+
+def test_numerical_gradient_stop_names_the_iteration(tmp_path):
+    out = tmp_path / "run"
+    run = cli("--grad", "numerical", "--lr", "1e300", "--iters", "20", "--batch-size", "20", "--hidden", "8",
+              "--out", str(out), "--no-plots", "--no-progress")
+    lines = one_line(run, 1)
+    assert lines[-1].startswith("train.py: stopped: the loss diverged at iteration") and "Kept the parameters" in lines[-1]
+    metrics = json.loads((out / "metrics.json").read_text())
+    net = TwoLayerNet.load(out / "params.npz")  # finite, loadable
+    assert metrics["iterations"] == metrics["nonfinite_iteration"] - 1 and net.hidden_size == 8
+
+
+def test_nan_loss_keeps_the_parameters_before_it():
+    from xpnet.datasets import load_mnist_t10k
+    (x, t), _ = load_mnist_t10k(dtype="float64", backend="numpy")
+    net = TwoLayerNet(784, 20, 10, seed=0)
+    plain = TwoLayerNet(784, 20, 10, seed=0)
+    fit(plain, x, t, iters=37, batch_size=50, seed=1, progress=False, evaluate=False)
+    # plant a NaN in the data the 38th step reads: fit checks x once, so change it in place afterwards
+    h_probe = fit(TwoLayerNet(784, 20, 10, seed=0), x, t, iters=1, batch_size=50, seed=1, progress=False)
+    assert h_probe.iterations == 1
+    from xpnet.random import Rng
+    idx = Rng(1).integers(8000, (38, 50), backend=False)
+    x2 = np.array(x)
+    victims = np.setdiff1d(idx[37], idx[:37].ravel())
+    x2[victims[0], :] = np.nan
+    from xpnet import train
+    prepared = train._prepare_data
+    train._prepare_data = lambda n, xx, tt, name: (xpnet.get_namespace("numpy"), x2, prepared(n, x, tt, name)[2])
+    try:
+        h = fit(net, x, t, iters=100, batch_size=50, seed=1, progress=False)
+    finally:
+        train._prepare_data = prepared
+    assert h.nonfinite_iteration == 38 and h.iterations == 37 and len(h.loss) == 38 and np.isnan(h.loss[-1])
+    for k in net.params:
+        assert np.array_equal(net.params[k], plain.params[k])
+
+
+def test_ctrl_c_in_the_middle_of_a_chunk_rolls_back(monkeypatch):
+    from xpnet import train
+    from xpnet.datasets import load_mnist_t10k
+    (x, t), _ = load_mnist_t10k(dtype="float64", backend="numpy")
+    calls = {"n": 0}
+    real_run = train.Steps.run
+
+    def run(self, idx_rows):
+        calls["n"] += 1
+        if calls["n"] == 3:
+            for i in range(40):  # 40 updates of this chunk happen, then Ctrl-C
+                self.step(idx_rows[i, ...])
+            raise KeyboardInterrupt
+        return real_run(self, idx_rows)
+    monkeypatch.setattr(train.Steps, "run", run)
+    net = TwoLayerNet(784, 20, 10, seed=0)
+    h = fit(net, x, t, iters=1000, batch_size=50, seed=2, progress=False, eval_every=1000)
+    # chunks: 1 step (the evaluation after iteration 1), 100, then 40 of the third before Ctrl-C
+    assert h.stopped == "interrupted (Ctrl-C) after 101 iterations" and h.iterations == 101 == len(h.loss)
+    monkeypatch.setattr(train.Steps, "run", real_run)
+    again = TwoLayerNet(784, 20, 10, seed=0)
+    fit(again, x, t, iters=101, batch_size=50, seed=2, progress=False, evaluate=False)
+    for k in net.params:
+        assert np.array_equal(net.params[k], again.params[k])
+
+
+@pytest.mark.parametrize("sig,code", [(signal.SIGTERM, 143), (signal.SIGHUP, 129), (signal.SIGINT, 130)])
+def test_signals_stop_cleanly_and_keep_a_consistent_run(tmp_path, sig, code):
+    out = tmp_path / "run"
+    proc = subprocess.Popen([sys.executable, TRAIN, "--dataset", "mnist-t10k", "--iters", "2000000", "--hidden", "20",
+                             "--eval-every", "400", "--out", str(out), "--no-progress"], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True, env=_env())
+    deadline = time.time() + 120
+    seen = 0
+    while time.time() < deadline and seen < 2:
+        if proc.stdout.readline().startswith("epoch"):
+            seen += 1
+    proc.send_signal(sig)
+    stdout, stderr = proc.communicate(timeout=120)
+    assert proc.returncode == code, stderr
+    assert "Traceback" not in stderr
+    name = {signal.SIGTERM: "SIGTERM", signal.SIGHUP: "SIGHUP", signal.SIGINT: "Ctrl-C"}[sig]
+    assert f"stopped: interrupted ({name}) after" in stderr
+    metrics = consistent(out)
+    assert metrics["iterations"] >= 400 and len(metrics["loss"]) == metrics["iterations"]
+    assert not [p for p in os.listdir(out) if p.startswith(".")]  # no lock, no temporary files
+
+
+# ------------------------------------------------------------------ faults while writing
+
+def test_a_full_disk_keeps_the_parameters(tmp_path, monkeypatch, capsys):
+    from xpnet import cli as C
+    from xpnet.train import History
+
+    def full(self, path):
+        raise OSError(errno.ENOSPC, "No space left on device", str(path))
+    monkeypatch.setattr(History, "save", full)
+    out = tmp_path / "run"
+    code = C.train_main(["--dataset", "mnist-t10k", "--iters", "30", "--out", str(out), "--no-progress"],
+                        prog="train.py")
+    err = capsys.readouterr().err.strip().splitlines()
+    assert code == 1
+    assert err == [f"train.py: error: {out / 'metrics.json'} could not be written (No space left on device); "
+                   "the other files were kept"]
+    assert (out / "params.npz").exists() and (out / "metrics.csv").exists() and (out / "loss.png").exists()
+    assert not (out / "metrics.json").exists() and not [p for p in os.listdir(out) if p.startswith(".")]
+
+
+@pytest.mark.parametrize("args,message", [
+    (["--seed", "-1"], "argument --seed: must be a whole number from 0 to 2**32 - 1, got '-1'"),
+    (["--hidden", "100000000"], "this run needs about"),
+    (["--iters", "100000000", "--eval-every", "1"], "evaluates accuracy 100,000,000 times; use a larger --eval-every"),
+])
+def test_sizes_refused_before_anything_is_allocated(tmp_path, args, message):
+    lines = one_line(cli(*args, "--out", str(tmp_path / "o"), timeout=120), 2)
+    assert len(lines) == 1 and message in lines[0]
+    assert not (tmp_path / "o").exists()
+
+
+def test_library_errors_reach_the_user_as_one_line(tmp_path):
+    lines = one_line(cli("--iters", "5", "--out", str(tmp_path / "o"), env={"XPNET_BLAS_THREADS": "many"}), 2)
+    assert lines == ["train.py: error: XPNET_BLAS_THREADS must be a positive whole number, got 'many'"]
+
+
+# ------------------------------------------------------------------ the library
+
+def test_library_edges():
+    assert float(xpnet.sigmoid(np.float64(0.0))) == 0.5  # NumPy scalars are arrays too
+    with pytest.raises(TypeError, match="float32 or float64"):
+        xpnet.sigmoid(np.ones(2, np.float16))
+    with pytest.raises(ValueError, match=r"labels from 0 to 5, but there are 3 classes"):
+        xpnet.to_one_hot(np.array([0, 5]), 3)
+    with pytest.raises(ValueError, match=r"labels from -1 to 0"):
+        xpnet.to_one_hot(np.array([0, -1]), 3)
+    for bad in (2.5, 0, -3):
+        with pytest.raises(ValueError, match="num_classes must be a positive int"):
+            xpnet.to_one_hot(np.array([0, 1]), bad)
+    with pytest.raises(ValueError, match="the batch is empty"):
+        xpnet.cross_entropy_error(np.zeros((0, 3)), np.zeros(0, dtype=np.int64))
+    net = TwoLayerNet(4, 3, 2, seed=0)
+    with pytest.raises(ValueError, match="the batch is empty"):
+        net.accuracy(np.zeros((0, 4)), np.zeros(0, dtype=np.int64))
+    np.testing.assert_array_equal(xpnet.softmax(np.array([np.inf, 0.0])), [1.0, 0.0])
+    np.testing.assert_array_equal(xpnet.softmax(np.array([[np.inf, np.inf, -np.inf]])), [[0.5, 0.5, 0.0]])
+    with pytest.raises(TypeError, match="f must return one number"):
+        xpnet.numerical_gradient(lambda v: v * 2, np.array([1.0, 2.0]))
+
+
+def _saved(tmp_path):
+    path = tmp_path / "net.npz"
+    TwoLayerNet(6, 4, 3, seed=0).save(path)
+    return path
+
+
+def _rewrite(path, **changes):
+    with np.load(path) as data:
+        arrays = {k: data[k] for k in data.files}
+    meta = json.loads(str(arrays["__meta__"]))
+    for k, v in changes.items():
+        if k == "meta":
+            meta.update(v)
+        else:
+            arrays[k] = v
+    arrays["__meta__"] = np.asarray(json.dumps(meta))
+    np.savez(path, **arrays)
+
+
+@pytest.mark.parametrize("damage,why", [
+    ("empty", "not an .npz archive"),
+    ("truncated", "not an .npz archive"),
+    ("bitflip", "damaged"),
+    ("npy", "not an .npz archive"),
+    ("no meta field", "input_size must be a positive whole number, got None"),
+    ("wrong type", "hidden_size must be a positive whole number, got '4'"),
+    ("nan", "W1 holds NaN or infinite values"),
+    ("inf", "b2 holds NaN or infinite values"),
+    ("complex", "W2 is complex128, expected float32 or float64"),
+    ("shape", "W1 has shape (5, 4), expected (6, 4)"),
+    ("huge meta", "implausibly large"),
+    ("bomb", "more than its shape allows"),
+])
+def test_load_rejects_anything_but_a_saved_net(tmp_path, damage, why):
+    path = _saved(tmp_path)
+    raw = path.read_bytes()
+    if damage == "empty":
+        path.write_bytes(b"")
+    elif damage == "truncated":
+        path.write_bytes(raw[: len(raw) // 2])
+    elif damage == "bitflip":
+        i = raw.index(b"W1.npy") + 200
+        path.write_bytes(raw[:i] + bytes([raw[i] ^ 0xFF]) + raw[i + 1:])
+    elif damage == "npy":
+        np.save(tmp_path / "p.npy", np.zeros(3))
+        path = tmp_path / "p.npy"
+    elif damage == "no meta field":
+        with np.load(path) as data:
+            arrays = {k: data[k] for k in data.files}
+        meta = json.loads(str(arrays["__meta__"]))
+        del meta["input_size"]
+        arrays["__meta__"] = np.asarray(json.dumps(meta))
+        np.savez(path, **arrays)
+    elif damage == "wrong type":
+        _rewrite(path, meta={"hidden_size": "4"})
+    elif damage == "nan":
+        w = np.zeros((6, 4)); w[1, 1] = np.nan
+        _rewrite(path, W1=w)
+    elif damage == "inf":
+        _rewrite(path, b2=np.array([0.0, np.inf, 0.0]))
+    elif damage == "complex":
+        _rewrite(path, W2=np.zeros((4, 3), dtype=complex))
+    elif damage == "shape":
+        _rewrite(path, W1=np.zeros((5, 4)))
+    elif damage == "huge meta":
+        _rewrite(path, meta={"input_size": 10**8, "hidden_size": 10**8})
+    elif damage == "bomb":
+        _rewrite(path, W1=np.zeros((6000, 4000)))  # compresses to little; the metadata says (6, 4)
+    with pytest.raises(ValueError, match="not a TwoLayerNet parameter file written by TwoLayerNet.save") as info:
+        TwoLayerNet.load(path)
+    assert why in str(info.value)
