@@ -18,8 +18,10 @@ from xpnet.datasets import FILES, DatasetError
 from xpnet.datasets.idx import read_idx, write_idx
 
 
-def make_set(folder, n_train=30, n_test=12, seed=0, compress=True):
-    """Write a small MNIST-shaped set; returns the arrays."""
+def make_set(folder, n_train=30, n_test=12, seed=0, compress=False):
+    """Write a small MNIST-shaped set; returns the arrays. Uncompressed by default: such files have
+    no published checksum, so they are checked for structure (a .gz under MNIST's names must be
+    the published file; see publish())."""
     rng = np.random.default_rng(seed)
     arrays = {"train_images": rng.integers(0, 256, (n_train, 28, 28), dtype=np.uint8),
               "train_labels": rng.integers(0, 10, n_train, dtype=np.uint8),
@@ -29,6 +31,14 @@ def make_set(folder, n_train=30, n_test=12, seed=0, compress=True):
     for key, name in FILES.items():
         write_idx(os.path.join(folder, name if compress else name[:-3]), arrays[key])
     return arrays
+
+
+def publish(monkeypatch, folder, spec="MNIST"):
+    """Make the .gz files in ``folder`` the 'published' ones of ``spec`` for this test."""
+    import dataclasses
+    old = getattr(datasets, spec)
+    md5 = {k: hashlib.md5((folder / name).read_bytes()).hexdigest() for k, name in FILES.items()}
+    monkeypatch.setattr(datasets, spec, dataclasses.replace(old, md5=md5))
 
 
 def files_in(folder):
@@ -44,8 +54,10 @@ def test_idx_roundtrip(tmp_path):
 
 
 @pytest.mark.parametrize("compress", [True, False])
-def test_load_forms_and_backend(tmp_path, backend, compress):
+def test_load_forms_and_backend(tmp_path, backend, compress, monkeypatch):
     arrays = make_set(tmp_path / "mnist", compress=compress)
+    if compress:
+        publish(monkeypatch, tmp_path / "mnist")
     (x, t), (xt, tt) = datasets.load_mnist(data_dir=tmp_path, download=False)
     assert xpnet.backend.backend_of(xpnet.namespace(x)) == backend
     x, t, xt = xpnet.to_numpy(x), xpnet.to_numpy(t), xpnet.to_numpy(xt)
@@ -88,7 +100,7 @@ def test_cache_is_used_and_refreshed(tmp_path):
 
 def _corrupt(tmp_path, how):
     folder = tmp_path / "mnist"
-    make_set(folder)
+    make_set(folder, compress=True)
     path = folder / FILES["train_images"]
     raw = gzip.decompress(path.read_bytes())
     if how == "truncated-gzip":
@@ -124,7 +136,7 @@ def test_bad_files(tmp_path, how, pattern):
 
 def test_wrong_magic_number(tmp_path):
     folder = tmp_path / "mnist"
-    make_set(folder)
+    make_set(folder, compress=True)
     (folder / FILES["test_labels"]).write_bytes(gzip.compress(b"PK\x03\x04 not idx"))
     with pytest.raises(DatasetError, match="t10k-labels.*wrong magic number"):
         datasets.load_mnist(data_dir=tmp_path, download=False)
@@ -152,6 +164,33 @@ class _Handler(http.server.BaseHTTPRequestHandler):
         elif mode == "slow":
             time.sleep(1.5)
             self.send_error(500)
+        elif mode == "chunked-cut":  # a chunked body cut in the middle of a chunk
+            self.send_response(200)
+            self.send_header("Transfer-Encoding", "chunked")
+            self.end_headers()
+            self.wfile.write(b"%x\r\n" % len(body) + body[: len(body) // 2])
+            self.wfile.flush()
+            self.connection.shutdown(2)
+        elif mode == "not-http":  # a reply that is not HTTP at all
+            self.wfile.write(b"SSH-2.0-OpenSSH_9.6\r\n")
+            self.wfile.flush()
+            self.connection.shutdown(2)
+        elif mode == "trickle":  # a byte at a time, slowly
+            self.send_response(200)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            for i in range(len(body)):
+                self.wfile.write(body[i:i + 1])
+                self.wfile.flush()
+                time.sleep(0.05)
+        elif mode == "endless":  # streams without end, no length announced
+            self.send_response(200)
+            self.end_headers()
+            try:
+                for _ in range(10_000):
+                    self.wfile.write(b"\0" * 65536)
+            except (BrokenPipeError, ConnectionResetError):
+                pass
         elif mode == "truncate":
             self.send_response(200)
             self.send_header("Content-Length", str(len(body)))
@@ -191,7 +230,7 @@ def _spec_for(tmp_path, base_urls, arrays_dir):
 def test_mirror_order(tmp_path, server, first):
     url, routes = server
     src = tmp_path / "src"
-    make_set(src)
+    make_set(src, compress=True)
     for name in FILES.values():
         routes[f"/bad/{name}"] = (first, b"")
         routes[f"/good/{name}"] = ("ok", (src / name).read_bytes())
@@ -212,7 +251,7 @@ def test_mirror_order(tmp_path, server, first):
 def test_env_mirror_goes_first(tmp_path, server, monkeypatch):
     url, routes = server
     src = tmp_path / "src"
-    make_set(src)
+    make_set(src, compress=True)
     for name in FILES.values():
         routes[f"/mine/{name}"] = ("ok", (src / name).read_bytes())
     spec = _spec_for(tmp_path, [f"{url}/nothing-here/"], src)
@@ -224,7 +263,7 @@ def test_env_mirror_goes_first(tmp_path, server, monkeypatch):
 def test_checksum_mismatch_keeps_nothing(tmp_path, server):
     url, routes = server
     src = tmp_path / "src"
-    make_set(src)
+    make_set(src, compress=True)
     for name in FILES.values():
         routes[f"/m/{name}"] = ("ok", (src / name).read_bytes() + b"tampered")
     spec = _spec_for(tmp_path, [f"{url}/m/"], src)
@@ -237,7 +276,7 @@ def test_checksum_mismatch_keeps_nothing(tmp_path, server):
 def test_interrupted_download_leaves_no_file(tmp_path, server, mode):
     url, routes = server
     src = tmp_path / "src"
-    make_set(src)
+    make_set(src, compress=True)
     for name in FILES.values():
         routes[f"/m/{name}"] = (mode, (src / name).read_bytes())
     spec = _spec_for(tmp_path, [f"{url}/m/"], src)
@@ -255,7 +294,7 @@ def test_interrupted_download_leaves_no_file(tmp_path, server, mode):
 def test_all_mirrors_fail_message(tmp_path, server):
     url, _ = server
     src = tmp_path / "src"
-    make_set(src)
+    make_set(src, compress=True)
     spec = _spec_for(tmp_path, [f"{url}/a/", f"{url}/b/"], src)
     with pytest.raises(DatasetError, match=r"download failed: .*/a/.*HTTP 404.*/b/.*HTTP 404"):
         datasets.load_raw(spec, tmp_path / "root", progress=False)
@@ -411,3 +450,141 @@ def test_keras_file_is_checked_like_a_placed_file(tmp_path, monkeypatch, damage,
     with pytest.raises(DatasetError, match=pattern) as info:
         datasets.load_mnist(data_dir=tmp_path / "empty", download=False)
     assert str(path) in str(info.value)
+
+
+# ------------------------------------------------------------------ issue 11: downloads and caches at the edges
+
+@pytest.mark.parametrize("mode,pattern", [
+    ("chunked-cut", r"IncompleteRead|cut short"),
+    ("not-http", r"BadStatusLine|RemoteDisconnected|not HTTP"),
+    ("trickle", r"too slow"),
+    ("endless", r"sent more than the published file's"),
+])
+def test_every_network_failure_is_a_dataset_error_and_the_next_mirror_is_tried(tmp_path, server, monkeypatch,
+                                                                                mode, pattern):
+    import dataclasses
+    from xpnet.datasets import download
+    monkeypatch.setattr(download, "GRACE", 0.3)
+    url, routes = server
+    src = tmp_path / "src"
+    make_set(src, compress=True)
+    for name in FILES.values():
+        routes[f"/bad/{name}"] = (mode, (src / name).read_bytes())
+        routes[f"/good/{name}"] = ("ok", (src / name).read_bytes())
+    spec = _spec_for(tmp_path, [f"{url}/bad/", f"{url}/good/"], src)
+    spec = dataclasses.replace(spec, sizes={k: (src / n).stat().st_size for k, n in FILES.items()})
+    raw = datasets.load_raw(spec, tmp_path / "root", progress=False)  # the second mirror served it
+    assert raw["train_images"].shape == (30, 28, 28)
+    only_bad = dataclasses.replace(spec, mirrors=(f"{url}/bad/",))
+    with pytest.raises(DatasetError, match=pattern) as info:
+        datasets.load_raw(only_bad, tmp_path / "root2", progress=False)
+    assert f"{url}/bad/" in str(info.value)
+    assert not [p for p in files_in(tmp_path / "root2" / "test-set") if p.endswith(".part")]
+
+
+def test_auto_falls_back_when_the_mirror_breaks_mid_body(tmp_path, server, monkeypatch):
+    url, routes = server
+    body = gzip.compress(b"x" * 100_000)
+    for name in FILES.values():
+        routes[f"/m/{name}"] = ("chunked-cut", body)
+    monkeypatch.setattr(datasets, "MNIST", datasets.MNIST.__class__(**{**datasets.MNIST.__dict__,
+                                                                       "mirrors": (f"{url}/m/",)}))
+    monkeypatch.setenv("KERAS_HOME", str(tmp_path / "no-keras"))
+    lines = []
+    name, ((x, _), _) = datasets.load_dataset("auto", data_dir=tmp_path, notice=lines.append, progress=False)
+    assert name == "mnist-t10k" and x.shape == (8000, 784) and len(lines) == 1
+
+
+@pytest.mark.parametrize("tamper", ["swap", "labels", "header", "empty"])
+def test_a_tampered_cache_is_rebuilt_not_served(tmp_path, tamper):
+    arrays = make_set(tmp_path / "mnist", seed=3)
+    datasets.load_mnist(data_dir=tmp_path, download=False)
+    cache = tmp_path / "mnist" / "mnist-all.cache"
+    if tamper == "swap":
+        (cache / "train_labels.npy").rename(cache / "tmp.npy")
+        (cache / "test_labels.npy").rename(cache / "train_labels.npy")
+        (cache / "tmp.npy").rename(cache / "test_labels.npy")
+    elif tamper == "labels":
+        labels = np.load(cache / "train_labels.npy")
+        labels[:20] = (labels[:20] + 1) % 10
+        np.save(cache / "train_labels.npy", labels)
+    elif tamper == "header":
+        raw = (cache / "train_images.npy").read_bytes()
+        (cache / "train_images.npy").write_bytes(raw.replace(b"(30, 28, 28)", b"(28, 30, 28)"))
+    elif tamper == "empty":
+        (cache / "test_images.npy").write_bytes(b"")
+    (x, t), (xt, tt) = datasets.load_mnist(data_dir=tmp_path, download=False, normalize=False)
+    assert np.array_equal(xpnet.to_numpy(t), arrays["train_labels"])
+    assert np.array_equal(xpnet.to_numpy(tt), arrays["test_labels"])
+    assert np.array_equal(xpnet.to_numpy(xt).reshape(-1, 28, 28), arrays["test_images"])
+
+
+def test_another_data_sets_gz_under_mnists_names_is_refused(tmp_path, monkeypatch):
+    monkeypatch.setenv("KERAS_HOME", str(tmp_path / "no-keras"))
+    make_set(tmp_path / "mnist", compress=True)  # well-formed, but not the published files
+    with pytest.raises(DatasetError, match=r"not the published train-images-idx3-ubyte.gz of MNIST \(MD5 "):
+        datasets.load_mnist(data_dir=tmp_path, download=False)
+    assert not (tmp_path / "mnist" / "mnist-all.cache").exists()
+
+
+def test_float_or_signed_idx_elements_are_refused(tmp_path):
+    import struct
+    make_set(tmp_path / "mnist")
+    labels = np.arange(30, dtype=">f4") % 10
+    (tmp_path / "mnist" / "train-labels-idx1-ubyte").write_bytes(
+        bytes([0, 0, 0x0D, 1]) + struct.pack(">I", 30) + labels.tobytes())
+    with pytest.raises(DatasetError, match=r"train-labels-idx1-ubyte: elements of type float32 \(IDX code 0x0d\), "
+                                           r"expected uint8"):
+        datasets.load_mnist(data_dir=tmp_path, download=False)
+
+
+def test_fetch_does_not_call_a_truncated_file_checked(tmp_path):
+    folder = tmp_path / "mnist"
+    make_set(folder)
+    path = folder / "train-images-idx3-ubyte"
+    path.write_bytes(path.read_bytes()[:-100])
+    run = subprocess.run([sys.executable, "-m", "xpnet", "fetch", "mnist", "--data-dir", str(tmp_path),
+                          "--no-download"], capture_output=True, text=True)
+    assert run.returncode == 1 and "Traceback" not in run.stderr
+    assert run.stdout == "" and "truncated" in run.stderr and len(run.stderr.strip().splitlines()) == 1
+    path.unlink()
+    make_set(folder)
+    ok = subprocess.run([sys.executable, "-m", "xpnet", "fetch", "mnist", "--data-dir", str(tmp_path),
+                         "--no-download"], capture_output=True, text=True)
+    assert ok.returncode == 0 and ok.stdout.count("structure checked only (an uncompressed file") == 4
+
+
+@pytest.mark.parametrize("where", ["a file", "unwritable"])
+def test_an_unusable_data_dir_falls_back_or_says_so(tmp_path, monkeypatch, where):
+    if where == "a file":
+        (tmp_path / "f").write_text("not a folder")
+        root = tmp_path / "f"
+    else:
+        root = "/proc/xpnet-data"  # cannot be created, not even by root
+    monkeypatch.setenv("XPNET_DATA_DIR", str(root))
+    monkeypatch.setenv("XPNET_MNIST_MIRROR", "http://127.0.0.1:9/")
+    monkeypatch.setenv("KERAS_HOME", str(tmp_path / "no-keras"))
+    monkeypatch.setattr(datasets, "MNIST", datasets.MNIST.__class__(**{**datasets.MNIST.__dict__, "mirrors": ()}))
+    with pytest.raises(DatasetError, match="cannot save into"):
+        datasets.load_mnist(progress=False)
+    lines = []
+    name, ((x, _), _) = datasets.load_dataset("auto", notice=lines.append, progress=False)
+    assert name == "mnist-t10k" and x.shape == (8000, 784) and len(lines) == 1
+
+
+def test_stale_part_files_are_removed(tmp_path, server):
+    url, routes = server
+    src = tmp_path / "src"
+    make_set(src, compress=True)
+    for name in FILES.values():
+        routes[f"/ok/{name}"] = ("ok", (src / name).read_bytes())
+    folder = tmp_path / "root" / "test-set"
+    folder.mkdir(parents=True)
+    stale = folder / ".train-images-idx3-ubyte.gz.abc123.part"
+    fresh = folder / ".t10k-labels-idx1-ubyte.gz.def456.part"
+    stale.write_bytes(b"half a download")
+    fresh.write_bytes(b"another process, now")
+    old = time.time() - 7200
+    os.utime(stale, (old, old))
+    datasets.load_raw(_spec_for(tmp_path, [f"{url}/ok/"], src), tmp_path / "root", progress=False)
+    assert not stale.exists() and fresh.exists()

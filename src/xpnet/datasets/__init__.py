@@ -51,6 +51,7 @@ class Spec:
     system_dirs: tuple = ()
     torchvision: str = ""  # torchvision's folder name under its root (files in <root>/<name>/raw/)
     bundled: tuple = ()  # keys of files that ship with xpnet (BUNDLED_DIR)
+    sizes: dict = dataclasses.field(default_factory=dict)  # published .gz sizes: a download's cap
 
 
 MNIST = Spec(
@@ -64,6 +65,7 @@ MNIST = Spec(
     mirror_env="XPNET_MNIST_MIRROR",
     torchvision="MNIST",
     bundled=("test_images", "test_labels"),
+    sizes={"train_images": 9912422, "train_labels": 28881, "test_images": 1648877, "test_labels": 4542},
 )
 
 FASHION_MNIST = Spec(
@@ -77,6 +79,7 @@ FASHION_MNIST = Spec(
     mirror_env="XPNET_FASHION_MNIST_MIRROR",
     system_dirs=("/usr/share/datasets/fashion-mnist",),  # Debian's dataset-fashion-mnist
     torchvision="FashionMNIST",
+    sizes={"train_images": 26421880, "train_labels": 29515, "test_images": 4422102, "test_labels": 5148},
 )
 
 DATASETS = ("auto", "mnist", "mnist-t10k", "fashion-mnist", "digits")
@@ -164,7 +167,7 @@ def fetch(spec=MNIST, root=None, keys=tuple(FILES), download=True, progress=None
                     continue
                 try:
                     download_file(base + FILES[key], dest, md5=spec.md5[key], timeout=timeout,
-                                  progress=progress)
+                                  progress=progress, max_bytes=spec.sizes.get(key))
                     paths[key] = dest
                     break
                 except DatasetError as exc:
@@ -189,8 +192,62 @@ def _missing_message(spec, root, missing, tried):
     return text
 
 
-def _signature(paths):
-    return {k: [str(p), os.stat(p).st_size, int(os.stat(p).st_mtime_ns)] for k, p in sorted(paths.items())}
+def _signature(paths, digests):
+    """What identifies the source files: path, size, time and content digest of each."""
+    return {k: [str(p), os.stat(p).st_size, int(os.stat(p).st_mtime_ns), digests[k]] for k, p in sorted(paths.items())}
+
+
+def check_kind(spec, key, path):
+    """How a found file can be checked: ``"digest"`` (a .gz whose published MD5 is known) or
+    ``"structure"`` (uncompressed, or a recompressed system copy such as Debian's)."""
+    path = pathlib.Path(path)
+    if path.suffix != ".gz" or key not in spec.md5 or any(path.parent == pathlib.Path(d) for d in spec.system_dirs):
+        return "structure"
+    return "digest"
+
+
+def check_note(spec, key, path):
+    """A plain phrase for what was checked of a valid file (for ``xpnet fetch``)."""
+    if check_kind(spec, key, path) == "digest":
+        return "published checksum"
+    if pathlib.Path(path).suffix != ".gz":
+        return "structure checked only (an uncompressed file has no published checksum)"
+    return "structure checked only (a recompressed copy: not the published gzip)"
+
+
+def _verify_digest(spec, key, path, digest):
+    if check_kind(spec, key, path) == "digest" and digest != spec.md5[key]:
+        raise DatasetError(
+            f"{path}: not the published {FILES[key]} of {spec.name} (MD5 {digest}, published {spec.md5[key]}); "
+            f"is it from another data set? Delete it and fetch it again (xpnet fetch {spec.folder})")
+
+
+def _cache_valid(cache, sig, keys):
+    """The cached arrays, if the cache is provably that of the source files in ``sig``; else None.
+
+    The signature records the sources' digests, each cached file's size and time, and each
+    array's shape; on read the shapes, dtypes and label range are checked again.
+    """
+    try:
+        saved = json.loads((cache / "signature.json").read_text())
+        if saved.get("sources") != sig:
+            return None
+        arrays = {}
+        for key in keys:
+            path = cache / f"{key}.npy"
+            stat = os.stat(path)
+            entry = saved["cache"][key]
+            if [stat.st_size, int(stat.st_mtime_ns)] != entry["file"]:
+                return None
+            a = np.load(path, mmap_mode="r", allow_pickle=False)
+            if a.dtype != np.uint8 or list(a.shape) != entry["shape"]:
+                return None
+            if key.endswith("labels") and a.size and int(a.max()) > 9:
+                return None
+            arrays[key] = a
+        return arrays
+    except (OSError, KeyError, ValueError, TypeError, EOFError, AttributeError):
+        return None  # missing, damaged or foreign: rebuilt from the sources
 
 
 def _cache_dir(spec, root, keys):
@@ -210,17 +267,17 @@ def load_raw(spec=MNIST, root=None, keys=tuple(FILES), download=True, progress=N
         if keras.is_file():  # Keras already has it: no download
             return load_keras_npz(keras)
     paths = fetch(spec, root, keys, download=download, progress=progress)
-    sig = _signature(paths)
+    digests = {k: _md5(p) for k, p in paths.items()}
+    sig = _signature(paths, digests)
     cache = _cache_dir(spec, root, keys)
-    try:  # the cache: one .npy per array (memory-mapped), signature.json written last
-        if json.loads((cache / "signature.json").read_text()) == sig:
-            return {k: np.load(cache / f"{k}.npy", mmap_mode="r", allow_pickle=False) for k in keys}
-    except (OSError, KeyError, ValueError):
-        pass
+    cached = _cache_valid(cache, sig, keys)  # the cache: one .npy per array (memory-mapped)
+    if cached is not None:
+        return cached
     arrays = {}
     for key in keys:
         ndim = 3 if key.endswith("images") else 1
-        arrays[key] = read_idx(paths[key], expect_ndim=ndim, expect_dims=(28, 28) if ndim == 3 else None)
+        arrays[key] = read_idx(paths[key], expect_ndim=ndim, expect_dims=(28, 28) if ndim == 3 else None,
+                               expect_code=0x08)
     for split in ("train", "test"):
         ik, lk = f"{split}_images", f"{split}_labels"
         if ik in arrays and lk in arrays and arrays[ik].shape[0] != arrays[lk].shape[0]:
@@ -230,6 +287,8 @@ def load_raw(spec=MNIST, root=None, keys=tuple(FILES), download=True, progress=N
                 "delete both and fetch them again")
         if lk in arrays and arrays[lk].size and int(arrays[lk].max()) > 9:
             raise DatasetError(f"{paths[lk]}: labels up to {int(arrays[lk].max())}, expected 0-9; delete it and fetch it again")
+    for key in keys:  # a well-formed file can still be another data set's: its digest tells
+        _verify_digest(spec, key, paths[key], digests[key])
     _write_cache(cache, arrays, sig)
     return arrays
 
@@ -260,18 +319,32 @@ def load_keras_npz(path):
     return arrays
 
 
+def _md5(path):
+    from .download import md5sum
+    try:
+        return md5sum(path)
+    except OSError as exc:
+        raise DatasetError(f"{path}: cannot be read ({exc.strerror or exc})") from exc
+
+
 def _write_cache(cache, arrays, sig):
     import io
+    from .download import remove_stale_parts
     try:
         cache.mkdir(parents=True, exist_ok=True)
+        remove_stale_parts(cache)
         stale = cache / "signature.json"
         if stale.exists():
             stale.unlink()  # invalid until every array is rewritten
+        entries = {}
         for key, arr in arrays.items():
             buf = io.BytesIO()
             np.save(buf, np.ascontiguousarray(arr), allow_pickle=False)
-            atomic_write(cache / f"{key}.npy", buf.getvalue())
-        atomic_write(cache / "signature.json", json.dumps(sig).encode())
+            path = cache / f"{key}.npy"
+            atomic_write(path, buf.getvalue())
+            stat = os.stat(path)
+            entries[key] = {"file": [stat.st_size, int(stat.st_mtime_ns)], "shape": list(arr.shape)}
+        atomic_write(cache / "signature.json", json.dumps({"sources": sig, "cache": entries}).encode())
     except OSError:
         pass  # a read-only folder: no cache, still correct
 

@@ -42,7 +42,7 @@ def read_bytes(path) -> bytes:
         raise DatasetError(f"{path}: cannot be read ({exc})") from exc
 
 
-def parse_idx(data: bytes, path="<bytes>", expect_ndim=None, expect_dims=None) -> np.ndarray:
+def parse_idx(data: bytes, path="<bytes>", expect_ndim=None, expect_dims=None, expect_code=None) -> np.ndarray:
     """Parse IDX bytes into an array, checking the header against the length.
 
     Args:
@@ -50,6 +50,7 @@ def parse_idx(data: bytes, path="<bytes>", expect_ndim=None, expect_dims=None) -
         path: file name for error messages.
         expect_ndim: required number of dimensions (1 for labels, 3 for images).
         expect_dims: required trailing dimensions, e.g. ``(28, 28)``.
+        expect_code: required element type (0x08: unsigned bytes, as in MNIST).
 
     Raises:
         DatasetError: wrong magic number, wrong dimensions, or a length that
@@ -70,6 +71,9 @@ def parse_idx(data: bytes, path="<bytes>", expect_ndim=None, expect_dims=None) -
     dims = struct.unpack(f">{ndim}I", data[4:header])
     if expect_dims is not None and tuple(dims[1:]) != tuple(expect_dims):
         raise DatasetError(f"{path}: items of shape {dims[1:]}, expected {tuple(expect_dims)}; {fix}")
+    if expect_code is not None and code != expect_code:
+        raise DatasetError(f"{path}: elements of type {np.dtype(_TYPES[code]).name} (IDX code 0x{code:02x}), "
+                           f"expected {np.dtype(_TYPES[expect_code]).name} (0x{expect_code:02x}); {fix}")
     dtype = np.dtype(_TYPES[code])
     need = header + int(np.prod(dims, dtype=np.int64)) * dtype.itemsize
     if len(data) != need:
@@ -80,9 +84,9 @@ def parse_idx(data: bytes, path="<bytes>", expect_ndim=None, expect_dims=None) -
     return arr.astype(dtype.newbyteorder("="), copy=False)
 
 
-def read_idx(path, expect_ndim=None, expect_dims=None) -> np.ndarray:
+def read_idx(path, expect_ndim=None, expect_dims=None, expect_code=None) -> np.ndarray:
     """Read an IDX file (gzip or raw) into a NumPy array; see :func:`parse_idx`."""
-    return parse_idx(read_bytes(path), os.fspath(path), expect_ndim, expect_dims)
+    return parse_idx(read_bytes(path), os.fspath(path), expect_ndim, expect_dims, expect_code)
 
 
 def write_idx(path, array, compress=None) -> None:
