@@ -306,11 +306,12 @@ def _own_out(path, overwrite):
         fd = os.open(lock, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
     with os.fdopen(fd, "w") as fh:
         fh.write(str(os.getpid()))
-    others = [n for n in os.listdir(path) if n != LOCK]
-    if others and not overwrite:
-        os.unlink(lock)
-        raise UsageError(f"--out {path!r} already holds {', '.join(sorted(others)[:3])}"
-                         f"{'...' if len(others) > 3 else ''}; choose another folder, or add --overwrite")
+    if not overwrite:
+        try:
+            _refuse_if_taken(path)
+        except UsageError:
+            os.unlink(lock)
+            raise
     for name in RUN_FILES:
         try:
             os.unlink(os.path.join(path, name))
@@ -446,10 +447,15 @@ def _check_out(path, overwrite=False):
         why = "is not a folder" if not os.path.isdir(probe) else "is not writable"
         raise UsageError(f"--out {path!r} cannot be written ({probe} {why}); choose another folder")
     if os.path.isdir(path) and not overwrite:
-        others = [n for n in os.listdir(path) if n != LOCK]
-        if others:
-            raise UsageError(f"--out {path!r} already holds {', '.join(sorted(others)[:3])}"
-                             f"{'...' if len(others) > 3 else ''}; choose another folder, or add --overwrite")
+        _refuse_if_taken(path)
+
+
+def _refuse_if_taken(path):
+    """UsageError when the folder ``path`` holds files (an earlier run's, or anything else)."""
+    others = sorted(n for n in os.listdir(path) if n != LOCK)
+    if others:
+        raise UsageError(f"--out {path!r} already holds {', '.join(others[:3])}{'...' if len(others) > 3 else ''}; "
+                         "choose another folder, or add --overwrite")
 
 
 def _make_out(path):
@@ -466,9 +472,10 @@ def _make_out(path):
 def _write_outputs(out, net, history, plots=True):
     """Write the run's files, parameters first (small and the most valuable); a file that cannot
     be written is reported and the others are still written. Returns ``(written, failures)``."""
-    import math as _math
+    import numpy as np
+    from .backend import to_numpy
     from .plots import plot_accuracy, plot_loss
-    params_ok = all(_math.isfinite(float(v)) for a in net.params.values() for v in [_max_abs(a)])
+    params_ok = all(bool(np.all(np.isfinite(to_numpy(a)))) for a in net.params.values())
     steps = [("params.npz", lambda p: net.save(p)) if params_ok else None,
              ("metrics.json", history.save), ("metrics.csv", history.save_csv)]
     if plots and history.loss:
@@ -486,13 +493,6 @@ def _write_outputs(out, net, history, plots=True):
         except OSError as exc:
             failed.append(f"{path} could not be written ({exc.strerror or exc}); the other files were kept")
     return written, failed
-
-
-def _max_abs(a):
-    from .backend import to_numpy
-    import numpy as np
-    h = to_numpy(a)
-    return float(np.max(np.abs(h))) if h.size else 0.0
 
 
 # ------------------------------------------------------------------ fetch
