@@ -19,6 +19,7 @@ import contextlib
 import contextvars
 import os
 import threading
+from typing import Any, Iterator
 
 import numpy as np
 import array_api_compat
@@ -75,7 +76,7 @@ def set_backend(name: str) -> None:
 
 
 @contextlib.contextmanager
-def use_backend(name: str):
+def use_backend(name: str) -> Iterator[Any]:
     """Context manager: make ``name`` the active backend inside the block."""
     name = _validate_name(name)
     get_namespace(name)
@@ -132,7 +133,7 @@ def _load(name):
     raise AssertionError(name)
 
 
-def get_namespace(name: str | None = None):
+def get_namespace(name: str | None = None) -> Any:
     """The array namespace of a backend (the active one by default).
 
     Raises:
@@ -172,7 +173,7 @@ def backend_of(xp) -> str:
 
 
 
-def namespace(*arrays):
+def namespace(*arrays: Any) -> Any:
     """The array namespace shared by ``arrays`` (DeZero's ``xp = ...``).
 
     Python scalars and ``None`` are ignored.
@@ -213,7 +214,7 @@ def namespace(*arrays):
 
 # ---------------------------------------------------------------- moving data
 
-def to_numpy(x):
+def to_numpy(x: Any) -> np.ndarray:
     """Copy an array of any backend to a NumPy array on the host.
 
     Python scalars and NumPy arrays come back as NumPy arrays.
@@ -232,7 +233,7 @@ def to_numpy(x):
     return np.asarray(x)
 
 
-def asarray(x, dtype=None, backend: str | None = None, device=None):
+def asarray(x: Any, dtype: Any = None, backend: str | None = None, device: Any = None) -> Any:
     """Place ``x`` (a host array, list or scalar) on a backend.
 
     Args:
@@ -280,7 +281,7 @@ def float_dtype(xp, dtype):
     return getattr(xp, name)
 
 
-def device_name(xp=None) -> str:
+def device_name(xp: Any = None) -> str:
     """A readable name of the device arrays of ``xp`` (active backend) live on."""
     xp = get_namespace() if xp is None else xp
     name = backend_of(xp)

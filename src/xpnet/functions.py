@@ -10,6 +10,7 @@ import array_api_compat
 
 from ._checks import check_label_range, is_int, positive_int, prepare, require_float, require_ndim, targets
 from .accel import replaceable
+from ._typing import Array, ArrayLike, DTypeLike
 from .constants import DELTA
 
 __all__ = ["DELTA", "sigmoid", "sigmoid_grad", "relu", "softmax", "to_one_hot", "mean_squared_error",
@@ -17,7 +18,7 @@ __all__ = ["DELTA", "sigmoid", "sigmoid_grad", "relu", "softmax", "to_one_hot", 
 
 
 @replaceable
-def sigmoid(x):
+def sigmoid(x: ArrayLike) -> Array:
     """Logistic sigmoid ``1 / (1 + exp(-x))``, without overflow.
 
     ``exp`` is only ever taken of ``-|x|`` (a number in (0, 1]), so no input,
@@ -35,19 +36,19 @@ def sigmoid(x):
     return xp.where(x >= 0, 1.0, e) / (1 + e)  # 1 / (1 + e) for x >= 0, e / (1 + e) below
 
 
-def sigmoid_grad(x):
+def sigmoid_grad(x: ArrayLike) -> Array:
     """Derivative of the sigmoid at ``x``: ``(1 - sigmoid(x)) * sigmoid(x)``."""
     s = sigmoid(x)
     return (1 - s) * s
 
 
-def relu(x):
+def relu(x: ArrayLike) -> Array:
     """Rectified linear unit ``max(0, x)``."""
     xp, x = prepare(x=x)
     return xp.where(x > 0, x, xp.zeros_like(x))
 
 
-def softmax(x):
+def softmax(x: ArrayLike) -> Array:
     """Softmax along the last axis; one sample ``(C,)`` or a batch ``(N, C)``.
 
     The row maximum is subtracted first, so no finite input overflows
@@ -78,7 +79,7 @@ def softmax(x):
 _LARGEST = (1.7976931348623157e308, 3.4028234663852886e38)  # float64, float32
 
 
-def to_one_hot(t, num_classes, dtype=None):
+def to_one_hot(t: ArrayLike, num_classes: int, dtype: DTypeLike = None) -> Array:
     """Integer labels ``(N,)`` to one-hot rows ``(N, num_classes)``.
 
     Args:
@@ -107,7 +108,7 @@ def _rows(xp, y, t):
     return y, t
 
 
-def mean_squared_error(y, t):
+def mean_squared_error(y: ArrayLike, t: ArrayLike) -> Array:
     """The book's sum of squares error ``0.5 * sum((y - t) ** 2)``.
 
     Args:
@@ -129,7 +130,7 @@ def mean_squared_error(y, t):
 sum_squares_error = mean_squared_error
 
 
-def cross_entropy_error(y, t):
+def cross_entropy_error(y: ArrayLike, t: ArrayLike) -> Array:
     """Cross-entropy error, averaged over the batch, with the book's delta.
 
     ``-sum(t * log(y + 1e-7)) / N`` for one-hot (or soft) targets, and

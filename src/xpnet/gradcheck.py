@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import sys
+from typing import Any
 
 from .backend import to_numpy
 
 
-def gradient_check(net, x, t, method="incremental", file=None):
+def gradient_check(net: Any, x: Any, t: Any, method: str = "incremental", file: Any = None) -> dict[str, dict]:
     """Print, per parameter, how far backprop is from the numerical gradient.
 
     Args:

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import math
+from typing import Any, Callable, Literal
 
 import array_api_compat
 
 from ._checks import NonFiniteError, positive_number, prepare, require_finite, require_float
+from ._typing import Array, ArrayLike, ScalarFunction
 from .accel import chunk_size
 
 __all__ = ["NonFiniteError", "numerical_diff", "numerical_gradient", "numerical_gradient_batched",
@@ -18,7 +20,7 @@ def _check_h(h):
         raise ValueError(f"h must be a positive finite number, got {h!r}")
 
 
-def numerical_diff(f, x, h=1e-4):
+def numerical_diff(f: Callable[[Any], Any], x: Any, h: float = 1e-4) -> Any:
     """Central difference ``(f(x + h) - f(x - h)) / (2h)``.
 
     Args:
@@ -41,7 +43,8 @@ def _unravel(flat, shape):
     return tuple(reversed(idx))
 
 
-def numerical_gradient(f, x, h=1e-4, batch=None):
+def numerical_gradient(f: ScalarFunction, x: Array, h: float = 1e-4,
+                       batch: int | Literal["auto"] | None = None) -> Array:
     """Gradient of ``f`` at ``x`` by central differences, one element at a time.
 
     As in the book, ``f`` is called as ``f(x)`` with ``x`` itself changed in
@@ -88,7 +91,8 @@ def numerical_gradient(f, x, h=1e-4, batch=None):
     return grad
 
 
-def numerical_gradient_batched(f, x, h=1e-4, batch="auto"):
+def numerical_gradient_batched(f: Callable[[Array], Array], x: Array, h: float = 1e-4,
+                               batch: int | Literal["auto"] = "auto") -> Array:
     """Central differences evaluated K elements at a time.
 
     ``f`` must accept a stack ``X`` of shape ``(K, *x.shape)`` and return K
@@ -152,7 +156,8 @@ def _itemsize(x):
     return 4 if "float32" in str(x.dtype) else 8
 
 
-def gradient_descent(f, init_x, lr=0.01, step_num=100, return_history=False):
+def gradient_descent(f: ScalarFunction, init_x: ArrayLike, lr: float = 0.01, step_num: int = 100,
+                     return_history: bool = False) -> Array | tuple[Array, Array]:
     """Gradient descent with numerical gradients: ``x -= lr * grad`` ``step_num`` times.
 
     Args:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+from typing import Any
 
 import numpy as np
 import array_api_compat
@@ -17,6 +18,7 @@ import array_api_compat
 from ._checks import (positive_int, positive_number, prepare, require_finite, require_float, require_ndim,
                       targets)
 from ._io import atomic_path
+from ._typing import Array, ArrayLike, DTypeLike
 from .accel import replaceable
 from .backend import asarray, dtype_name, float_dtype, get_namespace, namespace, to_numpy
 from .constants import DELTA
@@ -30,7 +32,7 @@ __all__ = ["SimpleNet", "TwoLayerNet", "PARAM_NAMES", "forward", "loss_and_gradi
 PARAM_NAMES = ("W1", "b1", "W2", "b2")
 
 
-def forward(params, x, xp=None):
+def forward(params: dict[str, Array], x: Array, xp: Any = None) -> tuple[Array, Array, Array, Array]:
     """The forward pass of the book's ``predict``: ``(a1, z1, a2, y)`` for 2-D x."""
     xp = namespace(x, params["W1"]) if xp is None else xp
     W1, b1, W2, b2 = (params[k] for k in PARAM_NAMES)
@@ -42,7 +44,8 @@ def forward(params, x, xp=None):
 
 
 @replaceable
-def loss_and_gradient(params, x, t, xp=None, with_loss=True):
+def loss_and_gradient(params: dict[str, Array], x: Array, t: Array, xp: Any = None,
+                      with_loss: bool = True) -> tuple[Array | None, dict[str, Array]]:
     """The book's ``TwoLayerNet.gradient``: one forward and one backward pass.
 
     Args:
@@ -98,7 +101,8 @@ class SimpleNet:
         backend: where the weights are made (active backend by default).
     """
 
-    def __init__(self, W=None, seed=None, dtype="float64", backend=None):
+    def __init__(self, W: ArrayLike = None, seed: int | None = None, dtype: DTypeLike = "float64",
+                 backend: str | None = None) -> None:
         xp = get_namespace(backend)
         float_dtype(xp, dtype)
         if W is None:
@@ -108,17 +112,17 @@ class SimpleNet:
             if tuple(self.W.shape) != (2, 3):
                 raise ValueError(f"W must have shape (2, 3), got {tuple(self.W.shape)}")
 
-    def predict(self, x):
+    def predict(self, x: ArrayLike) -> Array:
         """Scores ``x @ W``; x is (2,) or (N, 2)."""
         xp, x, W = prepare(x=x, W=self.W)
         require_float(xp, x, "x")
         return xp.matmul(x, W)
 
-    def loss(self, x, t):
+    def loss(self, x: ArrayLike, t: ArrayLike) -> Array:
         """Cross-entropy error of ``softmax(predict(x))`` against t."""
         return cross_entropy_error(softmax(self.predict(x)), t)
 
-    def numerical_gradient(self, x, t):
+    def numerical_gradient(self, x: ArrayLike, t: ArrayLike) -> Array:
         """dL/dW by central differences, as the book does (``f`` ignores W)."""
         return numerical_gradient(lambda W: self.loss(x, t), self.W)
 
@@ -144,8 +148,8 @@ class TwoLayerNet:
             ``W2`` (hidden, output), ``b2`` (output,).
     """
 
-    def __init__(self, input_size, hidden_size, output_size, weight_init_std=0.01,
-                 seed=None, dtype="float64", backend=None):
+    def __init__(self, input_size: int, hidden_size: int, output_size: int, weight_init_std: float = 0.01,
+                 seed: int | None = None, dtype: DTypeLike = "float64", backend: str | None = None) -> None:
         self.input_size = positive_int(input_size, "input_size")
         self.hidden_size = positive_int(hidden_size, "hidden_size")
         self.output_size = positive_int(output_size, "output_size")
@@ -186,17 +190,17 @@ class TwoLayerNet:
         t, _ = targets(xp, t, x.shape[0], self.output_size, form=form, dtype=self.params["W1"].dtype)
         return xp, x, t
 
-    def predict(self, x):
+    def predict(self, x: ArrayLike) -> Array:
         """Class probabilities (softmax output) for x of shape (N, input) or (input,)."""
         xp, rows = self._input(x)
         y = forward(self.params, rows, xp=xp)[3]
         return xp.reshape(y, (self.output_size,)) if len(np.shape(x)) == 1 else y
 
-    def loss(self, x, t):
+    def loss(self, x: ArrayLike, t: ArrayLike) -> Array:
         """Mean cross-entropy error (the book's, delta 1e-7) of the predictions."""
         return cross_entropy_error(self.predict(x), t)
 
-    def accuracy(self, x, t, batch_size=10_000):
+    def accuracy(self, x: ArrayLike, t: ArrayLike, batch_size: int = 10_000) -> float:
         """Fraction of samples whose most probable class is the label.
 
         Args:
@@ -210,7 +214,7 @@ class TwoLayerNet:
         xp, x = self._input(x)
         return float(self.correct_count(x, t, batch_size)) / x.shape[0]
 
-    def correct_count(self, x, t, batch_size=10_000):
+    def correct_count(self, x: ArrayLike, t: ArrayLike, batch_size: int = 10_000) -> Array:
         """Number of correctly classified rows, as a 0-d array left on the device."""
         batch_size = positive_int(batch_size, "batch_size")
         xp, x, labels = self._batch(x, t, form="labels")
@@ -223,7 +227,7 @@ class TwoLayerNet:
         return total
 
     # ------------------------------------------------------------ gradients
-    def gradient(self, x, t):
+    def gradient(self, x: ArrayLike, t: ArrayLike) -> dict[str, Array]:
         """Backpropagation: the analytic gradient of :meth:`loss` (see :func:`loss_and_gradient`).
 
         Returns:
@@ -232,7 +236,8 @@ class TwoLayerNet:
         xp, x, t = self._batch(x, t)
         return loss_and_gradient(self.params, x, t, xp=xp, with_loss=False)[1]
 
-    def numerical_gradient(self, x, t, method="incremental", h=1e-4, batch="auto"):
+    def numerical_gradient(self, x: ArrayLike, t: ArrayLike, method: str = "incremental", h: float = 1e-4,
+                           batch: int | str = "auto") -> dict[str, Array]:
         """Gradient of :meth:`loss` by central differences (h = 1e-4).
 
         Args:
@@ -281,7 +286,7 @@ class TwoLayerNet:
         return f
 
     # ------------------------------------------------------------ saving
-    def save(self, path):
+    def save(self, path: str | os.PathLike) -> None:
         """Write the parameters and sizes to an ``.npz`` file (temp name, then rename)."""
         path = os.fspath(path)
         meta = {"input_size": self.input_size, "hidden_size": self.hidden_size,
@@ -292,7 +297,7 @@ class TwoLayerNet:
             np.savez(fh, __meta__=np.asarray(json.dumps(meta)), **arrays)
 
     @classmethod
-    def load(cls, path, backend=None, dtype=None):
+    def load(cls, path: str | os.PathLike, backend: str | None = None, dtype: DTypeLike = None) -> "TwoLayerNet":
         """Read a net written by :meth:`save` onto ``backend`` (active by default).
 
         Args:
@@ -319,7 +324,7 @@ class TwoLayerNet:
         net.params = {k: asarray(arrays[k], dtype=net.dtype, backend=backend) for k in PARAM_NAMES}
         return net
 
-    def to(self, backend):
+    def to(self, backend: str) -> "TwoLayerNet":
         """A copy of this net with its parameters on another backend."""
         net = self.__class__.__new__(self.__class__)
         net.__dict__.update(self.__dict__)

@@ -9,21 +9,29 @@ is written under a temporary name and renamed.
 
 from __future__ import annotations
 
+import os
+from typing import TYPE_CHECKING, Any
+
 import numpy as np
 
 from ._io import atomic_path
 
+if TYPE_CHECKING:  # only for the annotations
+    from matplotlib.figure import Figure
+
+    from .train import History
+
 __all__ = ["subplots", "save_figure", "plot_loss", "plot_accuracy"]
 
 
-def subplots(nrows=1, ncols=1, figsize=(6.4, 4.0), **kwargs):
+def subplots(nrows: int = 1, ncols: int = 1, figsize: tuple[float, float] = (6.4, 4.0), **kwargs: Any):
     """``(figure, axes)`` like ``pyplot.subplots``, without pyplot."""
     from matplotlib.figure import Figure
     fig = Figure(figsize=figsize)
     return fig, fig.subplots(nrows, ncols, **kwargs)
 
 
-def save_figure(fig, path, dpi=100):
+def save_figure(fig: Figure, path: str | os.PathLike, dpi: int = 100) -> None:
     """Save ``fig`` as PNG under a temporary name, then rename."""
     with atomic_path(path, suffix=".png") as tmp:
         fig.savefig(tmp, dpi=dpi, format="png")
@@ -35,7 +43,7 @@ def _named(title, history):
     return f"{title}\n{TITLES.get(dataset, dataset)}" if dataset else title
 
 
-def plot_loss(history, path=None, title=None):
+def plot_loss(history: History, path: str | os.PathLike | None = None, title: str | None = None) -> Figure:
     """Loss per iteration (the book's figure 4-11); returns the figure.
 
     The title names the data set when ``history.config["dataset"]`` says it.
@@ -61,7 +69,8 @@ def plot_loss(history, path=None, title=None):
     return fig
 
 
-def plot_accuracy(history, path=None, title=None):
+def plot_accuracy(history: History, path: str | os.PathLike | None = None,
+                  title: str | None = None) -> Figure:
     """Train and test accuracy per epoch (the book's figure 4-12); returns the figure."""
     per_epoch = history.config.get("per_epoch") or 1
     epochs = [r["iteration"] / per_epoch for r in history.epochs]

@@ -12,6 +12,7 @@ import functools
 import json
 import math
 import time
+from typing import IO, Any, Callable, Iterable
 
 import numpy as np
 import array_api_compat
@@ -19,11 +20,12 @@ import array_api_compat
 from . import _progress, accel
 from ._checks import is_int, positive_int, positive_number, prepare, require_float, targets
 from ._io import atomic_write
+from ._typing import ArrayLike
 from .accel import replaceable
 from .backend import backend_of, namespace, synchronize, to_numpy
 from .constants import DELTA
 from .functions import cross_entropy_error, to_one_hot
-from .nets import PARAM_NAMES, forward, loss_and_gradient
+from .nets import PARAM_NAMES, TwoLayerNet, forward, loss_and_gradient
 from .numgrad import incremental_gradient
 from .random import Rng
 
@@ -206,9 +208,12 @@ def evaluation_points(iters, eval_every):
         yield iters
 
 
-def fit(net, x_train, t_train, x_test=None, t_test=None, *, iters=10_000, batch_size=100, lr=0.1,
-        grad="backprop", eval_every=None, seed=None, callbacks=(), progress=None, fast="auto",
-        eval_batch=10_000, progress_file=None, evaluate=True, blas_threads=None):
+def fit(net: "TwoLayerNet", x_train: ArrayLike, t_train: ArrayLike, x_test: ArrayLike = None,
+        t_test: ArrayLike = None, *, iters: int = 10_000, batch_size: int = 100, lr: float = 0.1,
+        grad: str = "backprop", eval_every: int | None = None, seed: int | None = None,
+        callbacks: Iterable[Callable[[dict, "History"], Any]] = (), progress: bool | None = None,
+        fast: bool | int | str = "auto", eval_batch: int = 10_000, progress_file: IO[str] | None = None,
+        evaluate: bool = True, blas_threads: int | None = None) -> "History":
     """Train ``net`` by mini-batch SGD as the book does, evaluating per epoch.
 
     Mini-batches are drawn as in the book (``batch_size`` indices with

@@ -17,6 +17,12 @@ import dataclasses
 import json
 import os
 import pathlib
+from typing import Any, Callable, Tuple
+
+from .._typing import Array
+
+#: ``((x_train, t_train), (x_test, t_test))``, as the book's ``load_mnist`` returns.
+Split = Tuple[Tuple[Array, Array], Tuple[Array, Array]]
 
 import numpy as np
 
@@ -381,8 +387,9 @@ def _load_spec(spec, normalize, flatten, one_hot_label, dtype, backend, data_dir
             _finish(raw["test_images"], raw["test_labels"], *args))
 
 
-def load_mnist(normalize=True, flatten=True, one_hot_label=False, *, dtype=None, backend=None,
-               data_dir=None, download=True, progress=None):
+def load_mnist(normalize: bool = True, flatten: bool = True, one_hot_label: bool = False, *, dtype: Any = None,
+               backend: str | None = None, data_dir: str | os.PathLike | None = None, download: bool = True,
+               progress: bool | None = None) -> Split:
     """MNIST, as the book's ``load_mnist``.
 
     Args:
@@ -405,8 +412,9 @@ def load_mnist(normalize=True, flatten=True, one_hot_label=False, *, dtype=None,
     return _load_spec(MNIST, normalize, flatten, one_hot_label, dtype, backend, data_dir, download, progress)
 
 
-def load_fashion_mnist(normalize=True, flatten=True, one_hot_label=False, *, dtype=None, backend=None,
-                       data_dir=None, download=True, progress=None):
+def load_fashion_mnist(normalize: bool = True, flatten: bool = True, one_hot_label: bool = False, *,
+                       dtype: Any = None, backend: str | None = None, data_dir: str | os.PathLike | None = None,
+                       download: bool = True, progress: bool | None = None) -> Split:
     """Fashion-MNIST, same signature and form as :func:`load_mnist`.
 
     Also finds Debian's ``dataset-fashion-mnist`` files in
@@ -416,8 +424,9 @@ def load_fashion_mnist(normalize=True, flatten=True, one_hot_label=False, *, dty
                       download, progress)
 
 
-def load_mnist_t10k(normalize=True, flatten=True, one_hot_label=False, *, dtype=None, backend=None,
-                    data_dir=None, n_train=8000, download=False, progress=None):
+def load_mnist_t10k(normalize: bool = True, flatten: bool = True, one_hot_label: bool = False, *,
+                    dtype: Any = None, backend: str | None = None, data_dir: str | os.PathLike | None = None,
+                    n_train: int = 8000, download: bool = False, progress: bool | None = None) -> Split:
     """MNIST's official 10,000 test digits split into train (first ``n_train``)
     and test (the rest): real digits for the book's network without the
     training images. The files are the user's (in the data folder) or else
@@ -432,8 +441,8 @@ def load_mnist_t10k(normalize=True, flatten=True, one_hot_label=False, *, dtype=
             _finish(images[n_train:], labels[n_train:], *args))
 
 
-def load_digits(normalize=True, flatten=True, one_hot_label=False, *, dtype=None, backend=None,
-                n_train=1437):
+def load_digits(normalize: bool = True, flatten: bool = True, one_hot_label: bool = False, *, dtype: Any = None,
+                backend: str | None = None, n_train: int = 1437) -> Split:
     """scikit-learn's 8x8 handwritten digits (1,797 real images; ``pip install 'xpnet[digits]'``).
 
     Same return form as :func:`load_mnist`: images
@@ -456,7 +465,8 @@ def load_digits(normalize=True, flatten=True, one_hot_label=False, *, dtype=None
             _finish(images[n_train:], labels[n_train:], *args))
 
 
-def load_dataset(name="auto", *, notice=None, **kwargs):
+def load_dataset(name: str = "auto", *, notice: Callable[[str], Any] | None = None,
+                 **kwargs: Any) -> tuple[str, Split]:
     """Load a data set by name; ``"auto"`` is MNIST, else MNIST's test digits that ship with xpnet.
 
     Args:
