@@ -27,7 +27,14 @@ def _cupy_reason():
 
 
 CUPY_SKIP = _cupy_reason()
+
+#: The Array API standard version xpnet targets (README): the strict backend is held to it.
+ARRAY_API_VERSION = "2024.12"
+if importlib.util.find_spec("array_api_strict") is not None:
+    import array_api_strict
+    array_api_strict.set_array_api_strict_flags(api_version=ARRAY_API_VERSION)
 TORCH_SKIP = None if importlib.util.find_spec("torch") else "PyTorch is not installed"
+JAX_SKIP = None if importlib.util.find_spec("jax") else "JAX is not installed: pip install 'xpnet[jax]'"
 
 
 def backend_params(include_torch=True):
@@ -39,6 +46,8 @@ def backend_params(include_torch=True):
     if include_torch:
         params.append(pytest.param("torch", id="torch",
                                    marks=pytest.mark.skipif(TORCH_SKIP is not None, reason=f"torch: {TORCH_SKIP}")))
+    params.append(pytest.param("jax", id="jax",
+                               marks=pytest.mark.skipif(JAX_SKIP is not None, reason=f"jax: {JAX_SKIP}")))
     return params
 
 

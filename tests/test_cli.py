@@ -82,7 +82,7 @@ def test_cli_progress_bar_and_numerical(tmp_path):
     (["--lr", "-0.1"], "--lr: must be a positive number"),
     (["--dtype", "float16"], "--dtype: invalid choice"),
     (["--dataset", "cifar"], "--dataset: invalid choice"),
-    (["--backend", "jax"], "--backend: invalid choice"),
+    (["--backend", "mxnet"], "--backend: invalid choice"),
     (["--batch-size", "9000"], "--batch-size 9000 is larger than the training set"),
     (["--out", "/proc/xpnet-cannot-write"], "--out '/proc/xpnet-cannot-write' cannot be written"),
 ])
@@ -113,7 +113,7 @@ def test_cli_unknown_backend_env(tmp_path):
                   env={"XPNET_BACKEND": "tensorflow"})
     assert run.returncode == 2
     assert run.stderr.strip().splitlines() == [
-        "train.py: error: unknown XPNET_BACKEND value 'tensorflow': valid backends are numpy, cupy, array_api_strict, torch"]
+        "train.py: error: unknown XPNET_BACKEND value 'tensorflow': valid backends are numpy, cupy, array_api_strict, torch, jax"]
 
 
 @pytest.mark.filterwarnings("ignore::RuntimeWarning")

@@ -111,3 +111,22 @@ def test_mixed_libraries_error():
 
 def test_lists_use_active_backend():
     assert float(cross_entropy_error(Y1, T)) == pytest.approx(0.510825457099338)
+
+
+def test_jax_jit_and_grad_through_the_loss():
+    """No host read or device check stands in the way of jax.jit / jax.grad (issue 12)."""
+    jax = pytest.importorskip("jax", reason="JAX is not installed: pip install 'xpnet[jax]'")
+    xpnet.get_namespace("jax")  # switches on 64-bit, as the backend does
+    import jax.numpy as jnp
+    rng = np.random.default_rng(0)
+    y = jnp.asarray(xpnet.softmax(rng.standard_normal((5, 3))))
+    t = jnp.asarray(rng.integers(0, 3, 5))
+    jitted = jax.jit(lambda y, t: cross_entropy_error(y, t))
+    assert float(jitted(y, t)) == pytest.approx(float(cross_entropy_error(np.asarray(y), np.asarray(t))), rel=1e-14)
+    net = xpnet.TwoLayerNet(4, 3, 3, seed=0, backend="jax")
+    x = jnp.asarray(rng.random((5, 4)))
+
+    def loss(W1):
+        return cross_entropy_error(xpnet.nets.forward({**net.params, "W1": W1}, x)[3], t)
+    g = jax.grad(loss)(net.params["W1"])
+    np.testing.assert_allclose(np.asarray(g), np.asarray(net.gradient(x, t)["W1"]), rtol=1e-6, atol=1e-12)

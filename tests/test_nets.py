@@ -171,3 +171,23 @@ def test_incremental_sparse_inputs_agree_with_loop(backend):
     assert np.all(host(inc["W1"])[3] == 0)
     back = net.gradient(xb, t)
     assert np.abs(host(back["W1"]) - host(inc["W1"])).max() < 1e-8
+
+
+def test_incremental_gradient_without_data_dependent_shapes():
+    """Where a library has no data-dependent shapes (JAX; array-api-strict so configured), the
+    incremental gradient takes its dense path and still equals the element loop."""
+    import array_api_strict
+    from xpnet.numgrad import _data_dependent_shapes
+    rng = np.random.default_rng(4)
+    x = rng.random((6, 10))
+    x[x < 0.6] = 0  # mostly zeros: the sparse path would be chosen
+    t = rng.integers(0, 3, 6)
+    net = TwoLayerNet(10, 4, 3, seed=1, weight_init_std=1.0, backend="array_api_strict")
+    xs, ts = xpnet.asarray(x, backend="array_api_strict"), xpnet.asarray(t, backend="array_api_strict")
+    loop = net.numerical_gradient(xs, ts, method="loop")
+    with array_api_strict.ArrayAPIStrictFlags(data_dependent_shapes=False):
+        assert not _data_dependent_shapes(array_api_strict)
+        inc = net.numerical_gradient(xs, ts)
+    assert _data_dependent_shapes(array_api_strict)
+    for k in loop:
+        np.testing.assert_allclose(host(inc[k]), host(loop[k]), rtol=1e-7, atol=1e-10)

@@ -151,3 +151,17 @@ def test_blas_threads_sized_to_the_step(monkeypatch):
         fit(TwoLayerNet(16, 10, 4, seed=0), x, t, iters=5, batch_size=10, progress=False)
     with pytest.raises(ValueError, match="blas_threads must be a positive int"):
         fit(TwoLayerNet(16, 10, 4, seed=0), x, t, iters=5, batch_size=10, progress=False, blas_threads=0)
+
+
+def test_fit_on_immutable_arrays_stops_and_rolls_back():
+    """JAX: the update rebinds, and a diverged run keeps the parameters from before it."""
+    pytest.importorskip("jax", reason="JAX is not installed: pip install 'xpnet[jax]'")
+    x, t = _data("jax")
+    net = TwoLayerNet(16, 10, 4, seed=0, backend="jax")
+    h = fit(net, x, t, iters=200, batch_size=20, lr=1e300, seed=0, progress=False)
+    assert h.nonfinite_iteration is not None and h.iterations == h.nonfinite_iteration - 1
+    again = TwoLayerNet(16, 10, 4, seed=0, backend="numpy")
+    if h.iterations:
+        fit(again, host(x), host(t), iters=h.iterations, batch_size=20, lr=1e300, seed=0, progress=False)
+    for k in net.params:
+        np.testing.assert_allclose(host(net.params[k]), again.params[k], rtol=1e-12)

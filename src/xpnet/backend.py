@@ -25,7 +25,7 @@ import numpy as np
 import array_api_compat
 import array_api_compat.numpy as _NUMPY_NS  # the namespace of plain NumPy arrays
 
-BACKENDS = ("numpy", "cupy", "array_api_strict", "torch")
+BACKENDS = ("numpy", "cupy", "array_api_strict", "torch", "jax")
 ENV_VAR = "XPNET_BACKEND"
 
 _explicit: str | None = None
@@ -130,6 +130,15 @@ def _load(name):
                 "backend 'torch' asked for, but PyTorch is not installed: pip install torch"
             ) from exc
         return xp
+    if name == "jax":
+        try:
+            import jax
+        except ImportError as exc:
+            raise BackendError("backend 'jax' asked for, but JAX is not installed: pip install 'xpnet[jax]'") from exc
+        # float64 is every backend's default (the book's numbers); JAX needs it switched on, for the process
+        jax.config.update("jax_enable_x64", True)
+        import jax.numpy as xp
+        return xp
     raise AssertionError(name)
 
 
@@ -164,6 +173,8 @@ def backend_of(xp) -> str:
         return "cupy"
     if array_api_compat.is_torch_namespace(xp):
         return "torch"
+    if array_api_compat.is_jax_namespace(xp):
+        return "jax"
     if getattr(xp, "__name__", "") == "array_api_strict":
         return "array_api_strict"
     return getattr(xp, "__name__", str(xp))
@@ -202,6 +213,8 @@ def namespace(*arrays: Any) -> Any:
         devices = []
         for a in arrs:
             d = array_api_compat.device(a)
+            if d is None:  # a traced array (jax.jit, jax.grad) has no device yet: nothing to compare
+                continue
             if all(d != e for e in devices):
                 devices.append(d)
         if len(devices) > 1:

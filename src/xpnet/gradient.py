@@ -50,7 +50,9 @@ def numerical_gradient(f: ScalarFunction, x: Array, h: float = 1e-4,
     As in the book, ``f`` is called as ``f(x)`` with ``x`` itself changed in
     place (so ``f = lambda w: net.loss(xb, tb)``, which ignores its argument,
     works). Every element of ``x`` is restored to its exact original value,
-    also when ``f`` raises.
+    also when ``f`` raises. Arrays that cannot be changed in place (JAX) are
+    not: ``f`` gets copies with one element moved, so it must use its
+    argument (the book's idiom is refused there with one clear error).
 
     Args:
         f: function returning a scalar (Python number or 0-d array).
@@ -73,6 +75,8 @@ def numerical_gradient(f: ScalarFunction, x: Array, h: float = 1e-4,
         return numerical_gradient_batched(f, x, h=h, batch=batch)
     xp, x = prepare(x=x)
     require_float(xp, x, "x")
+    if not array_api_compat.is_writeable_array(x):
+        return _numerical_gradient_copies(xp, f, x, h)
     grad = xp.zeros_like(x)
     shape = tuple(x.shape)
     n = math.prod(shape)
@@ -139,6 +143,29 @@ def numerical_gradient_batched(f: Callable[[Array], Array], x: Array, h: float =
         pieces.append((fp - fm) / (2 * h))
     grad = xp.reshape(xp.concat(pieces) if len(pieces) > 1 else pieces[0], x.shape)
     grad = xp.astype(grad, x.dtype)
+    require_finite(xp, grad, "numerical_gradient: the gradient")
+    return grad
+
+
+def _numerical_gradient_copies(xp, f, x, h):
+    """The element loop for arrays that cannot be changed in place (JAX): ``f`` is evaluated at
+    copies of x with one element moved by +-h, the same numbers the in-place loop makes."""
+    probe = _scalar(f(xp.full_like(x, float("nan"))))
+    if bool(xp.all(xp.isfinite(xp.asarray(probe)))):
+        raise TypeError(
+            "f ignores its argument (the book's idiom f = lambda w: net.loss(x, t), which reads parameters the "
+            f"loop changes in place), but arrays of {getattr(xp, '__name__', 'this library')} cannot be changed in "
+            "place; give a function of its argument instead, e.g. lambda w: loss_of(w)")
+    shape, n = tuple(x.shape), math.prod(x.shape)
+    flat = xp.reshape(x, (n,))
+    positions = xp.arange(n, device=array_api_compat.device(x))
+    values = []
+    for i in range(n):
+        step = xp.where(positions == i, xp.asarray(h, dtype=x.dtype), xp.zeros_like(flat))
+        fxh1 = _scalar(f(xp.reshape(flat + step, shape)))
+        fxh2 = _scalar(f(xp.reshape(flat - step, shape)))
+        values.append(xp.astype(xp.reshape(xp.asarray((fxh1 - fxh2) / (2 * h)), ()), x.dtype))
+    grad = xp.reshape(xp.stack(values), shape) if values else xp.zeros_like(x)
     require_finite(xp, grad, "numerical_gradient: the gradient")
     return grad
 

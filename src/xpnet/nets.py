@@ -123,8 +123,10 @@ class SimpleNet:
         return cross_entropy_error(softmax(self.predict(x)), t)
 
     def numerical_gradient(self, x: ArrayLike, t: ArrayLike) -> Array:
-        """dL/dW by central differences, as the book does (``f`` ignores W)."""
-        return numerical_gradient(lambda W: self.loss(x, t), self.W)
+        """dL/dW by central differences (the loss as a function of W, so immutable arrays work too)."""
+        xp, x, W = prepare(x=x, W=self.W)
+        require_float(xp, x, "x")
+        return numerical_gradient(lambda w: cross_entropy_error(softmax(xp.matmul(x, w)), t), W)
 
 
 class TwoLayerNet:
@@ -256,9 +258,9 @@ class TwoLayerNet:
             raise ValueError(f"method must be 'incremental', 'batched' or 'loop', got {method!r}")
         xp, x, t = self._batch(x, t)  # checked once, not at every evaluation
         if method == "loop":
-            def f(_w):  # the book's form: ignores its argument, reads the params
-                return cross_entropy_error(forward(self.params, x, xp=xp)[3], t)
-            return {k: numerical_gradient(f, self.params[k], h=h) for k in PARAM_NAMES}
+            def loss_of(key):  # the loss as a function of one parameter (the others as they are)
+                return lambda w: cross_entropy_error(forward({**self.params, key: w}, x, xp=xp)[3], t)
+            return {k: numerical_gradient(loss_of(k), self.params[k], h=h) for k in PARAM_NAMES}
         if method == "batched":
             return {k: numerical_gradient(self._stacked_loss(xp, x, t, k), self.params[k], h=h, batch=batch)
                     for k in PARAM_NAMES}

@@ -153,7 +153,7 @@ def w1_gradient(point, h, rows, xp=None):
     when most inputs are zero (MNIST: about 80%) and the targets are one-hot."""
     d, n = point.xt.shape
     nonzero = int(xp.sum(xp.astype(point.xt != 0, xp.int64)))
-    if point.one_hot and nonzero <= 0.7 * n * d:
+    if point.one_hot and nonzero <= 0.7 * n * d and _data_dependent_shapes(xp):
         return _sparse_w1(xp, point, h, rows * n)
     pieces = parallel_map(xp, lambda i: hidden_gradient(point, point.xt[i:min(i + rows, d), ...], h, xp=xp),
                           range(0, d, rows))
@@ -172,6 +172,15 @@ def output_gradient(point, h, xp=None):
     eye2 = xp.reshape(eye, (c, c))
     g_b2 = (point.losses(h * one, eye2) - point.losses(-h * one, eye2)) / (2 * h)
     return g_w2, g_b2
+
+
+def _data_dependent_shapes(xp):
+    """Whether the library gives arrays whose shape depends on values (``nonzero``): the sparse
+    path needs it; without it (JAX, array-api-strict so configured) the dense path runs."""
+    info = getattr(xp, "__array_namespace_info__", None)
+    if info is None:
+        return True
+    return bool(info().capabilities().get("data-dependent shapes", True))
 
 
 def _concat(xp, pieces):

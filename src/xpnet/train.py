@@ -406,9 +406,13 @@ def _copy_params(params):
 
 
 def _restore_params(params, saved):
-    """Put ``saved`` back into ``params`` in place (buffers a CUDA graph recorded stay valid)."""
+    """Put ``saved`` back into ``params``: in place where arrays can change (buffers a CUDA graph
+    recorded stay valid), else by rebinding (JAX)."""
     for k, v in saved.items():
-        params[k][...] = v
+        if array_api_compat.is_writeable_array(params[k]):
+            params[k][...] = v
+        else:
+            params[k] = v
 
 
 def _all_finite(params):
