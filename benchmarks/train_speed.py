@@ -14,6 +14,7 @@ cross-entropy, backprop, SGD, one mini-batch drawn per iteration.
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import json
 import os
 import platform
@@ -80,13 +81,60 @@ def run_xpnet(backend, hidden, batch, dtype, iters, data, fast):
     tb = xpnet.asarray(labels, backend=backend)
     mem0 = _gpu_used() if backend == "cupy" else None
     net = xpnet.TwoLayerNet(INPUT, hidden, OUTPUT, seed=0, dtype=dtype, backend=backend)
-    warm = min(iters, 250 if backend == "cupy" else 3)
+    warm = min(iters, 250 if backend in ("cupy", "jax") else 3)  # graphs and scans: both shapes compiled
     fit(net, xb, tb, iters=warm, batch_size=batch, progress=False, fast=fast, seed=1, evaluate=False)
     h = fit(net, xb, tb, iters=iters, batch_size=batch, progress=False, fast=fast, seed=2, evaluate=False)
     out = {"seconds": h.train_seconds, "iters": h.iterations}
     if backend == "cupy":
         out["gpu_mem_mb"] = (_gpu_used() - mem0) / 2**20
     return out
+
+
+def run_jax(mode, hidden, batch, dtype, iters, data):
+    """The same step hand-written in JAX: one ``jax.jit`` call per step ("jit"), or all steps in
+    one ``jax.lax.scan`` under ``jax.jit`` ("scan"). Mini-batch indices drawn up front on the host
+    and placed once, as ``xpnet.fit`` does; compilation is done before the clock starts."""
+    import jax
+    jax.config.update("jax_enable_x64", True)
+    import jax.numpy as jnp
+    x, labels, hot = data
+    X, T = jnp.asarray(x, dtype=dtype), jnp.asarray(hot, dtype=dtype)
+    rng = np.random.default_rng(0)
+    params = (jnp.asarray(0.01 * rng.standard_normal((INPUT, hidden)), dtype=dtype), jnp.zeros(hidden, dtype),
+              jnp.asarray(0.01 * rng.standard_normal((hidden, OUTPUT)), dtype=dtype), jnp.zeros(OUTPUT, dtype))
+    idx = jnp.asarray(np.random.default_rng(1).integers(0, X.shape[0], (iters, batch)))
+    lr = 0.1
+
+    def step(p, i):
+        W1, b1, W2, b2 = p
+        xb, tb = X[i], T[i]
+        z1 = jax.nn.sigmoid(xb @ W1 + b1)
+        y = jax.nn.softmax(z1 @ W2 + b2, axis=1)
+        loss = -(tb * jnp.log(y + 1e-7)).sum() / batch
+        dy = (y - tb) / batch
+        dz1 = (dy @ W2.T) * z1 * (1 - z1)
+        grads = (xb.T @ dz1, dz1.sum(0), z1.T @ dy, dy.sum(0))
+        return tuple(a - lr * g for a, g in zip(p, grads)), loss
+
+    if mode == "jit":
+        jstep = jax.jit(step)
+        p = params
+        for k in range(min(5, iters)):  # compile and warm up
+            p, _ = jstep(p, idx[k])
+        jax.block_until_ready(p)
+        t0 = time.perf_counter()
+        p = params
+        losses = []
+        for k in range(iters):
+            p, loss = jstep(p, idx[k])
+            losses.append(loss)
+        jax.block_until_ready((p, losses))
+    else:
+        run = jax.jit(lambda p, i: jax.lax.scan(step, p, i))
+        jax.block_until_ready(run(params, idx))  # compile (same shapes) and warm up
+        t0 = time.perf_counter()
+        jax.block_until_ready(run(params, idx))
+    return {"seconds": time.perf_counter() - t0, "iters": iters}
 
 
 def _gpu_used():
@@ -169,7 +217,8 @@ def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--sizes", default="book,medium,large", help="comma list of book, medium, large")
     p.add_argument("--dtypes", default="float64,float32")
-    p.add_argument("--impls", default="book,xpnet-numpy,xpnet-cupy,xpnet-cupy-plain,torch-cpu,torch-cuda")
+    p.add_argument("--impls", default="book,xpnet-numpy,xpnet-cupy,xpnet-cupy-plain,torch-cpu,torch-cuda,"
+                                      "xpnet-jax,jax-jit,jax-scan")
     p.add_argument("--scale", type=float, default=1.0, help="multiply the iteration counts")
     p.add_argument("--train-rows", type=int, default=60000, help="rows of the synthetic training set")
     p.add_argument("--smoke", action="store_true", help="tiny sizes and few iterations (CI)")
@@ -205,6 +254,8 @@ def main(argv=None):
                     continue
                 if impl.startswith("torch") and impl.split("-")[1] not in tdevs:
                     continue
+                if "jax" in impl and importlib.util.find_spec("jax") is None:
+                    continue
                 iters = max(1, int(ITERS[(size, where)] * args.scale))
                 if impl == "xpnet-cupy-plain":
                     iters = max(1, iters // 10)
@@ -219,6 +270,10 @@ def main(argv=None):
                         r = run_xpnet("cupy", hidden, batch, dt, iters, data, fast=False)
                     elif impl.startswith("torch"):
                         r = run_torch(impl.split("-")[1], hidden, batch, dt, iters, data)
+                    elif impl == "xpnet-jax":
+                        r = run_xpnet("jax", hidden, batch, dt, iters, data, fast="auto")
+                    elif impl in ("jax-jit", "jax-scan"):
+                        r = run_jax(impl.split("-")[1], hidden, batch, dt, iters, data)
                     else:
                         p.error(f"--impls: unknown {impl!r}")
                 except Exception as exc:  # report and go on: one broken row must not hide the rest
@@ -274,7 +329,8 @@ def _table(rows):
 def _chart(rows, path):
     from xpnet.plots import save_figure, subplots
     groups = sorted({(r["size"], r["dtype"]) for r in rows}, key=lambda g: (list(SIZES).index(g[0]), g[1]))
-    impls = [i for i in ("book", "xpnet-numpy", "torch-cpu", "xpnet-cupy-plain", "torch-cuda", "xpnet-cupy")
+    impls = [i for i in ("book", "xpnet-numpy", "xpnet-jax", "jax-jit", "jax-scan", "torch-cpu", "xpnet-cupy-plain",
+                         "torch-cuda", "xpnet-cupy")
              if any(r["impl"] == i for r in rows)]
     fig, ax = subplots(figsize=(max(6, 1.8 * len(groups)), 4.5))
     width = 0.8 / max(1, len(impls))

@@ -217,7 +217,7 @@ def test_policies_on_the_host():
     assert accel.parallel_map(xp, lambda i: i * i, range(6)) == [0, 1, 4, 9, 16, 25]
     with accel.device_scope(xp) as scope:
         assert scope is None
-    assert accel.stepper(xp, None, {}, "auto") is None  # NumPy has no stepper: fit runs its steps
+    assert accel.stepper(xp, None, {}, (), "auto") is None  # NumPy has no stepper: fit runs its steps
 
 
 def test_math_modules_name_no_backend():

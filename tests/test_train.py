@@ -165,3 +165,21 @@ def test_fit_on_immutable_arrays_stops_and_rolls_back():
         fit(again, host(x), host(t), iters=h.iterations, batch_size=20, lr=1e300, seed=0, progress=False)
     for k in net.params:
         np.testing.assert_allclose(host(net.params[k]), again.params[k], rtol=1e-12)
+
+
+def test_jax_scan_stepper_equals_the_plain_steps():
+    """On JAX, fit compiles xpnet's own step and scans it; the numbers are the plain steps'."""
+    pytest.importorskip("jax", reason="JAX is not installed: pip install 'xpnet[jax]'")
+    from xpnet.accel.jax.api import ScanStepper
+    x, t = _data("jax")
+    plain = TwoLayerNet(16, 10, 4, seed=0, backend="jax")
+    fast = TwoLayerNet(16, 10, 4, seed=0, backend="jax")
+    hp = fit(plain, x, t, iters=257, batch_size=20, seed=3, progress=False, fast=False, eval_every=50)
+    hf = fit(fast, x, t, iters=257, batch_size=20, seed=3, progress=False, eval_every=50)
+    np.testing.assert_allclose(hf.loss, hp.loss, rtol=1e-12)
+    for k in plain.params:
+        np.testing.assert_allclose(host(fast.params[k]), host(plain.params[k]), rtol=1e-12, atol=1e-15)
+    assert [r["train_acc"] for r in hf.epochs] == [r["train_acc"] for r in hp.epochs]
+    import xpnet.accel as accel
+    stepper = accel.stepper(xpnet.get_namespace("jax"), lambda p, d, idx: None, {}, (), "auto")
+    assert isinstance(stepper, ScanStepper)

@@ -170,12 +170,20 @@ class Steps:
 
 
 def make_stepper(xp, params, x, t_hot, lr, grad, fast):
-    """The backend's stepper for backprop when it has one (CUDA graphs), else :class:`Steps`."""
+    """The backend's stepper for backprop when it has one (CUDA graphs, JAX scans), else :class:`Steps`."""
     if grad == "numerical":
         return Steps(functools.partial(numerical_step, params, x, t_hot, lr=lr, xp=xp), xp, chunk=1)
-    step = functools.partial(sgd_step, params, x, t_hot, lr=lr, xp=xp)
-    fast_steps = None if fast is False else accel.stepper(xp, step, params, fast)
-    return fast_steps or Steps(step, xp)
+
+    data = (x, t_hot, lr)
+    fast_steps = None if fast is False else accel.stepper(xp, step_of_data, params, data, fast)
+    return fast_steps or Steps(lambda idx: step_of_data(params, data, idx, xp=xp), xp)
+
+
+def step_of_data(params, data, idx, xp=None):
+    """:func:`sgd_step` as a function of the parameters, ``data = (x, t, lr)`` and the indices:
+    one function for every run, so a backend can compile it once (the learning rate is data)."""
+    x, t, lr = data
+    return sgd_step(params, x, t, idx, lr, xp=namespace(x, params["W1"]) if xp is None else xp)
 
 
 # ----------------------------------------------------------------- fit

@@ -50,6 +50,8 @@ def _module(backend: str):
             from .cupy import api as mod
         elif backend == "numpy":
             from .numpy import api as mod
+        elif backend == "jax":
+            from .jax import api as mod
         else:
             mod = None
         _modules[backend] = mod
@@ -202,16 +204,18 @@ def cpu_thread_scope(xp, threads):
     return contextlib.nullcontext() if scope is None or threads is None else scope(threads)
 
 
-def stepper(xp, step, params, steps_per_call):
+def stepper(xp, step, params, data, steps_per_call):
     """A backend's way to run many training steps at once, or None.
 
     Args:
         xp: namespace of the parameters and data.
-        step: the Array-API step ``step(idx, xp=None) -> loss``; it updates
-            ``params`` in place. A backend may run it through a namespace of
-            its own (passed as ``xp``).
+        step: the Array-API step ``step(params, data, idx, xp=None) -> loss``;
+            it updates ``params[key]`` (in place, or by rebinding the entry). A
+            backend may run it through a namespace of its own (passed as ``xp``).
         params: dict of the parameters the step updates.
-        steps_per_call: steps to record per call (CUDA graphs) or True/"auto".
+        data: the arrays the step reads (training inputs and targets), passed
+            to ``step`` as they are (a compiled step takes them as arguments).
+        steps_per_call: steps to record per call (CUDA graphs, scans) or True/"auto".
 
     Returns:
         An object with ``run(idx_rows) -> losses``, ``chunk`` and ``close()``,
@@ -221,4 +225,4 @@ def stepper(xp, step, params, steps_per_call):
         return None
     mod = _module(backend_of_namespace(xp))
     make = getattr(mod, "make_stepper", None)
-    return None if make is None else make(step, params, xp, steps_per_call)
+    return None if make is None else make(step, params, data, xp, steps_per_call)

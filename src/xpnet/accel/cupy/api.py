@@ -31,7 +31,11 @@ def device_scope():
             stream.synchronize()  # results visible to later work on any stream
 
 
-def make_stepper(step, params, xp, steps_per_call):
-    """CUDA graphs of ``steps_per_call`` steps (10 for True or "auto")."""
+def make_stepper(step, params, data, xp, steps_per_call):
+    """CUDA graphs of ``steps_per_call`` steps (10 for True or "auto"), each recording
+    ``step(params, data, idx, xp=capture namespace)``: device arrays stay where they are."""
     k = 10 if steps_per_call is True or steps_per_call == "auto" else int(steps_per_call)
-    return GraphStepper(step, params, xp, steps_per_graph=k)
+
+    def bound(idx, xp=None):
+        return step(params, data, idx, xp=xp)
+    return GraphStepper(bound, params, xp, steps_per_graph=k)
