@@ -153,7 +153,7 @@ def train_main(argv=None, prog=None):
     """``examples/train.py`` and ``xpnet-train``: ``xpnet train`` under the script's own name."""
     prog = prog or program_name()
     parser = add_train_arguments(_Parser(prog=prog, description="Train the book's TwoLayerNet by mini-batch SGD "
-                                         "(Deep Learning from Scratch, chapter 4) on NumPy or CuPy."))
+                                         "(Deep Learning from Scratch, chapter 4) on NumPy, CuPy, JAX or another Array-API library."))
     return _guarded(prog, lambda: train(parser.parse_args(argv), prog))
 
 
