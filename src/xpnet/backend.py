@@ -11,6 +11,13 @@ The active backend is, in order of precedence:
 2. the last ``xpnet.set_backend(name)`` call,
 3. the environment variable ``XPNET_BACKEND``,
 4. ``"numpy"``.
+
+A device goes with it: ``name:device`` (``torch:cuda:1``, ``cupy:1``,
+``jax:cpu:1``), the ``device=`` argument of :func:`set_backend` and
+:func:`use_backend`, or ``XPNET_DEVICE`` (with ``XPNET_BACKEND``). Devices are
+named as the library lists them (``__array_namespace_info__().devices()``):
+``cpu``, ``cuda:1``, ``cpu:1``, or an index into that list; an unknown one is an
+error that lists them. No device: the library's default.
 """
 
 from __future__ import annotations
@@ -27,9 +34,10 @@ import array_api_compat.numpy as _NUMPY_NS  # the namespace of plain NumPy array
 
 BACKENDS = ("numpy", "cupy", "array_api_strict", "torch", "jax")
 ENV_VAR = "XPNET_BACKEND"
+DEVICE_ENV_VAR = "XPNET_DEVICE"
 
-_explicit: str | None = None
-_context: contextvars.ContextVar[str | None] = contextvars.ContextVar("xpnet_backend", default=None)
+_explicit: tuple | None = None  # (name, device spec or None)
+_context: contextvars.ContextVar[tuple | None] = contextvars.ContextVar("xpnet_backend", default=None)
 _lock = threading.Lock()
 _checked: dict[str, object] = {}
 
@@ -46,45 +54,125 @@ def _validate_name(name, what="backend"):
     return name.strip().lower()
 
 
+def _parse(spec, what="backend", device=None):
+    """``"torch:cuda:1"`` -> ``("torch", "cuda:1")``; ``device`` given separately wins."""
+    if not isinstance(spec, str):
+        raise ValueError(f"unknown {what} {spec!r}: valid backends are {', '.join(BACKENDS)}")
+    name, _, suffix = spec.strip().partition(":")
+    name = _validate_name(name, what)
+    device = device if device is not None else (suffix.strip() or None)
+    return name, device
+
+
+def _active():
+    """``(name, device spec)`` of the active backend."""
+    for chosen in (_context.get(), _explicit):
+        if chosen is not None:
+            return chosen
+    env = os.environ.get(ENV_VAR, "").strip()
+    name, device = _parse(env, what=f"{ENV_VAR} value") if env else ("numpy", None)
+    if device is None:
+        device = os.environ.get(DEVICE_ENV_VAR, "").strip() or None
+    return name, device
+
+
 def get_backend() -> str:
     """Name of the active backend (see the module docstring for precedence)."""
-    name = _context.get()
-    if name is not None:
-        return name
-    if _explicit is not None:
-        return _explicit
-    env = os.environ.get(ENV_VAR, "").strip()
-    if env:
-        return _validate_name(env, what=f"{ENV_VAR} value")
-    return "numpy"
+    return _active()[0]
 
 
-def set_backend(name: str) -> None:
-    """Make ``name`` the active backend for this process.
+def get_device(backend: str | None = None) -> Any:
+    """The device new arrays of ``backend`` (the active one by default) are made on, or None
+    for the library's default. A ``backend`` given as ``name:device`` names its own."""
+    if backend is None:
+        name, spec = _active()
+    else:
+        name, spec = _parse(backend)
+        if spec is None and name == _active()[0]:
+            spec = _active()[1]
+    return resolve_device(name, spec)
+
+
+def set_backend(name: str, device: str | None = None) -> None:
+    """Make ``name`` (``"jax"``, or with a device, ``"torch:cuda:1"``) the active backend.
 
     Args:
-        name: one of ``numpy``, ``cupy``, ``array_api_strict``, ``torch``.
+        name: one of ``numpy``, ``cupy``, ``array_api_strict``, ``torch``, ``jax``,
+            optionally followed by ``:device``.
+        device: the device for new arrays (see the module docstring).
 
     Raises:
-        ValueError: unknown name (the message lists the valid ones).
+        ValueError: unknown name or device (the message lists the valid ones).
         BackendError: the backend's library is missing or has no device.
     """
     global _explicit
-    name = _validate_name(name)
-    get_namespace(name)  # fail now, not at the first array
-    _explicit = name
+    chosen = _parse(name, device=device)
+    get_namespace(chosen[0])  # fail now, not at the first array
+    resolve_device(*chosen)
+    _explicit = chosen
 
 
 @contextlib.contextmanager
-def use_backend(name: str) -> Iterator[Any]:
-    """Context manager: make ``name`` the active backend inside the block."""
-    name = _validate_name(name)
-    get_namespace(name)
-    token = _context.set(name)
+def use_backend(name: str, device: str | None = None) -> Iterator[Any]:
+    """Context manager: make ``name`` (and ``device``) the active backend inside the block."""
+    chosen = _parse(name, device=device)
+    get_namespace(chosen[0])
+    resolve_device(*chosen)
+    token = _context.set(chosen)
     try:
-        yield get_namespace(name)
+        yield get_namespace(chosen[0])
     finally:
         _context.reset(token)
+
+
+_devices: dict = {}
+
+
+def resolve_device(name: str, spec: str | None) -> Any:
+    """The device object ``spec`` names among the library's devices (None for None).
+
+    Raises:
+        ValueError: no such device (the message lists the library's devices).
+    """
+    if spec is None:
+        return None
+    key = (name, spec)
+    if key not in _devices:
+        xp = get_namespace(name)
+        info = getattr(xp, "__array_namespace_info__", None)
+        devices = [d for d in info().devices() if d is not None] if info is not None else []
+        wanted = spec.strip().lower()
+        for i, d in enumerate(devices):
+            if wanted == str(i) or wanted in _device_names(d):
+                _devices[key] = d
+                break
+        else:
+            names = ", ".join(sorted(_device_names(d), key=len)[-1] for d in devices) or "none"
+            raise ValueError(f"unknown device {spec!r} for backend {name}: its devices are {names} "
+                             f"(or their index, 0 to {len(devices) - 1})")
+    return _devices[key]
+
+
+def _device_names(d) -> set:
+    """The names a device answers to: ``cpu``, ``cuda:1`` (``cuda`` for 0), ``device1``..."""
+    import re
+    text = str(d)
+    strict = re.search(r"Device\('([^']+)'\)", text)
+    if strict:
+        base = strict.group(1).lower()
+        return {base, "cpu"} if base == "cpu_device" else {base}
+    cuda = re.search(r"CUDA Device (\d+)", text)
+    if cuda:
+        text = f"cuda:{cuda.group(1)}"
+    text = text.lower()
+    names = {text}
+    platform, _, index = text.partition(":")
+    if index:
+        if index == "0":
+            names.add(platform)
+        if platform in ("cuda", "gpu"):
+            names |= {f"cuda:{index}", f"gpu:{index}"}
+    return names
 
 
 def _load(name):
@@ -149,7 +237,7 @@ def get_namespace(name: str | None = None) -> Any:
         ValueError: unknown name.
         BackendError: the library is missing, or (cupy) no CUDA device.
     """
-    name = get_backend() if name is None else _validate_name(name)
+    name = get_backend() if name is None else _parse(name)[0]
     with _lock:
         if name not in _checked:
             _checked[name] = _load(name)
@@ -258,7 +346,10 @@ def asarray(x: Any, dtype: Any = None, backend: str | None = None, device: Any =
     Returns:
         An array of that backend's namespace.
     """
-    xp = get_namespace(backend)
+    name = get_backend() if backend is None else _parse(backend)[0]
+    xp = get_namespace(name)
+    if device is None:
+        device = get_device(backend)
     host = to_numpy(x) if array_api_compat.is_array_api_obj(x) else np.asarray(x)
     if dtype is not None:
         host = host.astype(np.dtype(dtype_name(dtype)), copy=False)

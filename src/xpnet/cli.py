@@ -89,6 +89,8 @@ def add_train_arguments(p):
                    help="auto (default): MNIST if it can be had, else the MNIST test digits that ship with xpnet")
     p.add_argument("--data-dir", default=None, help="data folder (default XPNET_DATA_DIR or ~/.cache/xpnet)")
     p.add_argument("--backend", choices=BACKENDS, default=None, help="default: XPNET_BACKEND, else numpy")
+    p.add_argument("--device", default=None, help="device of the backend: cpu, cuda:1, cpu:1, or an index "
+                   "(default: XPNET_DEVICE, else the library's default)")
     p.add_argument("--eval-every", type=_positive_int, default=None,
                    help="iterations between accuracy evaluations (default: one epoch)")
     p.add_argument("--out", default=None, help="output folder (default: a new runs/<timestamp>); "
@@ -267,10 +269,12 @@ def train(args, prog):
 
 def _backend(args):
     import xpnet
+    from .backend import get_device
     try:
-        if args.backend is not None:
-            xpnet.set_backend(args.backend)
+        if args.backend is not None or args.device is not None:
+            xpnet.set_backend(args.backend or xpnet.get_backend(), device=args.device)
         name = xpnet.get_backend()
+        get_device()  # an unknown XPNET_DEVICE fails here, with the valid ones listed
         return name, xpnet.get_namespace(name)
     except (ValueError, xpnet.BackendError) as exc:
         raise UsageError(str(exc))
@@ -552,7 +556,8 @@ def info_lines():
         active = get_backend()
     except ValueError as exc:
         active = f"none ({exc})"
-    lines.append(f"active backend: {active} ({ENV_VAR}={os.environ.get(ENV_VAR, '') or '(unset)'})")
+    lines.append(f"active backend: {active} ({ENV_VAR}={os.environ.get(ENV_VAR, '') or '(unset)'}, "
+                 f"XPNET_DEVICE={os.environ.get('XPNET_DEVICE', '') or '(unset)'})")
     if "cupy" in usable:
         lines += _cupy_lines()
     else:

@@ -20,7 +20,7 @@ from ._checks import (positive_int, positive_number, prepare, require_finite, re
 from ._io import atomic_path
 from ._typing import Array, ArrayLike, DTypeLike
 from .accel import replaceable
-from .backend import asarray, dtype_name, float_dtype, get_namespace, namespace, to_numpy
+from .backend import asarray, dtype_name, float_dtype, get_device, get_namespace, namespace, to_numpy
 from .constants import DELTA
 from .functions import cross_entropy_error, sigmoid, softmax
 from .gradient import numerical_gradient
@@ -143,7 +143,8 @@ class TwoLayerNet:
             random state (``np.random.seed``), exactly as the book's
             ``np.random.randn`` calls do.
         dtype: ``"float64"`` (default, reproduces the book) or ``"float32"``.
-        backend: where the parameters live (active backend by default).
+        backend: where the parameters live (active backend and device by default;
+            ``"name:device"`` names both).
 
     Attributes:
         params: dict with ``W1`` (input, hidden), ``b1`` (hidden,),
@@ -161,11 +162,12 @@ class TwoLayerNet:
         self.dtype = dtype_name(dtype)
         self.weight_init_std = float(weight_init_std)
         rng = Rng(seed)
+        device = get_device(backend)
         self.params = {
             "W1": rng.normal((self.input_size, self.hidden_size), weight_init_std, self.dtype, backend),
-            "b1": xp.zeros((self.hidden_size,), dtype=dt),
+            "b1": xp.zeros((self.hidden_size,), dtype=dt, device=device),
             "W2": rng.normal((self.hidden_size, self.output_size), weight_init_std, self.dtype, backend),
-            "b2": xp.zeros((self.output_size,), dtype=dt),
+            "b2": xp.zeros((self.output_size,), dtype=dt, device=device),
         }
 
     # ------------------------------------------------------------ forward
