@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Everything that needs the GPU, in one go (for a lent GPU machine without network):
 #   bash benchmarks/gpu_session.sh OUTDIR
-# Carry .whl (array-api-compat, array-api-strict wheels) and .data/mnist (MNIST's test files).
+# Carry .whl (wheels of array-api-compat, array-api-strict and threadpoolctl; the machine has CuPy,
+# NumPy, PyTorch and pytest). MNIST's test files ship with xpnet (src/xpnet/datasets/data); .data/mnist
+# may hold a copy for the commands below.
 set -u
 out=${1:-benchmarks/out}
 mkdir -p "$out"
