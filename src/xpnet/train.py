@@ -247,8 +247,10 @@ def fit(net: "TwoLayerNet", x_train: ArrayLike, t_train: ArrayLike, x_test: Arra
         progress: a progress bar with rate and ETA: ``None`` (default) when
             ``progress_file`` (stderr) is a terminal, ``True`` always,
             ``False`` never; ``TQDM_DISABLE`` switches it off, as in tqdm.
-        fast: ``"auto"`` (the backend's fast path: CUDA graphs on CuPy),
-            ``False`` (plain path, no fused kernels), or an int: steps per CUDA graph.
+        fast: ``"auto"`` (the backend's fast path: CUDA graphs and fused kernels
+            on CuPy, the step compiled once and scanned on JAX), ``False`` (the
+            plain path: one Array-API step at a time, no replacements), or an
+            int: steps per CUDA graph or scan.
         eval_batch: rows per accuracy batch (evaluation stays on the device).
         progress_file: stream for the progress bar (stderr).
         evaluate: False skips the accuracy evaluations (benchmarks).
@@ -259,7 +261,9 @@ def fit(net: "TwoLayerNet", x_train: ArrayLike, t_train: ArrayLike, x_test: Arra
 
     Returns:
         History. Training stops early (``history.stopped``) when the loss
-        turns NaN or infinite, or on Ctrl-C; what was done so far is kept.
+        turns NaN or infinite or diverges, or on Ctrl-C (and SIGTERM or SIGHUP
+        under the command line); the parameters then hold exactly the
+        ``history.iterations`` updates the history records.
     """
     iters = positive_int(iters, "iters")
     batch_size = positive_int(batch_size, "batch_size")
