@@ -123,12 +123,12 @@ def test_nan_loss_keeps_the_parameters_before_it():
     victims = np.setdiff1d(idx[37], idx[:37].ravel())
     x2[victims[0], :] = np.nan
     from xpnet import train
-    prepared = train._prepare_data
-    train._prepare_data = lambda n, xx, tt, name: (xpnet.get_namespace("numpy"), x2, prepared(n, x, tt, name)[2])
+    prepared = train.prepare_data
+    train.prepare_data = lambda n, xx, tt, name: (xpnet.get_namespace("numpy"), x2, prepared(n, x, tt, name)[2])
     try:
         h = fit(net, x, t, iters=100, batch_size=50, seed=1, progress=False)
     finally:
-        train._prepare_data = prepared
+        train.prepare_data = prepared
     assert h.nonfinite_iteration == 38 and h.iterations == 37 and len(h.loss) == 38 and np.isnan(h.loss[-1])
     for k in net.params:
         assert np.array_equal(net.params[k], plain.params[k])

@@ -33,7 +33,7 @@ __version__ = _version()
 
 
 _SUBMODULES = ("accel", "backend", "book", "cli", "datasets", "functions", "gradcheck", "gradient", "nets",
-               "numgrad", "plots", "random", "train")
+               "numgrad", "plots", "random", "sweep", "train")
 
 
 def __getattr__(name):  # keep ``import xpnet`` light: data and training load on use
@@ -43,6 +43,9 @@ def __getattr__(name):  # keep ``import xpnet`` light: data and training load on
     if name in ("fit", "History"):
         from . import train
         return getattr(train, name)
+    if name == "fit_many":
+        from .sweep import fit_many
+        return fit_many
     if name == "gradient_check":
         from .gradcheck import gradient_check
         return gradient_check
@@ -62,6 +65,6 @@ __all__ = [
     "softmax", "sum_squares_error", "to_one_hot",
     "NonFiniteError", "gradient_descent", "numerical_diff", "numerical_gradient",
     "numerical_gradient_batched", "SimpleNet", "TwoLayerNet", "Rng",
-    "load_mnist", "load_fashion_mnist", "load_digits", "DatasetError", "fit", "History",
+    "load_mnist", "load_fashion_mnist", "load_digits", "DatasetError", "fit", "fit_many", "History",
     "gradient_check", "plot_loss", "plot_accuracy",
 ]

@@ -33,12 +33,16 @@ PARAM_NAMES = ("W1", "b1", "W2", "b2")
 
 
 def forward(params: dict[str, Array], x: Array, xp: Any = None) -> tuple[Array, Array, Array, Array]:
-    """The forward pass of the book's ``predict``: ``(a1, z1, a2, y)`` for 2-D x."""
+    """The forward pass of the book's ``predict``: ``(a1, z1, a2, y)`` for 2-D x.
+
+    Also for K nets stacked along a leading axis (``W1`` of shape (K, D, H), ``b1``
+    (K, H)...) and their batches x (K, N, D): the same code, batched matrix products.
+    """
     xp = namespace(x, params["W1"]) if xp is None else xp
     W1, b1, W2, b2 = (params[k] for k in PARAM_NAMES)
-    a1 = xp.matmul(x, W1) + b1
+    a1 = xp.matmul(x, W1) + xp.expand_dims(b1, axis=-2)  # a bias row for every sample
     z1 = sigmoid(a1)
-    a2 = xp.matmul(z1, W2) + b2
+    a2 = xp.matmul(z1, W2) + xp.expand_dims(b2, axis=-2)
     y = softmax(a2)
     return a1, z1, a2, y
 
@@ -49,9 +53,10 @@ def loss_and_gradient(params: dict[str, Array], x: Array, t: Array, xp: Any = No
     """The book's ``TwoLayerNet.gradient``: one forward and one backward pass.
 
     Args:
-        params: dict ``W1, b1, W2, b2``.
-        x: inputs ``(batch_num, input_size)``, checked by the caller.
-        t: one-hot targets ``(batch_num, output_size)`` of x's dtype.
+        params: dict ``W1, b1, W2, b2`` (or K nets stacked along a leading axis).
+        x: inputs ``(batch_num, input_size)`` (or ``(K, batch_num, input_size)``),
+            checked by the caller.
+        t: one-hot targets ``(batch_num, output_size)`` (or stacked) of x's dtype.
         xp: the namespace (from the arrays by default; a training step
             may pass its own).
         with_loss: False leaves the loss out (``loss`` may then be None).
@@ -70,23 +75,24 @@ def loss_and_gradient(params: dict[str, Array], x: Array, t: Array, xp: Any = No
     xp = namespace(x, params["W1"]) if xp is None else xp
     W2 = params["W2"]
     grads = {}
-    batch_num = x.shape[0]
+    batch_num = x.shape[-2]  # axes counted from the end: one net, or K stacked ones
 
     # forward
     a1, z1, a2, y = forward(params, x, xp=xp)
     y_delta = y + DELTA
-    loss = -xp.sum(t * xp.log(y_delta)) / batch_num if with_loss else None  # cross_entropy_error(y, t)
+    loss = (-xp.sum(t * xp.log(y_delta), axis=(-2, -1)) / batch_num  # cross_entropy_error(y, t)
+            if with_loss else None)
 
     # backward
     s = t * y / y_delta
-    dy = (y * xp.sum(s, axis=1, keepdims=True) - s) / batch_num  # the book: (y - t) / batch_num
+    dy = (y * xp.sum(s, axis=-1, keepdims=True) - s) / batch_num  # the book: (y - t) / batch_num
     grads["W2"] = xp.matmul(xp.matrix_transpose(z1), dy)
-    grads["b2"] = xp.sum(dy, axis=0)
+    grads["b2"] = xp.sum(dy, axis=-2)
 
     da1 = xp.matmul(dy, xp.matrix_transpose(W2))
     dz1 = da1 * (1 - z1) * z1  # sigmoid_grad(a1) * da1, with sigmoid(a1) already in z1
     grads["W1"] = xp.matmul(xp.matrix_transpose(x), dz1)
-    grads["b1"] = xp.sum(dz1, axis=0)
+    grads["b1"] = xp.sum(dz1, axis=-2)
     return loss, {k: grads[k] for k in PARAM_NAMES}
 
 

@@ -188,7 +188,7 @@ def step_of_data(params, data, idx, xp=None):
 
 # ----------------------------------------------------------------- fit
 
-def _prepare_data(net, x, t, name):
+def prepare_data(net, x, t, name):
     """``(xp, x, labels)``: x checked and in the net's dtype, labels checked (int64)."""
     xp, x = prepare(**{f"x_{name}": x})
     xp = namespace(x, net.params["W1"])
@@ -273,13 +273,13 @@ def fit(net: "TwoLayerNet", x_train: ArrayLike, t_train: ArrayLike, x_test: Arra
         blas_threads = positive_int(blas_threads, "blas_threads")
     if grad not in GRADS:
         raise ValueError(f"grad must be one of {', '.join(GRADS)}, got {grad!r}")
-    xp, x_train, labels_train = _prepare_data(net, x_train, t_train, "train")
+    xp, x_train, labels_train = prepare_data(net, x_train, t_train, "train")
     train_size = x_train.shape[0]
     if batch_size > train_size:
         raise ValueError(f"batch_size ({batch_size}) is larger than the training set ({train_size} rows)")
     if (x_test is None) != (t_test is None):
         raise ValueError("give both x_test and t_test, or neither")
-    test = None if x_test is None else _prepare_data(net, x_test, t_test, "test")[1:]
+    test = None if x_test is None else prepare_data(net, x_test, t_test, "test")[1:]
     per_epoch = max(train_size // batch_size, 1)
     eval_every = per_epoch if eval_every is None else positive_int(eval_every, "eval_every")
 
@@ -288,12 +288,12 @@ def fit(net: "TwoLayerNet", x_train: ArrayLike, t_train: ArrayLike, x_test: Arra
                               "test_size": None if test is None else test[0].shape[0],
                               "backend": backend_of(xp), "dtype": str(net.dtype)})
     indices = IndexStream(Rng(seed), train_size, batch_size, xp, array_api_compat.device(x_train),
-                          block=max(1, min(10_000, iters, 50_000_000 // batch_size)))
+                          block=index_block(iters, batch_size))
     t_hot = to_one_hot(labels_train, net.output_size, dtype=net.params["W1"].dtype)
     bar = _progress.bar(progress, progress_file, total=iters, unit="it" if grad == "backprop" else "grad",
                         dynamic_ncols=True, smoothing=0.1)
     run = _Run(net, history, bar, lr, list(callbacks), eval_batch, (x_train, labels_train), test)
-    threads = accel.cpu_threads(xp, _step_flops(net, batch_size), grad, blas_threads)
+    threads = accel.cpu_threads(xp, step_flops(net, batch_size), grad, blas_threads)
     history.config["blas_threads"] = threads
     try:
         with accel.device_scope(xp), accel.cpu_thread_scope(xp, threads), accel.accelerated(fast is not False):
@@ -435,7 +435,13 @@ def _all_finite(params):
     return True
 
 
-def _step_flops(net, batch_size):
+def index_block(iters, batch_size):
+    """Rows of mini-batch indices drawn at a time (fixed by the run's settings, so a seed
+    gives the same batches to ``fit`` and to ``fit_many``)."""
+    return max(1, min(10_000, iters, 50_000_000 // batch_size))
+
+
+def step_flops(net, batch_size):
     """Floating-point operations of one backprop step (its three large matrix products)."""
     return 2 * batch_size * net.hidden_size * (2 * net.input_size + 2 * net.output_size)
 

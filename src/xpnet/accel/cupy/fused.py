@@ -27,6 +27,8 @@ def replacements(k):
         """Replaces ``xpnet.nets.loss_and_gradient``: the same pass, in three fused kernels
         (the loss comes with the softmax kernel whatever ``with_loss`` asks)."""
         xp = array_api_compat.array_namespace(x) if xp is None else xp
+        if x.ndim != 2:  # stacked nets: the Array-API pass
+            return NotImplemented
         W1, b1, W2, b2 = (params[key] for key in PARAM_NAMES)
         batch_num = x.shape[0]
         z1 = k.bias_sigmoid(xp.matmul(x, W1), b1)  # z1 = sigmoid(a1), a1 = x @ W1 + b1

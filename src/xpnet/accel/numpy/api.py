@@ -22,7 +22,8 @@ def loss_and_gradient(params, x, t, xp=None, with_loss=True):
     in the same order, in place where the Array-API code makes a temporary."""
     W1, b1, W2, b2 = params["W1"], params["b1"], params["W2"], params["b2"]
     arrays = (x, t, W1, b1, W2, b2)
-    if any(type(a) is not np.ndarray or a.dtype != x.dtype for a in arrays) or x.dtype.kind != "f":
+    if (any(type(a) is not np.ndarray or a.dtype != x.dtype for a in arrays) or x.dtype.kind != "f"
+            or x.ndim != 2):  # stacked nets: the Array-API pass
         return NotImplemented
     batch_num = x.shape[0]
     a1 = np.matmul(x, W1)
@@ -45,7 +46,7 @@ def loss_and_gradient(params, x, t, xp=None, with_loss=True):
     y *= y
     y /= np.sum(y, axis=-1, keepdims=True)
     y_delta = y + DELTA
-    loss = -np.sum(t * np.log(y_delta)) / batch_num if with_loss else None
+    loss = -np.sum(t * np.log(y_delta), axis=(-2, -1)) / batch_num if with_loss else None
     s = t * y
     s /= y_delta
     dy = y * np.sum(s, axis=1, keepdims=True)

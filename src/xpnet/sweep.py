@@ -1,0 +1,272 @@
+"""Many nets at once: learning-rate and seed sweeps as one stacked computation.
+
+``fit_many`` trains K ``TwoLayerNet`` of one shape together: their parameters
+are stacked along a leading axis and one pass of the book's math
+(``nets.loss_and_gradient``, the same Array-API code as ``fit``'s, with
+batched matrix products) updates all of them. Member k draws its own
+mini-batches from its own seed, so it ends where a separate
+``fit(nets[k], lr=lr[k], seed=seed[k])`` ends. A member whose loss turns
+non-finite or diverges is stopped alone, keeping its parameters from before
+that iteration; the others train on. With ``executor=``, the sweep runs in
+shards on any ``concurrent.futures.Executor`` (a process pool, a Dask cluster's
+``client.get_executor()``), each shard a stacked computation.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import time
+from typing import Any, Sequence
+
+import numpy as np
+import array_api_compat
+
+from . import accel
+from ._checks import positive_int, positive_number
+from ._typing import ArrayLike
+from .backend import backend_of, namespace, to_numpy
+from .functions import to_one_hot
+from .nets import PARAM_NAMES, TwoLayerNet, forward, loss_and_gradient
+from .random import Rng
+from .train import (DIVERGED_LOSS, History, IndexStream, evaluation_points, index_block, prepare_data,
+                    step_flops)
+
+__all__ = ["fit_many"]
+
+
+def fit_many(nets: Sequence[TwoLayerNet], x_train: ArrayLike, t_train: ArrayLike, x_test: ArrayLike = None,
+             t_test: ArrayLike = None, *, lr: float | Sequence[float] = 0.1,
+             seed: int | None | Sequence[int | None] = None, iters: int = 10_000, batch_size: int = 100,
+             eval_every: int | None = None, eval_batch: int = 10_000, evaluate: bool = True,
+             executor: Any = None, shards: int | None = None, blas_threads: int | None = None) -> list[History]:
+    """Train ``nets`` (one shape, one dtype, one backend) as one stacked computation.
+
+    Args:
+        nets: TwoLayerNet instances; their parameters are updated in place.
+        x_train, t_train, x_test, t_test: as for :func:`xpnet.fit`.
+        lr: one learning rate, or one per net.
+        seed: one seed of the mini-batch draws, or one per net (``fit``'s meaning).
+        iters, batch_size, eval_every, eval_batch, evaluate: as for :func:`xpnet.fit`.
+        executor: a ``concurrent.futures.Executor``: the nets are split into
+            ``shards`` groups, each trained by one task (results equal the
+            in-process run). None: here.
+        shards: how many groups (default: one per CPU core of this machine, at
+            most one per net).
+        blas_threads: as for :func:`xpnet.fit`.
+
+    Returns:
+        One :class:`xpnet.History` per net, in order.
+    """
+    nets = list(nets)
+    if not nets or not all(isinstance(n, TwoLayerNet) for n in nets):
+        raise TypeError("nets must be a non-empty list of TwoLayerNet")
+    shape = (nets[0].input_size, nets[0].hidden_size, nets[0].output_size)
+    for i, n in enumerate(nets):
+        if (n.input_size, n.hidden_size, n.output_size) != shape or n.dtype != nets[0].dtype:
+            raise ValueError(f"nets[{i}] is TwoLayerNet{(n.input_size, n.hidden_size, n.output_size)} {n.dtype}, "
+                             f"but nets[0] is TwoLayerNet{shape} {nets[0].dtype}: a sweep needs one shape and dtype")
+    lrs = _per_net(lr, len(nets), "lr")
+    for i, v in enumerate(lrs):
+        positive_number(v, f"lr[{i}]")
+    seeds = _per_net(seed, len(nets), "seed")
+    if executor is not None:
+        return _fit_sharded(executor, shards, nets, lrs, seeds, x_train, t_train, x_test, t_test,
+                            dict(iters=iters, batch_size=batch_size, eval_every=eval_every, eval_batch=eval_batch,
+                                 evaluate=evaluate, blas_threads=blas_threads))
+    return _fit_stacked(nets, lrs, seeds, x_train, t_train, x_test, t_test, iters, batch_size, eval_every,
+                        eval_batch, evaluate, blas_threads)
+
+
+def _per_net(value, k, name):
+    if isinstance(value, (list, tuple)):
+        if len(value) != k:
+            raise ValueError(f"{name} must be one value or one per net ({k}), got {len(value)} values")
+        return list(value)
+    return [value] * k
+
+
+def _fit_stacked(nets, lrs, seeds, x_train, t_train, x_test, t_test, iters, batch_size, eval_every, eval_batch,
+                 evaluate, blas_threads):
+    iters = positive_int(iters, "iters")
+    batch_size = positive_int(batch_size, "batch_size")
+    eval_batch = positive_int(eval_batch, "eval_batch")
+    first = nets[0]
+    xp, x, labels = prepare_data(first, x_train, t_train, "train")
+    train_size, k = x.shape[0], len(nets)
+    if batch_size > train_size:
+        raise ValueError(f"batch_size ({batch_size}) is larger than the training set ({train_size} rows)")
+    if (x_test is None) != (t_test is None):
+        raise ValueError("give both x_test and t_test, or neither")
+    test = None if x_test is None else prepare_data(first, x_test, t_test, "test")[1:]
+    per_epoch = max(train_size // batch_size, 1)
+    eval_every = per_epoch if eval_every is None else positive_int(eval_every, "eval_every")
+    dt = first.params["W1"].dtype
+    device = array_api_compat.device(x)
+    t_hot = to_one_hot(labels, first.output_size, dtype=dt)
+    params = {key: xp.stack([namespace(n.params[key]).asarray(n.params[key], copy=True) for n in nets])
+              for key in PARAM_NAMES}
+    lr = xp.asarray(lrs, dtype=dt, device=device)
+    streams = [IndexStream(Rng(s), train_size, batch_size, xp, device, block=index_block(iters, batch_size))
+               for s in seeds]
+    histories = [History(config={"iters": iters, "batch_size": batch_size, "lr": lrs[i], "grad": "backprop",
+                                 "eval_every": eval_every, "per_epoch": per_epoch, "seed": seeds[i],
+                                 "train_size": train_size, "test_size": None if test is None else test[0].shape[0],
+                                 "backend": backend_of(xp), "dtype": str(first.dtype), "member": i, "members": k})
+                 for i in range(k)]
+    active = np.ones(k, dtype=bool)
+    threads = accel.cpu_threads(xp, k * step_flops(first, batch_size), "backprop", blas_threads)
+    t_start = time.perf_counter()
+    with accel.device_scope(xp), accel.cpu_thread_scope(xp, threads):
+        done = 0
+        for point in evaluation_points(iters, eval_every):
+            while done < point and active.any():
+                n = min(point - done, 100)
+                rows = xp.stack([s.take(n) for s in streams], axis=1)  # (n, K, batch)
+                snapshot = {key: xp.asarray(v, copy=True) for key, v in params.items()}
+                t0 = time.perf_counter()
+                losses = to_numpy(_run(xp, params, x, t_hot, rows, lr, active)).astype(np.float64)  # (n, K)
+                seconds = time.perf_counter() - t0
+                _record(xp, params, snapshot, losses, rows, x, t_hot, lr, active, histories, done, seconds)
+                done += n
+            if evaluate:
+                _evaluate(xp, params, histories, active, (x, labels), test, eval_batch, point, per_epoch, t_start)
+            if not active.any():
+                break
+    for i, net in enumerate(nets):
+        net.params = {key: xp.asarray(params[key][i, ...], copy=True) for key in PARAM_NAMES}
+    return histories
+
+
+def _run(xp, params, x, t, rows, lr, active):
+    """One stacked step per row of ``rows`` (n, K, batch); the losses (n, K). Members not
+    ``active`` keep their parameters."""
+    mask = xp.asarray(active, device=array_api_compat.device(x))
+    losses = []
+    for i in range(rows.shape[0]):
+        idx = rows[i, ...]  # (K, batch)
+        kk, b = idx.shape
+        flat = xp.reshape(idx, (-1,))
+        xb = xp.reshape(xp.take(x, flat, axis=0), (kk, b, x.shape[1]))
+        tb = xp.reshape(xp.take(t, flat, axis=0), (kk, b, t.shape[1]))
+        loss, grads = loss_and_gradient(params, xb, tb, xp=xp)
+        for key in PARAM_NAMES:
+            shape = (kk,) + (1,) * (params[key].ndim - 1)
+            stepped = params[key] - xp.reshape(lr, shape) * grads[key]  # the chapter's rule, member by member
+            params[key] = xp.where(xp.reshape(mask, shape), stepped, params[key])
+        losses.append(loss)
+    return xp.stack(losses)
+
+
+def _record(xp, params, snapshot, losses, rows, x, t, lr, active, histories, done, seconds):
+    """Extend each active member's history by the chunk; stop the members that went wrong,
+    keeping their parameters from before the iteration that did (rolled back and replayed alone)."""
+    n = losses.shape[0]
+    finite = np.all([_finite(xp, params[key]) for key in PARAM_NAMES], axis=0)  # (K,)
+    bad = {}
+    for m in np.flatnonzero(active):
+        col = losses[:, m]
+        wrong = np.flatnonzero(~np.isfinite(col))
+        if wrong.size:
+            bad[m] = int(wrong[0])
+        elif float(np.median(col)) >= DIVERGED_LOSS:
+            bad[m] = int(np.flatnonzero(col >= DIVERGED_LOSS)[0])
+        elif not finite[m]:
+            bad[m] = n - 1
+    if bad:
+        replay = np.zeros(len(active), dtype=bool)
+        replay[list(bad)] = True
+        for key in PARAM_NAMES:  # the bad members back to the chunk's start, the others as they are
+            shape = (len(active),) + (1,) * (params[key].ndim - 1)
+            params[key] = xp.where(xp.reshape(xp.asarray(replay, device=array_api_compat.device(x)), shape),
+                                   snapshot[key], params[key])
+        for i in range(max(bad.values())):  # replay their good steps, one member-mask at a time
+            still = np.array([m in bad and i < bad[m] for m in range(len(active))])
+            if still.any():
+                _run(xp, params, x, t, rows[i:i + 1, ...], lr, still)
+    for m in np.flatnonzero(active):
+        h = histories[m]
+        h.train_seconds += seconds
+        if m in bad:
+            b = bad[m]
+            h.loss.extend(losses[: b + 1, m].tolist())
+            h.iterations = done + b
+            h.nonfinite_iteration = done + b + 1
+            value = losses[b, m]
+            cause = (f"the loss became {value} at iteration {h.nonfinite_iteration}" if not math.isfinite(value) else
+                     f"the loss diverged at iteration {h.nonfinite_iteration} ({value:.4g})")
+            h.stopped = (f"{cause}; the learning rate ({h.config['lr']}) is probably too large. "
+                         f"Kept the parameters after {h.iterations} iterations")
+            active[m] = False
+        else:
+            h.loss.extend(losses[:, m].tolist())
+            h.iterations = done + n
+
+
+def _finite(xp, a):
+    """(K,) whether each member's slice of ``a`` is all finite."""
+    axes = tuple(range(1, a.ndim))
+    return to_numpy(xp.all(xp.isfinite(a), axis=axes)).astype(bool)
+
+
+def _evaluate(xp, params, histories, active, train, test, eval_batch, point, per_epoch, t_start):
+    """Accuracy of every active member, all at once, in batches; one record each."""
+    accs = [_accuracies(xp, params, *train, eval_batch)]
+    accs.append(None if test is None else _accuracies(xp, params, *test, eval_batch))
+    for m in np.flatnonzero(active):
+        h = histories[m]
+        h.epochs.append({"epoch": (point - 1) // per_epoch, "iteration": point, "loss": h.loss[-1],
+                         "train_acc": float(accs[0][m]), "test_acc": None if accs[1] is None else float(accs[1][m]),
+                         "seconds": time.perf_counter() - t_start})
+
+
+def _accuracies(xp, params, x, labels, batch):
+    correct = None
+    for start in range(0, x.shape[0], batch):
+        stop = min(start + batch, x.shape[0])
+        a2 = forward(params, x[start:stop, ...], xp=xp)[2]  # (K, rows, C): x meets every member's weights
+        hits = xp.sum(xp.astype(xp.argmax(a2, axis=-1) == labels[start:stop], xp.int64), axis=-1)
+        correct = hits if correct is None else correct + hits
+    return to_numpy(correct) / x.shape[0]
+
+
+# ------------------------------------------------------------------ shards on an executor
+
+def _fit_sharded(executor, shards, nets, lrs, seeds, x_train, t_train, x_test, t_test, options):
+    k = len(nets)
+    shards = min(k, os.cpu_count() or 1) if shards is None else positive_int(shards, "shards")
+    groups = [list(g) for g in np.array_split(np.arange(k), min(shards, k)) if len(g)]
+    host = [None if a is None else to_numpy(a) for a in (x_train, t_train, x_test, t_test)]
+    backend = backend_of(namespace(nets[0].params["W1"]))
+    futures = []
+    for g in groups:
+        payload = {"params": [{key: to_numpy(nets[i].params[key]) for key in PARAM_NAMES} for i in g],
+                   "shape": (nets[0].input_size, nets[0].hidden_size, nets[0].output_size),
+                   "dtype": nets[0].dtype, "backend": backend, "lrs": [lrs[i] for i in g],
+                   "seeds": [seeds[i] for i in g], "data": host, "options": options}
+        futures.append(executor.submit(_shard, payload))
+    histories = [None] * k
+    for g, future in zip(groups, futures):
+        shard_histories, shard_params = future.result()
+        for j, i in enumerate(g):
+            histories[i] = shard_histories[j]
+            xp = namespace(nets[i].params["W1"])
+            device = array_api_compat.device(nets[i].params["W1"])
+            nets[i].params = {key: xp.asarray(shard_params[j][key], device=device) for key in PARAM_NAMES}
+    return histories
+
+
+def _shard(payload):
+    """One shard's stacked fit, in a worker (a module-level function, so it pickles)."""
+    from .backend import asarray
+    d, h, c = payload["shape"]
+    nets = []
+    for p in payload["params"]:
+        net = TwoLayerNet(d, h, c, seed=0, dtype=payload["dtype"], backend=payload["backend"])
+        net.params = {key: asarray(p[key], backend=payload["backend"]) for key in PARAM_NAMES}
+        nets.append(net)
+    x_train, t_train, x_test, t_test = (None if a is None else asarray(a, backend=payload["backend"])
+                                        for a in payload["data"])
+    histories = fit_many(nets, x_train, t_train, x_test, t_test, lr=payload["lrs"], seed=payload["seeds"],
+                         **payload["options"])
+    return histories, [{key: to_numpy(net.params[key]) for key in PARAM_NAMES} for net in nets]

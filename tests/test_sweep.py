@@ -1,0 +1,108 @@
+"""Many nets at once (issue 13): fit_many equals separate fits, isolates a member that goes
+wrong, and runs in shards on any concurrent.futures executor (a process pool, a Dask cluster)."""
+
+import concurrent.futures
+import importlib.util
+
+import numpy as np
+import pytest
+
+import xpnet
+from xpnet import TwoLayerNet
+from xpnet.train import fit
+
+from conftest import host
+
+LRS, SEEDS = [0.1, 0.5, 1.0, 2.0], [1, 2, 3, 4]
+
+
+def _data(backend="numpy", n=300, d=16, c=4, seed=0):
+    rng = np.random.default_rng(seed)
+    centers = rng.standard_normal((c, d)) * 2
+    labels = rng.integers(0, c, n)
+    x = centers[labels] + rng.standard_normal((n, d))
+    return xpnet.asarray(x, backend=backend), xpnet.asarray(labels, backend=backend)
+
+
+def _separate(i, x, t, lr, seed, iters=230):
+    net = TwoLayerNet(16, 10, 4, seed=i)
+    h = fit(net, x, t, x, t, lr=lr, seed=seed, iters=iters, batch_size=20, progress=False)
+    return net, h
+
+
+def _same(net_a, h_a, net_b, h_b):
+    for k in net_a.params:
+        np.testing.assert_allclose(host(net_a.params[k]), host(net_b.params[k]), rtol=0, atol=1e-10, err_msg=k)
+    np.testing.assert_allclose(h_a.loss, h_b.loss, rtol=1e-12)
+    assert [(r["iteration"], r["train_acc"], r["test_acc"]) for r in h_a.epochs] == \
+        [(r["iteration"], r["train_acc"], r["test_acc"]) for r in h_b.epochs]
+    assert h_a.iterations == h_b.iterations and (h_a.stopped is None) == (h_b.stopped is None)
+
+
+def test_each_member_equals_its_separate_fit(backend):
+    x, t = _data(backend)
+    nets = [TwoLayerNet(16, 10, 4, seed=i) for i in range(4)]
+    histories = xpnet.fit_many(nets, x, t, x, t, lr=LRS, seed=SEEDS, iters=230, batch_size=20)
+    assert len(histories) == 4
+    for i in range(4):
+        _same(nets[i], histories[i], *_separate(i, x, t, LRS[i], SEEDS[i]))
+    assert histories[0].final["train_acc"] > 0.8
+
+
+def test_a_member_that_diverges_stops_alone():
+    x, t = _data()
+    lrs = [0.1, 1e300, 0.5]
+    nets = [TwoLayerNet(16, 10, 4, seed=i) for i in range(3)]
+    histories = xpnet.fit_many(nets, x, t, x, t, lr=lrs, seed=SEEDS[:3], iters=230, batch_size=20)
+    bad = histories[1]
+    assert bad.stopped.startswith("the loss diverged at iteration") and bad.iterations == bad.nonfinite_iteration - 1
+    ref_net, ref_h = _separate(1, x, t, 1e300, SEEDS[1])  # fit stops there too, with the same parameters
+    assert ref_h.nonfinite_iteration == bad.nonfinite_iteration and ref_h.iterations == bad.iterations
+    for k in ref_net.params:
+        np.testing.assert_allclose(nets[1].params[k], ref_net.params[k], rtol=1e-12)
+    for i in (0, 2):  # the others train on to the end, unaffected
+        assert histories[i].stopped is None and histories[i].iterations == 230
+        _same(nets[i], histories[i], *_separate(i, x, t, lrs[i], SEEDS[i]))
+
+
+def test_bad_sweeps_are_clear_errors():
+    x, t = _data()
+    with pytest.raises(ValueError, match=r"lr must be one value or one per net \(2\), got 3 values"):
+        xpnet.fit_many([TwoLayerNet(16, 10, 4), TwoLayerNet(16, 10, 4)], x, t, lr=[0.1, 0.2, 0.3])
+    with pytest.raises(ValueError, match="a sweep needs one shape and dtype"):
+        xpnet.fit_many([TwoLayerNet(16, 10, 4), TwoLayerNet(16, 11, 4)], x, t)
+    with pytest.raises(ValueError, match=r"lr\[1\] must be a positive number"):
+        xpnet.fit_many([TwoLayerNet(16, 10, 4), TwoLayerNet(16, 10, 4)], x, t, lr=[0.1, -1])
+    with pytest.raises(TypeError, match="nets must be a non-empty list of TwoLayerNet"):
+        xpnet.fit_many([], x, t)
+
+
+def _in_process():
+    x, t = _data()
+    nets = [TwoLayerNet(16, 10, 4, seed=i) for i in range(4)]
+    return nets, xpnet.fit_many(nets, x, t, x, t, lr=LRS, seed=SEEDS, iters=120, batch_size=20)
+
+
+def _check_sharded(executor, shards):
+    x, t = _data()
+    ref_nets, ref_h = _in_process()
+    nets = [TwoLayerNet(16, 10, 4, seed=i) for i in range(4)]
+    histories = xpnet.fit_many(nets, x, t, x, t, lr=LRS, seed=SEEDS, iters=120, batch_size=20,
+                               executor=executor, shards=shards)
+    for i in range(4):
+        _same(nets[i], histories[i], ref_nets[i], ref_h[i])
+
+
+def test_shards_on_a_process_pool():
+    import multiprocessing
+    with concurrent.futures.ProcessPoolExecutor(2, mp_context=multiprocessing.get_context("spawn")) as pool:
+        _check_sharded(pool, shards=3)
+
+
+@pytest.mark.skipif(importlib.util.find_spec("distributed") is None,
+                    reason="Dask's distributed is not installed: pip install 'dask[distributed]'")
+def test_shards_on_a_local_dask_cluster():
+    from distributed import Client, LocalCluster
+    with LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None) as cluster, \
+            Client(cluster) as client:
+        _check_sharded(client.get_executor(), shards=2)
