@@ -33,3 +33,15 @@ def test_numgrad_speed_smoke(tmp_path):
     methods = {r["method"] for r in data["rows"]}
     assert methods == {"book loop", "xpnet loop", "batched", "incremental"}
     assert all(r.get("max_rel_vs_backprop", 0) < 1e-6 for r in data["rows"])
+
+
+def test_sweep_speed_runs(tmp_path):
+    env = dict(os.environ, MPLBACKEND="Agg")
+    env.pop("XPNET_BACKEND", None)
+    out = tmp_path / "sweep.json"
+    run = subprocess.run([sys.executable, os.path.join(ROOT, "benchmarks", "sweep_speed.py"), "--ks", "1,2",
+                          "--iters", "5", "--workers", "1", "--json", str(out)], capture_output=True, text=True,
+                         env=env, timeout=600)
+    assert run.returncode == 0, run.stderr
+    rows = json.loads(out.read_text())["rows"]
+    assert [r["K"] for r in rows] == [1, 2] and all(r[k] > 0 for r in rows for k in ("sequential", "stacked", "pool"))
