@@ -29,7 +29,7 @@ from .backend import backend_of, namespace, to_numpy
 from .functions import to_one_hot
 from .nets import PARAM_NAMES, TwoLayerNet, forward, loss_and_gradient
 from .random import Rng
-from .train import (DIVERGED_LOSS, History, IndexStream, evaluation_points, index_block, prepare_data,
+from .train import (DIVERGED_LOSS, History, IndexStream, evaluation_points, index_block, prepare_run,
                     step_flops)
 
 __all__ = ["fit_many"]
@@ -92,15 +92,9 @@ def _fit_stacked(nets, lrs, seeds, x_train, t_train, x_test, t_test, iters, batc
     batch_size = positive_int(batch_size, "batch_size")
     eval_batch = positive_int(eval_batch, "eval_batch")
     first = nets[0]
-    xp, x, labels = prepare_data(first, x_train, t_train, "train")
+    xp, x, labels, test, per_epoch, eval_every = prepare_run(first, x_train, t_train, x_test, t_test, batch_size,
+                                                             eval_every)
     train_size, k = x.shape[0], len(nets)
-    if batch_size > train_size:
-        raise ValueError(f"batch_size ({batch_size}) is larger than the training set ({train_size} rows)")
-    if (x_test is None) != (t_test is None):
-        raise ValueError("give both x_test and t_test, or neither")
-    test = None if x_test is None else prepare_data(first, x_test, t_test, "test")[1:]
-    per_epoch = max(train_size // batch_size, 1)
-    eval_every = per_epoch if eval_every is None else positive_int(eval_every, "eval_every")
     dt = first.params["W1"].dtype
     device = array_api_compat.device(x)
     t_hot = to_one_hot(labels, first.output_size, dtype=dt)

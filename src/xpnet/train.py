@@ -205,6 +205,21 @@ def prepare_data(net, x, t, name):
     return xp, x, labels
 
 
+def prepare_run(net, x_train, t_train, x_test, t_test, batch_size, eval_every):
+    """The checks and forms every training run starts with (``fit``, ``fit_many``):
+    ``(xp, x_train, labels_train, test or None, per_epoch, eval_every)``."""
+    xp, x_train, labels_train = prepare_data(net, x_train, t_train, "train")
+    train_size = x_train.shape[0]
+    if batch_size > train_size:
+        raise ValueError(f"batch_size ({batch_size}) is larger than the training set ({train_size} rows)")
+    if (x_test is None) != (t_test is None):
+        raise ValueError("give both x_test and t_test, or neither")
+    test = None if x_test is None else prepare_data(net, x_test, t_test, "test")[1:]
+    per_epoch = max(train_size // batch_size, 1)
+    eval_every = per_epoch if eval_every is None else positive_int(eval_every, "eval_every")
+    return xp, x_train, labels_train, test, per_epoch, eval_every
+
+
 def evaluation_points(iters, eval_every):
     """Iterations after which accuracy is evaluated: after update i (0-based) when
     ``i % eval_every == 0``, as the book does, and after the last (made one at a time)."""
@@ -273,15 +288,9 @@ def fit(net: "TwoLayerNet", x_train: ArrayLike, t_train: ArrayLike, x_test: Arra
         blas_threads = positive_int(blas_threads, "blas_threads")
     if grad not in GRADS:
         raise ValueError(f"grad must be one of {', '.join(GRADS)}, got {grad!r}")
-    xp, x_train, labels_train = prepare_data(net, x_train, t_train, "train")
+    xp, x_train, labels_train, test, per_epoch, eval_every = prepare_run(net, x_train, t_train, x_test, t_test,
+                                                                         batch_size, eval_every)
     train_size = x_train.shape[0]
-    if batch_size > train_size:
-        raise ValueError(f"batch_size ({batch_size}) is larger than the training set ({train_size} rows)")
-    if (x_test is None) != (t_test is None):
-        raise ValueError("give both x_test and t_test, or neither")
-    test = None if x_test is None else prepare_data(net, x_test, t_test, "test")[1:]
-    per_epoch = max(train_size // batch_size, 1)
-    eval_every = per_epoch if eval_every is None else positive_int(eval_every, "eval_every")
 
     history = History(config={"iters": iters, "batch_size": batch_size, "lr": lr, "grad": grad,
                               "eval_every": eval_every, "per_epoch": per_epoch, "seed": seed, "train_size": train_size,
