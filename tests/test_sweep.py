@@ -106,3 +106,85 @@ def test_shards_on_a_local_dask_cluster():
     with LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None) as cluster, \
             Client(cluster) as client:
         _check_sharded(client.get_executor(), shards=2)
+
+
+# ------------------------------------------------------------------ xpnet sweep
+
+def _xpnet(*args, env=None, timeout=600):
+    import os
+    import subprocess
+    import sys
+    e = dict(os.environ, MPLBACKEND="Agg", **(env or {}))
+    e.pop("XPNET_BACKEND", None)
+    return subprocess.run([sys.executable, "-m", "xpnet", *args], capture_output=True, text=True, env=e,
+                          timeout=timeout)
+
+
+def test_xpnet_sweep_runs_the_experiment_and_equals_single_runs(tmp_path):
+    import json
+    out = tmp_path / "sweep"
+    run = _xpnet("sweep", "--dataset", "mnist-t10k", "--lr", "0.1", "1", "--seeds", "2", "--iters", "200",
+                 "--out", str(out), "--no-progress")
+    assert run.returncode == 0, run.stderr
+    assert "sweep: 2 learning rates x 2 seeds = 4 TwoLayerNet(784, 50, 10)" in run.stdout
+    table = [line.split() for line in run.stdout.splitlines() if line.strip().startswith(("0.1 ", "1 "))]
+    assert [r[0] for r in table] == ["0.1", "1"]
+    assert sorted(p.name for p in out.iterdir()) == ["lr0.1-seed0", "lr0.1-seed1", "lr1-seed0", "lr1-seed1",
+                                                     "summary.csv", "summary.json", "sweep_accuracy.png",
+                                                     "sweep_final.png"]
+    summary = json.loads((out / "summary.json").read_text())
+    assert [r["lr"] for r in summary["rates"]] == [0.1, 1.0] and len(summary["members"]) == 4
+    member = json.loads((out / "lr1-seed1" / "metrics.json").read_text())
+    single = tmp_path / "single"
+    train = _xpnet("train", "--dataset", "mnist-t10k", "--lr", "1", "--seed", "1", "--iters", "200", "--out",
+                   str(single), "--no-progress", "--no-plots")
+    assert train.returncode == 0, train.stderr
+    alone = json.loads((single / "metrics.json").read_text())
+    assert member["loss"] == alone["loss"] and member["epochs"][-1]["test_acc"] == alone["epochs"][-1]["test_acc"]
+    from xpnet import TwoLayerNet
+    a, b = TwoLayerNet.load(out / "lr1-seed1" / "params.npz"), TwoLayerNet.load(single / "params.npz")
+    for k in a.params:
+        np.testing.assert_allclose(a.params[k], b.params[k], rtol=0, atol=1e-10)
+    # the same sweep on two processes: the same summary
+    again = _xpnet("sweep", "--dataset", "mnist-t10k", "--lr", "0.1", "1", "--seeds", "2", "--iters", "200",
+                   "--out", str(out), "--overwrite", "--workers", "2", "--no-progress", "--no-plots")
+    assert again.returncode == 0, again.stderr
+    assert json.loads((out / "summary.json").read_text())["rates"] == summary["rates"]
+    assert not (out / "sweep_final.png").exists()  # --overwrite removed the earlier run's files
+
+
+def test_xpnet_sweep_bad_input_and_a_taken_folder(tmp_path):
+    (tmp_path / "taken").mkdir()
+    (tmp_path / "taken" / "notes.txt").write_text("mine")
+    run = _xpnet("sweep", "--out", str(tmp_path / "taken"))
+    assert run.returncode == 2 and "already holds notes.txt" in run.stderr and "Traceback" not in run.stderr
+    run = _xpnet("sweep", "--grad", "numerical", "--out", str(tmp_path / "n"))
+    assert run.returncode == 2 and run.stderr.strip().splitlines() == [
+        "python -m xpnet sweep: error: --grad numerical is not for sweeps; use xpnet train --grad numerical"]
+    run = _xpnet("sweep", "--lr", "0.1", "-1")
+    assert run.returncode == 2 and "argument --lr: must be a positive number, got '-1'" in run.stderr
+
+
+def test_xpnet_sweep_sigterm_keeps_what_was_done(tmp_path):
+    import json
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+    out = tmp_path / "sweep"
+    env = dict(os.environ, MPLBACKEND="Agg")
+    env.pop("XPNET_BACKEND", None)
+    proc = subprocess.Popen([sys.executable, "-m", "xpnet", "sweep", "--dataset", "mnist-t10k", "--lr", "0.1", "1",
+                             "--seeds", "1", "--iters", "2000000", "--eval-every", "200", "--hidden", "20",
+                             "--out", str(out), "--no-progress"], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            text=True, env=env)
+    time.sleep(8)
+    proc.send_signal(signal.SIGTERM)
+    stdout, stderr = proc.communicate(timeout=120)
+    assert proc.returncode == 143, stderr
+    assert "Traceback" not in stderr and "interrupted" in stderr
+    for name in ("lr0.1-seed0", "lr1-seed0"):
+        metrics = json.loads((out / name / "metrics.json").read_text())
+        assert metrics["iterations"] == len(metrics["loss"]) > 0 and metrics["stopped"].startswith("interrupted (SIGTERM)")
+    assert (out / "summary.json").exists()

@@ -107,15 +107,33 @@ def add_train_arguments(p):
     return p
 
 
+def add_sweep_arguments(p):
+    add_train_arguments(p)
+    for action in p._actions:  # the sweep's own defaults and meanings
+        if action.dest == "lr":
+            action.nargs, action.default = "+", [0.01, 0.1, 1.0, 10.0]
+            action.help = "learning rates, default 0.01 0.1 1 10 (the chapter's experiment)"
+        elif action.dest == "seed":
+            action.help = "first seed, default 0: member s of a rate uses seed first + s"
+    p.add_argument("--seeds", type=_positive_int, default=3, help="seeds per learning rate, default 3")
+    p.add_argument("--workers", type=_positive_int, default=1,
+                   help="processes to run the sweep in (shards on a process pool), default 1: here")
+    return p
+
+
 def build_parser(prog="xpnet"):
     from . import __version__
     p = _Parser(prog=prog, description="xpnet: the training chapter of Deep Learning from Scratch, "
                 "written once on the Array API (NumPy on the CPU, CuPy on NVIDIA GPUs).")
     p.add_argument("--version", action="version", version=f"xpnet {__version__}")
-    sub = p.add_subparsers(dest="command", metavar="{train,fetch,info}", parser_class=_Parser)
+    sub = p.add_subparsers(dest="command", metavar="{train,sweep,fetch,info}", parser_class=_Parser)
     add_train_arguments(sub.add_parser(
         "train", help="train the book's TwoLayerNet by mini-batch SGD (chapter 4)",
         description="Train the book's TwoLayerNet by mini-batch SGD (Deep Learning from Scratch, chapter 4)."))
+    add_sweep_arguments(sub.add_parser(
+        "sweep", help="the learning-rate experiment: many nets at once (rates x seeds)",
+        description="Train one TwoLayerNet per learning rate and seed, all as one stacked computation, "
+                    "and compare them: a table, two figures, each member's metrics and parameters."))
     fetch = sub.add_parser("fetch", help="download a data set and check it",
                            description="Download a data set (or check the copy that is there).")
     fetch.add_argument("name", choices=("mnist", "fashion-mnist"), help="data set")
@@ -140,13 +158,13 @@ def main(argv=None, prog=None):
         parsed.append(parser.parse_args(argv))
         if parsed[0].command is None:
             parser.print_help(sys.stderr)
-            raise UsageError("choose a command: train, fetch or info")
+            raise UsageError("choose a command: train, sweep, fetch or info")
         return 0
     code = _guarded(prog, parse)
     if code:
         return code
     args = parsed[0]
-    command = {"train": train, "fetch": fetch, "info": info}[args.command]
+    command = {"train": train, "sweep": sweep, "fetch": fetch, "info": info}[args.command]
     sub = f"{prog} {args.command}"
     return _guarded(sub, lambda: command(args, sub))
 
@@ -284,7 +302,7 @@ RUN_FILES = ("params.npz", "metrics.json", "metrics.csv", "loss.png", "accuracy.
 LOCK = ".xpnet-run.lock"
 
 
-def _own_out(path, overwrite):
+def _own_out(path, overwrite, extra=(), member_dirs=False):
     """Make the run's folder its own: a new unique ``runs/<timestamp>[-N]`` by default, else
     ``path`` (refused when another run holds it, or when it holds files and not ``overwrite``).
     A lock file marks it as taken until the run ends; with ``overwrite``, an earlier run's
@@ -316,11 +334,25 @@ def _own_out(path, overwrite):
         except UsageError:
             os.unlink(lock)
             raise
-    for name in RUN_FILES:
+    for name in RUN_FILES + tuple(extra):
         try:
             os.unlink(os.path.join(path, name))
         except FileNotFoundError:
             pass
+    if member_dirs:  # an earlier sweep's member folders (lr<rate>-seed<seed>/, only xpnet's files in them)
+        import re
+        for name in os.listdir(path):
+            folder = os.path.join(path, name)
+            if re.fullmatch(r"lr[^/]+-seed\d+", name) and os.path.isdir(folder):
+                for f in RUN_FILES:
+                    try:
+                        os.unlink(os.path.join(folder, f))
+                    except FileNotFoundError:
+                        pass
+                try:
+                    os.rmdir(folder)
+                except OSError:
+                    pass  # it holds something else: left alone
     return path
 
 
@@ -347,7 +379,7 @@ def _release_out(path):
         pass
 
 
-def _check_memory(args, train_size, inputs, eval_every):
+def _check_memory(args, train_size, inputs, eval_every, nets=1):
     """Refuse, before anything is allocated, a run that cannot fit in this machine's memory."""
     params = (inputs * args.hidden + args.hidden * 10 + args.hidden + 10) * 8
     activations = max(args.batch_size, min(train_size, 10_000)) * (args.hidden + 10) * 8
@@ -355,7 +387,7 @@ def _check_memory(args, train_size, inputs, eval_every):
     if evaluations > 1_000_000:
         raise UsageError(f"--eval-every {eval_every} with --iters {args.iters} evaluates accuracy "
                          f"{evaluations:,} times; use a larger --eval-every")
-    need = 8 * params + 8 * activations + 40 * args.iters + 400 * min(evaluations, args.iters)
+    need = nets * (8 * params + 8 * activations + 40 * args.iters + 400 * min(evaluations, args.iters))
     have = _available_memory()
     if have is not None and need > have:
         raise UsageError(f"this run needs about {need / 2**30:.1f} GiB of memory (--hidden {args.hidden}, "
@@ -497,6 +529,115 @@ def _write_outputs(out, net, history, plots=True):
         except OSError as exc:
             failed.append(f"{path} could not be written ({exc.strerror or exc}); the other files were kept")
     return written, failed
+
+
+# ------------------------------------------------------------------ sweep
+
+SWEEP_FILES = ("summary.json", "summary.csv", "sweep_accuracy.png", "sweep_final.png")
+
+
+def sweep(args, prog):
+    """Many nets at once: one per learning rate and seed, trained stacked; a table, two figures,
+    each member's metrics and parameters in a folder of its own."""
+    import json
+
+
+    import xpnet
+    from ._io import atomic_write
+    from .backend import device_name
+    from .plots import plot_sweep
+    from .sweep import fit_many
+
+    if args.grad != "backprop":
+        raise UsageError("--grad numerical is not for sweeps; use xpnet train --grad numerical")
+    name, xp = _backend(args)
+    if args.out is not None:
+        _check_out(args.out, args.overwrite)
+    used, (x_train, t_train), (x_test, t_test) = _load(args, name)
+    per_epoch, eval_every, note = _evaluation_plan(args, used, x_train.shape[0])
+    inputs = x_train.shape[1]
+    members = [(lr, args.seed + s) for lr in args.lr for s in range(args.seeds)]
+    _check_memory(args, x_train.shape[0], inputs, eval_every, nets=len(members))
+    out = _own_out(args.out, args.overwrite, extra=SWEEP_FILES, member_dirs=True)
+    nets = [xpnet.TwoLayerNet(inputs, args.hidden, 10, seed=seed, dtype=args.dtype, backend=name)
+            for _, seed in members]
+    device = device_name(xp)
+    print(f"xpnet {xpnet.__version__} | backend {name} | device {device} | {args.dtype}")
+    print(f"data: {used}: {x_train.shape[0]} train / {x_test.shape[0]} test images, {inputs} inputs, 10 classes")
+    print(f"sweep: {len(args.lr)} learning rates x {args.seeds} seeds = {len(members)} TwoLayerNet({inputs}, "
+          f"{args.hidden}, 10) | iters {args.iters} | batch {args.batch_size} | epoch = {per_epoch} iterations{note}"
+          f"{f' | {args.workers} processes' if args.workers > 1 else ''}")
+    sys.stdout.flush()
+    executor = None
+    try:
+        if args.workers > 1:
+            import concurrent.futures
+            import multiprocessing
+            executor = concurrent.futures.ProcessPoolExecutor(args.workers,
+                                                              mp_context=multiprocessing.get_context("spawn"))
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)  # overflow warnings: divergence is reported
+            histories = fit_many(nets, x_train, t_train, x_test, t_test, lr=[lr for lr, _ in members],
+                                 seed=[seed for _, seed in members], iters=args.iters, batch_size=args.batch_size,
+                                 eval_every=eval_every, executor=executor, shards=args.workers,
+                                 progress=args.progress, blas_threads=args.blas_threads)
+        failed = []
+        results = []
+        for (lr, seed), net, h in zip(members, nets, histories):
+            h.config.update({"dataset": used, "hidden": args.hidden, "device": device})
+            folder = os.path.join(out, f"lr{lr:g}-seed{seed}")
+            os.makedirs(folder, exist_ok=True)
+            failed += _write_outputs(folder, net, h, plots=False)[1]
+            results.append((lr, seed, h))
+        rows = _sweep_table(results)
+        try:
+            atomic_write(os.path.join(out, "summary.json"), json.dumps({"members": [
+                {"lr": lr, "seed": seed, "iterations": h.iterations, "stopped": h.stopped,
+                 "final": h.final} for lr, seed, h in results], "rates": rows}, indent=1))
+            atomic_write(os.path.join(out, "summary.csv"), "lr,seeds,train_acc_mean,train_acc_sd,test_acc_mean,"
+                         "test_acc_sd,stopped\n" + "".join(
+                             f"{r['lr']!r},{r['seeds']},{r['train_mean']!r},{r['train_sd']!r},{r['test_mean']!r},"
+                             f"{r['test_sd']!r},{r['stopped']}\n" for r in rows))
+            if not args.no_plots:
+                plot_sweep(results, os.path.join(out, "sweep_accuracy.png"), os.path.join(out, "sweep_final.png"),
+                           dataset=used)
+        except OSError as exc:
+            failed.append(f"{out}: the summary could not be written ({exc.strerror or exc})")
+    finally:
+        if executor is not None:
+            executor.shutdown(cancel_futures=True)
+        _release_out(out)
+    print(f"{'lr':>8}  {'seeds':>5}  {'train acc':>17}  {'test acc':>17}  stopped")
+    for r in rows:
+        print(f"{r['lr']:8g}  {r['seeds']:5d}  {r['train_mean']:.4f} +- {r['train_sd']:.4f}  "
+              f"{r['test_mean']:.4f} +- {r['test_sd']:.4f}  {r['stopped']}")
+    print(f"wrote {out}: summary.json, summary.csv{'' if args.no_plots else ', sweep_accuracy.png, sweep_final.png'}"
+          f", and lr<rate>-seed<seed>/ for each of the {len(members)} members")
+    for line in failed:
+        print(f"{prog}: error: {line}", file=sys.stderr)
+    signals = {h.signal for h in histories if h.stopped and h.stopped.startswith("interrupted")}
+    if signals:
+        sig = next(iter(signals))
+        print(f"{prog}: stopped: interrupted; each member kept what it had done", file=sys.stderr)
+        return 130 if sig is None else 128 + sig
+    return 1 if failed else 0
+
+
+def _sweep_table(results):
+    """Per learning rate: mean and spread over seeds of the final accuracies, and how many stopped."""
+    import numpy as np
+    rows = []
+    for lr in sorted({lr for lr, _, _ in results}):
+        hs = [h for r, _, h in results if r == lr]
+
+        def stat(key):
+            v = np.array([h.final.get(key) if h.final.get(key) is not None else np.nan for h in hs], dtype=float)
+            return (float(np.nanmean(v)) if np.isfinite(v).any() else float("nan"),
+                    float(np.nanstd(v)) if np.isfinite(v).any() else float("nan"))
+        (tm, ts), (em, es) = stat("train_acc"), stat("test_acc")
+        rows.append({"lr": lr, "seeds": len(hs), "train_mean": tm, "train_sd": ts, "test_mean": em, "test_sd": es,
+                     "stopped": sum(1 for h in hs if h.stopped)})
+    return rows
 
 
 # ------------------------------------------------------------------ fetch

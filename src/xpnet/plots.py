@@ -21,7 +21,7 @@ if TYPE_CHECKING:  # only for the annotations
 
     from .train import History
 
-__all__ = ["subplots", "save_figure", "plot_loss", "plot_accuracy"]
+__all__ = ["subplots", "save_figure", "plot_loss", "plot_accuracy", "plot_sweep"]
 
 
 def subplots(nrows: int = 1, ncols: int = 1, figsize: tuple[float, float] = (6.4, 4.0), **kwargs: Any):
@@ -88,3 +88,62 @@ def plot_accuracy(history: History, path: str | os.PathLike | None = None,
     if path is not None:
         save_figure(fig, path)
     return fig
+
+
+def plot_sweep(results, path_curves: str | os.PathLike | None = None, path_final: str | os.PathLike | None = None,
+               dataset: str | None = None):
+    """The learning-rate experiment's two figures; returns ``(curves, final)``.
+
+    Args:
+        results: ``[(lr, seed, history), ...]``, several seeds per rate.
+        path_curves: PNG of the test accuracy per epoch, one line per rate (mean
+            over seeds, their range shaded).
+        path_final: PNG of the final test accuracy against the rate (log axis):
+            each seed a point, the mean a line.
+        dataset: a data-set name for the titles.
+    """
+    from .datasets import TITLES
+    suffix = f"\n{TITLES.get(dataset, dataset)}" if dataset else ""
+    rates = sorted({lr for lr, _, _ in results})
+    curves, ax = subplots(figsize=(6.8, 4.2))
+    for lr in rates:
+        runs = [h for r, _, h in results if r == lr and h.epochs]
+        if not runs:
+            continue
+        per_epoch = runs[0].config.get("per_epoch") or 1
+        points = min(len(h.epochs) for h in runs)
+        epochs = [r["iteration"] / per_epoch for r in runs[0].epochs[:points]]
+        accs = np.array([[r["test_acc"] if r["test_acc"] is not None else r["train_acc"] for r in h.epochs[:points]]
+                         for h in runs])
+        line, = ax.plot(epochs, accs.mean(axis=0), marker="o", markersize=3, label=f"lr {lr:g}")
+        if len(runs) > 1:
+            ax.fill_between(epochs, accs.min(axis=0), accs.max(axis=0), color=line.get_color(), alpha=0.2)
+    ax.set_xlabel("epochs")
+    ax.set_ylabel("test accuracy")
+    ax.set_ylim(0, 1.0)
+    ax.set_title("Test accuracy per learning rate (mean over seeds, range shaded)" + suffix)
+    ax.legend(loc="lower right")
+    ax.grid(alpha=0.3)
+    curves.tight_layout()
+    final, ax = subplots(figsize=(6.4, 4.2))
+    means = []
+    for lr in rates:
+        accs = [h.final.get("test_acc") if h.final.get("test_acc") is not None else h.final.get("train_acc", np.nan)
+                for r, _, h in results if r == lr]
+        accs = [np.nan if a is None else a for a in accs]
+        ax.scatter([lr] * len(accs), accs, color="tab:blue", alpha=0.6, s=18)
+        means.append(np.nanmean(accs) if np.isfinite(accs).any() else np.nan)
+    ax.plot(rates, means, color="tab:orange", marker="s", label="mean over seeds")
+    ax.set_xscale("log")
+    ax.set_xlabel("learning rate")
+    ax.set_ylabel("final test accuracy")
+    ax.set_ylim(0, 1.0)
+    ax.set_title("Final test accuracy against the learning rate" + suffix)
+    ax.legend(loc="lower left")
+    ax.grid(alpha=0.3, which="both")
+    final.tight_layout()
+    if path_curves is not None:
+        save_figure(curves, path_curves)
+    if path_final is not None:
+        save_figure(final, path_final)
+    return curves, final

@@ -22,7 +22,7 @@ from typing import Any, Sequence
 import numpy as np
 import array_api_compat
 
-from . import accel
+from . import _progress, accel
 from ._checks import positive_int, positive_number
 from ._typing import ArrayLike
 from .backend import backend_of, namespace, to_numpy
@@ -39,7 +39,8 @@ def fit_many(nets: Sequence[TwoLayerNet], x_train: ArrayLike, t_train: ArrayLike
              t_test: ArrayLike = None, *, lr: float | Sequence[float] = 0.1,
              seed: int | None | Sequence[int | None] = None, iters: int = 10_000, batch_size: int = 100,
              eval_every: int | None = None, eval_batch: int = 10_000, evaluate: bool = True,
-             executor: Any = None, shards: int | None = None, blas_threads: int | None = None) -> list[History]:
+             executor: Any = None, shards: int | None = None, blas_threads: int | None = None,
+             progress: bool | None = None) -> list[History]:
     """Train ``nets`` (one shape, one dtype, one backend) as one stacked computation.
 
     Args:
@@ -54,9 +55,12 @@ def fit_many(nets: Sequence[TwoLayerNet], x_train: ArrayLike, t_train: ArrayLike
         shards: how many groups (default: one per CPU core of this machine, at
             most one per net).
         blas_threads: as for :func:`xpnet.fit`.
+        progress: one progress bar over the whole sweep (net-iterations), as
+            for :func:`xpnet.fit` (None: when stderr is a terminal).
 
     Returns:
-        One :class:`xpnet.History` per net, in order.
+        One :class:`xpnet.History` per net, in order. Ctrl-C stops every member,
+        keeping what the histories record (the unfinished chunk rolled back).
     """
     nets = list(nets)
     if not nets or not all(isinstance(n, TwoLayerNet) for n in nets):
@@ -73,9 +77,9 @@ def fit_many(nets: Sequence[TwoLayerNet], x_train: ArrayLike, t_train: ArrayLike
     if executor is not None:
         return _fit_sharded(executor, shards, nets, lrs, seeds, x_train, t_train, x_test, t_test,
                             dict(iters=iters, batch_size=batch_size, eval_every=eval_every, eval_batch=eval_batch,
-                                 evaluate=evaluate, blas_threads=blas_threads))
+                                 evaluate=evaluate, blas_threads=blas_threads, progress=False))
     return _fit_stacked(nets, lrs, seeds, x_train, t_train, x_test, t_test, iters, batch_size, eval_every,
-                        eval_batch, evaluate, blas_threads)
+                        eval_batch, evaluate, blas_threads, progress)
 
 
 def _per_net(value, k, name):
@@ -87,7 +91,7 @@ def _per_net(value, k, name):
 
 
 def _fit_stacked(nets, lrs, seeds, x_train, t_train, x_test, t_test, iters, batch_size, eval_every, eval_batch,
-                 evaluate, blas_threads):
+                 evaluate, blas_threads, progress):
     iters = positive_int(iters, "iters")
     batch_size = positive_int(batch_size, "batch_size")
     eval_batch = positive_int(eval_batch, "eval_batch")
@@ -111,22 +115,38 @@ def _fit_stacked(nets, lrs, seeds, x_train, t_train, x_test, t_test, iters, batc
     active = np.ones(k, dtype=bool)
     threads = accel.cpu_threads(xp, k * step_flops(first, batch_size), "backprop", blas_threads)
     t_start = time.perf_counter()
-    with accel.device_scope(xp), accel.cpu_thread_scope(xp, threads):
-        done = 0
-        for point in evaluation_points(iters, eval_every):
-            while done < point and active.any():
-                n = min(point - done, 100)
-                rows = xp.stack([s.take(n) for s in streams], axis=1)  # (n, K, batch)
-                snapshot = {key: xp.asarray(v, copy=True) for key, v in params.items()}
-                t0 = time.perf_counter()
-                losses = to_numpy(_run(xp, params, x, t_hot, rows, lr, active)).astype(np.float64)  # (n, K)
-                seconds = time.perf_counter() - t0
-                _record(xp, params, snapshot, losses, rows, x, t_hot, lr, active, histories, done, seconds)
-                done += n
-            if evaluate:
-                _evaluate(xp, params, histories, active, (x, labels), test, eval_batch, point, per_epoch, t_start)
-            if not active.any():
-                break
+    bar = _progress.bar(progress, total=k * iters, unit="net-it", dynamic_ncols=True, smoothing=0.1)
+    try:
+        with accel.device_scope(xp), accel.cpu_thread_scope(xp, threads):
+            done = 0
+            for point in evaluation_points(iters, eval_every):
+                while done < point and active.any():
+                    n = min(point - done, 100)
+                    rows = xp.stack([s.take(n) for s in streams], axis=1)  # (n, K, batch)
+                    snapshot = {key: xp.asarray(v, copy=True) for key, v in params.items()}
+                    t0 = time.perf_counter()
+                    try:
+                        losses = to_numpy(_run(xp, params, x, t_hot, rows, lr, active)).astype(np.float64)
+                    except KeyboardInterrupt:
+                        params.update(snapshot)  # the unfinished chunk is not recorded
+                        raise
+                    seconds = time.perf_counter() - t0
+                    _record(xp, params, snapshot, losses, rows, x, t_hot, lr, active, histories, done, seconds)
+                    bar.update(n * k)
+                    done += n
+                if evaluate and active.any():
+                    _evaluate(xp, params, histories, active, (x, labels), test, eval_batch, point, per_epoch,
+                              t_start)
+                if not active.any():
+                    break
+    except KeyboardInterrupt as exc:  # Ctrl-C (or a signal the command line turns into it): keep what was done
+        why = getattr(exc, "signal_name", "Ctrl-C")
+        for m in np.flatnonzero(active):
+            histories[m].stopped = f"interrupted ({why}) after {histories[m].iterations} iterations"
+            histories[m].signal = getattr(exc, "signal_number", None)
+        active[:] = False
+    finally:
+        bar.close()
     for i, net in enumerate(nets):
         net.params = {key: xp.asarray(params[key][i, ...], copy=True) for key in PARAM_NAMES}
     return histories
