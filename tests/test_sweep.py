@@ -188,3 +188,19 @@ def test_xpnet_sweep_sigterm_keeps_what_was_done(tmp_path):
         metrics = json.loads((out / name / "metrics.json").read_text())
         assert metrics["iterations"] == len(metrics["loss"]) > 0 and metrics["stopped"].startswith("interrupted (SIGTERM)")
     assert (out / "summary.json").exists()
+
+
+def test_the_example_script_runs_a_sweep(tmp_path):
+    import os
+    import subprocess
+    import sys
+    script = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "examples", "sweep.py")
+    env = dict(os.environ, MPLBACKEND="Agg")
+    env.pop("XPNET_BACKEND", None)
+    run = subprocess.run([sys.executable, script, "--dataset", "mnist-t10k", "--lr", "0.5", "--seeds", "2",
+                          "--iters", "50", "--out", str(tmp_path / "s"), "--no-progress", "--no-plots"],
+                         capture_output=True, text=True, env=env, timeout=300)
+    assert run.returncode == 0, run.stderr
+    assert (tmp_path / "s" / "lr0.5-seed1" / "params.npz").exists()
+    bad = subprocess.run([sys.executable, script, "--seeds", "0"], capture_output=True, text=True, env=env, timeout=120)
+    assert bad.returncode == 2 and bad.stderr.startswith("sweep.py: error: argument --seeds")

@@ -190,6 +190,14 @@ def _on_signal(signum, frame):
     raise Interrupted(signum, signal.Signals(signum).name)
 
 
+def sweep_main(argv=None, prog=None):
+    """``examples/sweep.py``: ``xpnet sweep`` under the script's own name."""
+    prog = prog or program_name()
+    parser = add_sweep_arguments(_Parser(prog=prog, description="The learning-rate experiment: one TwoLayerNet per "
+                                         "rate and seed, trained as one stacked computation."))
+    return _guarded(prog, lambda: sweep(parser.parse_args(argv), prog))
+
+
 def _guarded(prog, run):
     """Run a command; every failure becomes one line on stderr and an exit code, never a traceback:
     bad input 2; data, files, memory or a numerical failure 1; Ctrl-C 130, SIGTERM 143, SIGHUP 129."""
