@@ -248,11 +248,7 @@ def train(args, prog):
     from .backend import device_name
     from .train import fit
 
-    name, xp = _backend(args)
-    if args.out is not None:
-        _check_out(args.out, args.overwrite)
-    used, (x_train, t_train), (x_test, t_test) = _load(args, name)
-    per_epoch, eval_every, note = _evaluation_plan(args, used, x_train.shape[0])
+    name, xp, used, (x_train, t_train), (x_test, t_test), per_epoch, eval_every, note = _set_up(args)
     inputs = x_train.shape[1]
     _check_memory(args, x_train.shape[0], inputs, eval_every)
     out = _own_out(args.out, args.overwrite)
@@ -291,6 +287,17 @@ def train(args, prog):
             return 1
         return 130 if history.signal is None else 128 + history.signal
     return 1 if failed else 0
+
+
+def _set_up(args):
+    """What a training command starts with: the backend, an early check of ``--out`` (nothing
+    made yet), the data (with its notice) and the evaluation plan."""
+    name, xp = _backend(args)
+    if args.out is not None:
+        _check_out(args.out, args.overwrite)
+    used, train_set, test_set = _load(args, name)
+    per_epoch, eval_every, note = _evaluation_plan(args, used, train_set[0].shape[0])
+    return name, xp, used, train_set, test_set, per_epoch, eval_every, note
 
 
 def _backend(args):
@@ -558,11 +565,7 @@ def sweep(args, prog):
 
     if args.grad != "backprop":
         raise UsageError("--grad numerical is not for sweeps; use xpnet train --grad numerical")
-    name, xp = _backend(args)
-    if args.out is not None:
-        _check_out(args.out, args.overwrite)
-    used, (x_train, t_train), (x_test, t_test) = _load(args, name)
-    per_epoch, eval_every, note = _evaluation_plan(args, used, x_train.shape[0])
+    name, xp, used, (x_train, t_train), (x_test, t_test), per_epoch, eval_every, note = _set_up(args)
     inputs = x_train.shape[1]
     members = [(lr, args.seed + s) for lr in args.lr for s in range(args.seeds)]
     _check_memory(args, x_train.shape[0], inputs, eval_every, nets=len(members))
