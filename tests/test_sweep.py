@@ -58,6 +58,7 @@ def test_a_member_that_diverges_stops_alone():
     assert bad.stopped.startswith("the loss diverged at iteration") and bad.iterations == bad.nonfinite_iteration - 1
     ref_net, ref_h = _separate(1, x, t, 1e300, SEEDS[1])  # fit stops there too, with the same parameters
     assert ref_h.nonfinite_iteration == bad.nonfinite_iteration and ref_h.iterations == bad.iterations
+    assert bad.stopped == ref_h.stopped  # one rule and one message for fit and fit_many
     for k in ref_net.params:
         np.testing.assert_allclose(nets[1].params[k], ref_net.params[k], rtol=1e-12)
     for i in (0, 2):  # the others train on to the end, unaffected

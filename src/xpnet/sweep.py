@@ -14,7 +14,6 @@ shards on any ``concurrent.futures.Executor`` (a process pool, a Dask cluster's
 
 from __future__ import annotations
 
-import math
 import os
 import time
 from typing import Any, Sequence
@@ -29,8 +28,8 @@ from .backend import backend_of, namespace, to_numpy
 from .functions import to_one_hot
 from .nets import PARAM_NAMES, TwoLayerNet, forward, loss_and_gradient
 from .random import Rng
-from .train import (DIVERGED_LOSS, History, IndexStream, evaluation_points, index_block, prepare_run,
-                    step_flops)
+from .train import (History, IndexStream, evaluation_points, first_bad, index_block, prepare_run, step_flops,
+                    stop_message)
 
 __all__ = ["fit_many"]
 
@@ -177,16 +176,13 @@ def _record(xp, params, snapshot, losses, rows, x, t, lr, active, histories, don
     keeping their parameters from before the iteration that did (rolled back and replayed alone)."""
     n = losses.shape[0]
     finite = np.all([_finite(xp, params[key]) for key in PARAM_NAMES], axis=0)  # (K,)
-    bad = {}
+    bad = {}  # member -> (chunk position, what went wrong), by fit's rule
     for m in np.flatnonzero(active):
-        col = losses[:, m]
-        wrong = np.flatnonzero(~np.isfinite(col))
-        if wrong.size:
-            bad[m] = int(wrong[0])
-        elif float(np.median(col)) >= DIVERGED_LOSS:
-            bad[m] = int(np.flatnonzero(col >= DIVERGED_LOSS)[0])
-        elif not finite[m]:
-            bad[m] = n - 1
+        found = first_bad(losses[:, m])
+        if found is None and not finite[m]:
+            found = (n - 1, "the parameters")  # finite losses, but the last updates overflowed
+        if found is not None:
+            bad[m] = found
     if bad:
         replay = np.zeros(len(active), dtype=bool)
         replay[list(bad)] = True
@@ -194,23 +190,19 @@ def _record(xp, params, snapshot, losses, rows, x, t, lr, active, histories, don
             shape = (len(active),) + (1,) * (params[key].ndim - 1)
             params[key] = xp.where(xp.reshape(xp.asarray(replay, device=array_api_compat.device(x)), shape),
                                    snapshot[key], params[key])
-        for i in range(max(bad.values())):  # replay their good steps, one member-mask at a time
-            still = np.array([m in bad and i < bad[m] for m in range(len(active))])
+        for i in range(max(b for b, _ in bad.values())):  # replay their good steps, under a member mask
+            still = np.array([m in bad and i < bad[m][0] for m in range(len(active))])
             if still.any():
                 _run(xp, params, x, t, rows[i:i + 1, ...], lr, still)
     for m in np.flatnonzero(active):
         h = histories[m]
         h.train_seconds += seconds
         if m in bad:
-            b = bad[m]
+            b, what = bad[m]
             h.loss.extend(losses[: b + 1, m].tolist())
             h.iterations = done + b
             h.nonfinite_iteration = done + b + 1
-            value = losses[b, m]
-            cause = (f"the loss became {value} at iteration {h.nonfinite_iteration}" if not math.isfinite(value) else
-                     f"the loss diverged at iteration {h.nonfinite_iteration} ({value:.4g})")
-            h.stopped = (f"{cause}; the learning rate ({h.config['lr']}) is probably too large. "
-                         f"Kept the parameters after {h.iterations} iterations")
+            h.stopped = stop_message(h.nonfinite_iteration, losses[b, m], what, h.config["lr"], h.iterations)
             active[m] = False
         else:
             h.loss.extend(losses[:, m].tolist())

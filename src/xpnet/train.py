@@ -353,7 +353,7 @@ class _Run:
                 _restore_params(self.net.params, snapshot)  # the partial chunk is not recorded
                 raise
             history.train_seconds += time.perf_counter() - t0
-            stop = _first_bad(losses)
+            stop = first_bad(losses)
             if stop is None and not _all_finite(self.net.params):
                 stop = (n - 1, "the parameters")  # finite losses, but the last updates overflowed
             if stop is not None:
@@ -378,16 +378,7 @@ class _Run:
         history.loss.extend(losses[: bad + 1].tolist())
         history.iterations = history.iterations + bad
         history.nonfinite_iteration = first
-        value = losses[min(bad, len(losses) - 1)]
-        if what == "the parameters":
-            cause = f"the parameters became NaN or infinite at iteration {first}"
-        elif math.isfinite(value):
-            cause = (f"the loss diverged at iteration {first} ({value:.4g}: the network is confidently wrong "
-                     f"on almost every sample)")
-        else:
-            cause = f"the loss became {value} at iteration {first}"
-        history.stopped = (f"{cause}; the learning rate ({lr}) is probably too large: try --lr {lr / 10:g}. "
-                           f"Kept the parameters after {history.iterations} iterations")
+        history.stopped = stop_message(first, losses[min(bad, len(losses) - 1)], what, lr, history.iterations)
         self.bar.update(bad + 1)
 
     def evaluate(self, point, per_epoch):
@@ -411,7 +402,7 @@ class _Run:
 DIVERGED_LOSS = 0.5 * -math.log(DELTA)
 
 
-def _first_bad(losses):
+def first_bad(losses):
     """``(position, what)`` of the first non-finite loss, or of the first diverged one in a
     chunk whose median loss has diverged; None when the chunk is fine."""
     bad = np.flatnonzero(~np.isfinite(losses))
@@ -420,6 +411,20 @@ def _first_bad(losses):
     if losses.size and float(np.median(losses)) >= DIVERGED_LOSS:
         return int(np.flatnonzero(losses >= DIVERGED_LOSS)[0]), "the loss"
     return None
+
+
+def stop_message(first, value, what, lr, kept):
+    """One line for a run stopped at iteration ``first``: what went wrong (``what`` and the loss
+    ``value`` there), a hint, and how many updates the kept parameters hold."""
+    if what == "the parameters":
+        cause = f"the parameters became NaN or infinite at iteration {first}"
+    elif math.isfinite(value):
+        cause = (f"the loss diverged at iteration {first} ({value:.4g}: the network is confidently wrong "
+                 f"on almost every sample)")
+    else:
+        cause = f"the loss became {value} at iteration {first}"
+    return (f"{cause}; the learning rate ({lr}) is probably too large: try --lr {lr / 10:g}. "
+            f"Kept the parameters after {kept} iterations")
 
 
 def _copy_params(params):

@@ -19,7 +19,7 @@ keeps one such package per backend):
 * :func:`cpu_threads` and :func:`cpu_thread_scope` size BLAS's thread pool
   to a step (one thread at the book's size on NumPy).
 * :func:`stepper` gives the backend's way to run many training steps at once
-  (CUDA graphs on CuPy), or None.
+  (CUDA graphs on CuPy, compiled scans on JAX), or None.
 * :func:`accelerated` switches replacements and steppers off (the plain path).
 
 Each backend sub-package has an ``api.py`` that imports nothing from here: it
@@ -148,10 +148,6 @@ def accelerated(enabled: bool = True):
         yield
     finally:
         _enabled.reset(token)
-
-
-def is_accelerated() -> bool:
-    return _enabled.get()
 
 
 # ------------------------------------------------------------------ policies
