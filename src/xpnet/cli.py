@@ -74,14 +74,21 @@ def program_name(argv0=None) -> str:
 
 # ------------------------------------------------------------------ parsers
 
-def add_train_arguments(p):
+def add_train_arguments(p, sweep=False):
+    """The options of ``train`` (and of ``sweep``, where ``--lr`` takes several rates)."""
     from .backend import BACKENDS
     from .datasets import DATASETS
     p.add_argument("--iters", type=_positive_int, default=10_000, help="iterations (updates), default 10000")
     p.add_argument("--batch-size", type=_positive_int, default=100, help="mini-batch size, default 100")
-    p.add_argument("--lr", type=_positive_float, default=0.1, help="learning rate, default 0.1")
+    if sweep:
+        p.add_argument("--lr", type=_positive_float, nargs="+", default=[0.01, 0.1, 1.0, 10.0],
+                       help="learning rates, default 0.01 0.1 1 10 (the chapter's experiment)")
+    else:
+        p.add_argument("--lr", type=_positive_float, default=0.1, help="learning rate, default 0.1")
     p.add_argument("--hidden", type=_positive_int, default=50, help="hidden units, default 50")
-    p.add_argument("--seed", type=_seed, default=0, help="seed of initial weights and mini-batches, default 0")
+    p.add_argument("--seed", type=_seed, default=0,
+                   help="first seed: member s of a rate uses seed + s, default 0" if sweep else
+                   "seed of initial weights and mini-batches, default 0")
     p.add_argument("--dtype", choices=("float32", "float64"), default="float64", help="default float64")
     p.add_argument("--grad", choices=("backprop", "numerical"), default="backprop",
                    help="gradient: backpropagation (default) or central differences")
@@ -108,13 +115,7 @@ def add_train_arguments(p):
 
 
 def add_sweep_arguments(p):
-    add_train_arguments(p)
-    for action in p._actions:  # the sweep's own defaults and meanings
-        if action.dest == "lr":
-            action.nargs, action.default = "+", [0.01, 0.1, 1.0, 10.0]
-            action.help = "learning rates, default 0.01 0.1 1 10 (the chapter's experiment)"
-        elif action.dest == "seed":
-            action.help = "first seed, default 0: member s of a rate uses seed first + s"
+    add_train_arguments(p, sweep=True)
     p.add_argument("--seeds", type=_positive_int, default=3, help="seeds per learning rate, default 3")
     p.add_argument("--workers", type=_positive_int, default=1,
                    help="processes to run the sweep in (shards on a process pool), default 1: here")
