@@ -115,8 +115,7 @@ def targets(xp, t, n, num_classes, *, form="given", dtype=None, name="t"):
         check_label_range(xp, t, num_classes, name)
         labels = xp.astype(t, xp.int64) if t.dtype != xp.int64 else t
         if form == "one_hot":
-            classes = xp.arange(num_classes, device=array_api_compat.device(t))
-            return xp.astype(xp.reshape(labels, (n, 1)) == classes, dtype), False
+            return one_hot(xp, labels, num_classes, dtype), False
         return labels, True
     if t.ndim == 2 and tuple(t.shape) == (n, num_classes) and (is_float(xp, t) or is_int(xp, t)
                                                                 or t.dtype == xp.bool):
@@ -138,6 +137,12 @@ def is_traced(a) -> bool:
     to read on the host, so value checks are left to where the data entered."""
     jax = sys.modules.get("jax")
     return jax is not None and isinstance(a, jax.core.Tracer)
+
+
+def one_hot(xp, labels, num_classes, dtype):
+    """One-hot rows ``(*labels.shape, num_classes)`` of ``dtype`` for integer labels (unchecked)."""
+    classes = xp.arange(num_classes, device=array_api_compat.device(labels))
+    return xp.astype(xp.reshape(labels, (*labels.shape, 1)) == classes, dtype)
 
 
 def check_label_range(xp, t, num_classes, name="t"):

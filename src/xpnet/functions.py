@@ -6,9 +6,9 @@ NumPy, CuPy, PyTorch or ``array_api_strict`` unchanged.
 
 from __future__ import annotations
 
-import array_api_compat
 
-from ._checks import check_label_range, is_int, positive_int, prepare, require_float, require_ndim, targets
+from ._checks import (check_label_range, is_int, one_hot, positive_int, prepare, require_float, require_ndim,
+                      targets)
 from .accel import replaceable
 from ._typing import Array, ArrayLike, DTypeLike
 from .constants import DELTA
@@ -92,9 +92,7 @@ def to_one_hot(t: ArrayLike, num_classes: int, dtype: DTypeLike = None) -> Array
         raise TypeError(f"t must hold integer labels, got dtype {t.dtype}")
     num_classes = positive_int(num_classes, "num_classes")
     check_label_range(xp, t, num_classes)
-    classes = xp.arange(num_classes, device=array_api_compat.device(t))
-    hot = xp.reshape(t, (*t.shape, 1)) == classes
-    return xp.astype(hot, xp.float64 if dtype is None else dtype)
+    return one_hot(xp, t, num_classes, xp.float64 if dtype is None else dtype)
 
 
 def _rows(xp, y, t):
