@@ -27,7 +27,7 @@ Split = Tuple[Tuple[Array, Array], Tuple[Array, Array]]
 import numpy as np
 
 from ..backend import asarray, dtype_name
-from .download import download_file
+from .download import download_file, md5sum, remove_stale_parts
 from .idx import DatasetError, atomic_write, read_idx
 
 __all__ = ["load_mnist", "load_fashion_mnist", "load_digits", "load_mnist_t10k", "load_dataset",
@@ -326,7 +326,6 @@ def load_keras_npz(path):
 
 
 def _md5(path):
-    from .download import md5sum
     try:
         return md5sum(path)
     except OSError as exc:
@@ -335,7 +334,6 @@ def _md5(path):
 
 def _write_cache(cache, arrays, sig):
     import io
-    from .download import remove_stale_parts
     try:
         cache.mkdir(parents=True, exist_ok=True)
         remove_stale_parts(cache)
