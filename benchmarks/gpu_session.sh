@@ -18,3 +18,5 @@ timeout 150 python3 examples/train.py --backend cupy --dataset mnist-t10k --data
 timeout 120 python3 benchmarks/numgrad_speed.py --loop-fraction 0.05 --gpu-loop-fraction 0.005 --out-dir "$out" \
     > "$out/numgrad.log" 2>&1; tail -9 "$out/numgrad.log"
 timeout 240 python3 benchmarks/train_speed.py --out-dir "$out" >> "$out/speed.log" 2>&1; tail -26 "$out/speed.log"
+timeout 200 python3 benchmarks/sweep_speed.py --backend cupy --ks 1,10,100 --iters 1000 --no-pool \
+    --out-dir "$out/sweep" > "$out/sweep.log" 2>&1; tail -6 "$out/sweep.log"

@@ -160,6 +160,29 @@ def test_ctrl_c_in_the_middle_of_a_chunk_rolls_back(monkeypatch):
         assert np.array_equal(net.params[k], again.params[k])
 
 
+def test_ctrl_c_after_a_chunk_ran_but_before_it_was_recorded(monkeypatch):
+    """The chunk is dropped whole: parameters rolled back, history rewound."""
+    from xpnet import train
+    from xpnet.datasets import load_mnist_t10k
+    (x, t), _ = load_mnist_t10k(dtype="float64", backend="numpy")
+    calls, real = {"n": 0}, train.first_bad
+
+    def first_bad(losses):
+        calls["n"] += 1
+        if calls["n"] == 3:  # the third chunk's steps are done; Ctrl-C before they are recorded
+            raise KeyboardInterrupt
+        return real(losses)
+    monkeypatch.setattr(train, "first_bad", first_bad)
+    net = TwoLayerNet(784, 20, 10, seed=0)
+    h = fit(net, x, t, iters=1000, batch_size=50, seed=2, progress=False, eval_every=1000)
+    assert h.stopped == "interrupted (Ctrl-C) after 101 iterations" and h.iterations == 101 == len(h.loss)  # chunks of 1 and 100 kept
+    monkeypatch.setattr(train, "first_bad", real)
+    again = TwoLayerNet(784, 20, 10, seed=0)
+    fit(again, x, t, iters=101, batch_size=50, seed=2, progress=False, evaluate=False)
+    for k in net.params:
+        assert np.array_equal(net.params[k], again.params[k])
+
+
 @pytest.mark.parametrize("sig,code", [(signal.SIGTERM, 143), (signal.SIGHUP, 129), (signal.SIGINT, 130)])
 def test_signals_stop_cleanly_and_keep_a_consistent_run(tmp_path, sig, code):
     out = tmp_path / "run"

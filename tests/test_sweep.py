@@ -39,14 +39,115 @@ def _same(net_a, h_a, net_b, h_b):
     assert h_a.iterations == h_b.iterations and (h_a.stopped is None) == (h_b.stopped is None)
 
 
-def test_each_member_equals_its_separate_fit(backend):
+@pytest.mark.parametrize("fast", ["auto", False])
+def test_each_member_equals_its_separate_fit(backend, fast):
     x, t = _data(backend)
     nets = [TwoLayerNet(16, 10, 4, seed=i) for i in range(4)]
-    histories = xpnet.fit_many(nets, x, t, x, t, lr=LRS, seed=SEEDS, iters=230, batch_size=20)
+    histories = xpnet.fit_many(nets, x, t, x, t, lr=LRS, seed=SEEDS, iters=230, batch_size=20, fast=fast)
     assert len(histories) == 4
     for i in range(4):
         _same(nets[i], histories[i], *_separate(i, x, t, LRS[i], SEEDS[i]))
     assert histories[0].final["train_acc"] > 0.8
+
+
+def test_numpy_members_run_side_by_side_and_equal_fit_to_the_last_bit(monkeypatch):
+    """NumPy's fast path steps members on threads, each with fit's own step: bit-identical results."""
+    import threading
+    from xpnet import sweep
+    threads, real = set(), sweep.step_of_data
+
+    def step(*args, **kwargs):
+        threads.add(threading.current_thread().name)
+        return real(*args, **kwargs)
+    monkeypatch.setattr(sweep, "step_of_data", step)
+    x, t = _data()
+    for workers, expect in ((2, 2), (1, 1)):
+        threads.clear()
+        nets = [TwoLayerNet(16, 10, 4, seed=i) for i in range(4)]
+        histories = xpnet.fit_many(nets, x, t, x, t, lr=LRS, seed=SEEDS, iters=230, batch_size=20, workers=workers)
+        assert len(threads) == expect and (workers == 1) == (threads == {threading.main_thread().name})
+        for i in range(4):
+            ref_net, ref_h = _separate(i, x, t, LRS[i], SEEDS[i])
+            assert histories[i].loss == ref_h.loss and histories[i].epochs[-1]["train_acc"] == ref_h.final["train_acc"]
+            for k in ref_net.params:
+                np.testing.assert_array_equal(nets[i].params[k], ref_net.params[k], err_msg=k)
+
+
+def test_plain_path_equals_fast_path():
+    """The stacked Array-API step (batched matmul) against NumPy's member threads: within 1e-10."""
+    x, t = _data()
+    plain = [TwoLayerNet(16, 10, 4, seed=i) for i in range(4)]
+    fast = [TwoLayerNet(16, 10, 4, seed=i) for i in range(4)]
+    hp = xpnet.fit_many(plain, x, t, x, t, lr=LRS, seed=SEEDS, iters=230, batch_size=20, fast=False)
+    hf = xpnet.fit_many(fast, x, t, x, t, lr=LRS, seed=SEEDS, iters=230, batch_size=20)
+    for i in range(4):
+        _same(plain[i], hp[i], fast[i], hf[i])
+
+
+def test_ctrl_c_during_a_threaded_chunk_keeps_a_consistent_sweep():
+    """SIGINT while the members run on threads: every worker stops, the chunk is rolled back,
+    and each member holds exactly the updates its history records."""
+    import signal
+    import threading
+    x, t = _data()
+    nets = [TwoLayerNet(16, 10, 4, seed=i) for i in range(4)]
+    timer = threading.Timer(1.0, signal.raise_signal, (signal.SIGINT,))
+    timer.start()
+    try:
+        histories = xpnet.fit_many(nets, x, t, lr=LRS, seed=SEEDS, iters=10_000_000, batch_size=20, workers=2,
+                                   evaluate=False)
+    finally:
+        timer.cancel()
+    done = histories[0].iterations
+    assert 0 < done < 10_000_000
+    for i, h in enumerate(histories):
+        assert h.stopped == f"interrupted (Ctrl-C) after {done} iterations" and len(h.loss) == h.iterations == done
+        ref_net, ref_h = _separate(i, x, t, LRS[i], SEEDS[i], iters=done)
+        assert h.loss == ref_h.loss
+        for k in ref_net.params:
+            np.testing.assert_array_equal(nets[i].params[k], ref_net.params[k], err_msg=k)
+
+
+def test_ctrl_c_after_a_chunk_ran_but_before_it_was_recorded(monkeypatch):
+    """The chunk is dropped whole: the histories are rewound and the parameters rolled back."""
+    from xpnet import sweep
+    calls, real = {"n": 0}, sweep._record
+
+    def record(*args):
+        calls["n"] += 1
+        out = real(*args)  # histories extended, parameters stepped ...
+        if calls["n"] == 3:
+            raise KeyboardInterrupt  # ... and then Ctrl-C
+        return out
+    monkeypatch.setattr(sweep, "_record", record)
+    x, t = _data()
+    nets = [TwoLayerNet(16, 10, 4, seed=i) for i in range(4)]
+    histories = xpnet.fit_many(nets, x, t, lr=LRS, seed=SEEDS, iters=1000, batch_size=20, eval_every=1000)
+    for i, h in enumerate(histories):  # chunks: 1 (the evaluation after iteration 1), 100, the third dropped
+        assert h.stopped == "interrupted (Ctrl-C) after 101 iterations" and len(h.loss) == h.iterations == 101
+        ref_net, ref_h = _separate(i, x, t, LRS[i], SEEDS[i], iters=101)
+        for k in ref_net.params:
+            np.testing.assert_array_equal(nets[i].params[k], ref_net.params[k], err_msg=k)
+
+
+def test_an_error_in_one_member_thread_stops_the_sweep(monkeypatch):
+    import time
+    from xpnet import sweep
+    calls, real = {"n": 0}, sweep.step_of_data
+
+    def step(params, data, idx, xp=None):
+        calls["n"] += 1
+        if data[2] == 0.5 and calls["n"] > 150:
+            raise MemoryError("no room for this member")
+        return real(params, data, idx, xp=xp)
+    monkeypatch.setattr(sweep, "step_of_data", step)
+    x, t = _data()
+    with pytest.raises(MemoryError, match="no room for this member"):
+        xpnet.fit_many([TwoLayerNet(16, 10, 4, seed=i) for i in range(4)], x, t, lr=LRS, seed=SEEDS,
+                       iters=100_000, batch_size=20, workers=2, evaluate=False)
+    n = calls["n"]
+    time.sleep(0.3)
+    assert calls["n"] == n  # no member thread is still stepping
 
 
 def test_a_member_that_diverges_stops_alone():
@@ -76,6 +177,10 @@ def test_bad_sweeps_are_clear_errors():
         xpnet.fit_many([TwoLayerNet(16, 10, 4), TwoLayerNet(16, 10, 4)], x, t, lr=[0.1, -1])
     with pytest.raises(TypeError, match="nets must be a non-empty list of TwoLayerNet"):
         xpnet.fit_many([], x, t)
+    with pytest.raises(ValueError, match="workers must be a positive"):
+        xpnet.fit_many([TwoLayerNet(16, 10, 4)], x, t, workers=0)
+    with pytest.raises(ValueError, match="fast must be 'auto', True or False, got 'yes'"):
+        xpnet.fit_many([TwoLayerNet(16, 10, 4)], x, t, fast="yes")
 
 
 def _in_process():

@@ -118,7 +118,8 @@ def add_sweep_arguments(p):
     add_train_arguments(p, sweep=True)
     p.add_argument("--seeds", type=_positive_int, default=3, help="seeds per learning rate, default 3")
     p.add_argument("--workers", type=_positive_int, default=1,
-                   help="processes to run the sweep in (shards on a process pool), default 1: here")
+                   help="processes to run the sweep in (shards on a process pool), default 1: in this "
+                        "process (on NumPy, members side by side on one thread per core)")
     return p
 
 
@@ -592,7 +593,8 @@ def sweep(args, prog):
             histories = fit_many(nets, x_train, t_train, x_test, t_test, lr=[lr for lr, _ in members],
                                  seed=[seed for _, seed in members], iters=args.iters, batch_size=args.batch_size,
                                  eval_every=eval_every, executor=executor, shards=args.workers,
-                                 progress=args.progress, blas_threads=args.blas_threads)
+                                 progress=args.progress, blas_threads=args.blas_threads,
+                                 fast=not args.plain)
         failed = []
         results = []
         for (lr, seed), net, h in zip(members, nets, histories):

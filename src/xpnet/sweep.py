@@ -5,7 +5,11 @@ are stacked along a leading axis and one pass of the book's math
 (``nets.loss_and_gradient``, the same Array-API code as ``fit``'s, with
 batched matrix products) updates all of them. Member k draws its own
 mini-batches from its own seed, so it ends where a separate
-``fit(nets[k], lr=lr[k], seed=seed[k])`` ends. A member whose loss turns
+``fit(nets[k], lr=lr[k], seed=seed[k])`` ends. Behind the acceleration boundary a
+backend may run the sweep its own way (``accel.stacked_stepper``): NumPy steps
+the members side by side on a thread pool, each with ``fit``'s own step (on a
+CPU the gain is every core busy; each member's result is its ``fit``'s to the
+last bit); JAX compiles the stacked step and scans it. A member whose loss turns
 non-finite or diverges is stopped alone, keeping its parameters from before
 that iteration; the others train on. With ``executor=``, the sweep runs in
 shards on any ``concurrent.futures.Executor`` (a process pool, a Dask cluster's
@@ -28,8 +32,8 @@ from .backend import backend_of, namespace, to_numpy
 from .functions import to_one_hot
 from .nets import PARAM_NAMES, TwoLayerNet, forward, loss_and_gradient
 from .random import Rng
-from .train import (History, IndexStream, evaluation_points, first_bad, index_block, prepare_run, step_flops,
-                    stop_message)
+from .train import (History, IndexStream, Steps, evaluation_points, first_bad, index_block, prepare_run, step_flops,
+                    step_of_data, stop_message)
 
 __all__ = ["fit_many"]
 
@@ -38,7 +42,8 @@ def fit_many(nets: Sequence[TwoLayerNet], x_train: ArrayLike, t_train: ArrayLike
              t_test: ArrayLike = None, *, lr: float | Sequence[float] = 0.1,
              seed: int | None | Sequence[int | None] = None, iters: int = 10_000, batch_size: int = 100,
              eval_every: int | None = None, eval_batch: int = 10_000, evaluate: bool = True,
-             executor: Any = None, shards: int | None = None, blas_threads: int | None = None,
+             executor: Any = None, shards: int | None = None, workers: int | None = None,
+             blas_threads: int | None = None, fast: bool | str = "auto",
              progress: bool | None = None) -> list[History]:
     """Train ``nets`` (one shape, one dtype, one backend) as one stacked computation.
 
@@ -47,13 +52,22 @@ def fit_many(nets: Sequence[TwoLayerNet], x_train: ArrayLike, t_train: ArrayLike
         x_train, t_train, x_test, t_test: as for :func:`xpnet.fit`.
         lr: one learning rate, or one per net.
         seed: one seed of the mini-batch draws, or one per net (``fit``'s meaning).
-        iters, batch_size, eval_every, eval_batch, evaluate: as for :func:`xpnet.fit`.
+        iters, batch_size, eval_every, evaluate: as for :func:`xpnet.fit`.
+        eval_batch: rows per accuracy batch, shared by the members evaluated
+            together (memory stays that of ``fit``'s batch).
         executor: a ``concurrent.futures.Executor``: the nets are split into
             ``shards`` groups, each trained by one task (results equal the
             in-process run). None: here.
         shards: how many groups (default: one per CPU core of this machine, at
             most one per net).
-        blas_threads: as for :func:`xpnet.fit`.
+        workers: on NumPy, how many members train side by side on threads
+            (default: one per CPU core, at most 8; each shard on an executor
+            uses 1, the executor's workers being the parallelism).
+        blas_threads: as for :func:`xpnet.fit` (sized to one member's step).
+        fast: ``"auto"``: the backend's stacked fast path (members side by side
+            on NumPy's threads, each with ``fit``'s own step; the stacked step
+            compiled and scanned on JAX); ``False``: the plain path, the stacked
+            Array-API step (batched matrix products) one iteration at a time.
         progress: one progress bar over the whole sweep (net-iterations), as
             for :func:`xpnet.fit` (None: when stderr is a terminal).
 
@@ -73,12 +87,19 @@ def fit_many(nets: Sequence[TwoLayerNet], x_train: ArrayLike, t_train: ArrayLike
     for i, v in enumerate(lrs):
         positive_number(v, f"lr[{i}]")
     seeds = _per_net(seed, len(nets), "seed")
+    if workers is not None:
+        workers = positive_int(workers, "workers")
+    if blas_threads is not None:
+        blas_threads = positive_int(blas_threads, "blas_threads")
+    if fast not in (False, True, "auto"):
+        raise ValueError(f"fast must be 'auto', True or False, got {fast!r}")
     if executor is not None:
         return _fit_sharded(executor, shards, nets, lrs, seeds, x_train, t_train, x_test, t_test,
                             dict(iters=iters, batch_size=batch_size, eval_every=eval_every, eval_batch=eval_batch,
-                                 evaluate=evaluate, blas_threads=blas_threads, progress=False))
+                                 evaluate=evaluate, blas_threads=blas_threads, fast=fast, workers=1,
+                                 progress=False))
     return _fit_stacked(nets, lrs, seeds, x_train, t_train, x_test, t_test, iters, batch_size, eval_every,
-                        eval_batch, evaluate, blas_threads, progress)
+                        eval_batch, evaluate, blas_threads, progress, fast, workers)
 
 
 def _per_net(value, k, name):
@@ -90,7 +111,7 @@ def _per_net(value, k, name):
 
 
 def _fit_stacked(nets, lrs, seeds, x_train, t_train, x_test, t_test, iters, batch_size, eval_every, eval_batch,
-                 evaluate, blas_threads, progress):
+                 evaluate, blas_threads, progress, fast, workers):
     iters = positive_int(iters, "iters")
     batch_size = positive_int(batch_size, "batch_size")
     eval_batch = positive_int(eval_batch, "eval_batch")
@@ -112,25 +133,44 @@ def _fit_stacked(nets, lrs, seeds, x_train, t_train, x_test, t_test, iters, batc
                                  "backend": backend_of(xp), "dtype": str(first.dtype), "member": i, "members": k})
                  for i in range(k)]
     active = np.ones(k, dtype=bool)
-    threads = accel.cpu_threads(xp, k * step_flops(first, batch_size), "backprop", blas_threads)
+
+    def steps_for(members):
+        """The steps of ``members`` (host bool mask): the backend's stacked stepper, else the plain path."""
+        data = (x, t_hot, lr, xp.asarray(members, device=device))
+        fast_steps = accel.stacked_stepper(
+            xp, stacked_step, params, data, True, member_step=step_of_data, active=members.copy(),
+            member=lambda m: ({key: params[key][m, ...] for key in PARAM_NAMES}, (x, t_hot, lrs[m])),
+            workers=workers)
+        return fast_steps or Steps(lambda idx: stacked_step(params, data, idx, xp=xp), xp, shape=(k,))
+
+    # members may step side by side (threads on NumPy): BLAS is sized to one member's step
+    threads = accel.cpu_threads(xp, step_flops(first, batch_size), "backprop", blas_threads)
     t_start = time.perf_counter()
     bar = _progress.bar(progress, total=k * iters, unit="net-it", dynamic_ncols=True, smoothing=0.1)
     try:
-        with accel.device_scope(xp), accel.cpu_thread_scope(xp, threads):
-            done = 0
+        with accel.device_scope(xp), accel.cpu_thread_scope(xp, threads), accel.accelerated(fast is not False):
+            stepper, done = steps_for(active), 0
             for point in evaluation_points(iters, eval_every):
                 while done < point and active.any():
-                    n = min(point - done, 100)
+                    n = min(point - done, stepper.chunk)
                     rows = xp.stack([s.take(n) for s in streams], axis=1)  # (n, K, batch)
                     snapshot = {key: xp.asarray(v, copy=True) for key, v in params.items()}
-                    t0 = time.perf_counter()
-                    try:
-                        losses = to_numpy(_run(xp, params, x, t_hot, rows, lr, active)).astype(np.float64)
+                    marks, was_active = [h.mark() for h in histories], active.copy()
+                    try:  # Ctrl-C anywhere before the chunk is recorded: neither parameters nor histories keep it
+                        t0 = time.perf_counter()
+                        losses = to_numpy(stepper.run(rows)).astype(np.float64)
+                        seconds = time.perf_counter() - t0
+                        stopped = _record(xp, params, snapshot, losses, rows, active, histories, done, seconds,
+                                          steps_for)
                     except KeyboardInterrupt:
-                        params.update(snapshot)  # the unfinished chunk is not recorded
+                        params.update(snapshot)
+                        for h, mark in zip(histories, marks):
+                            h.rewind(mark)
+                        active[:] = was_active
                         raise
-                    seconds = time.perf_counter() - t0
-                    _record(xp, params, snapshot, losses, rows, x, t_hot, lr, active, histories, done, seconds)
+                    if stopped:
+                        stepper.close()
+                        stepper = steps_for(active)  # without the members that stopped
                     bar.update(n * k)
                     done += n
                 if evaluate and active.any():
@@ -138,6 +178,7 @@ def _fit_stacked(nets, lrs, seeds, x_train, t_train, x_test, t_test, iters, batc
                               t_start)
                 if not active.any():
                     break
+            stepper.close()
     except KeyboardInterrupt as exc:  # Ctrl-C (or a signal the command line turns into it): keep what was done
         why = getattr(exc, "signal_name", "Ctrl-C")
         for m in np.flatnonzero(active):
@@ -151,29 +192,29 @@ def _fit_stacked(nets, lrs, seeds, x_train, t_train, x_test, t_test, iters, batc
     return histories
 
 
-def _run(xp, params, x, t, rows, lr, active):
-    """One stacked step per row of ``rows`` (n, K, batch); the losses (n, K). Members not
-    ``active`` keep their parameters."""
-    mask = xp.asarray(active, device=array_api_compat.device(x))
-    losses = []
-    for i in range(rows.shape[0]):
-        idx = rows[i, ...]  # (K, batch)
-        kk, b = idx.shape
-        flat = xp.reshape(idx, (-1,))
-        xb = xp.reshape(xp.take(x, flat, axis=0), (kk, b, x.shape[1]))
-        tb = xp.reshape(xp.take(t, flat, axis=0), (kk, b, t.shape[1]))
-        loss, grads = loss_and_gradient(params, xb, tb, xp=xp)
-        for key in PARAM_NAMES:
-            shape = (kk,) + (1,) * (params[key].ndim - 1)
-            stepped = params[key] - xp.reshape(lr, shape) * grads[key]  # the chapter's rule, member by member
-            params[key] = xp.where(xp.reshape(mask, shape), stepped, params[key])
-        losses.append(loss)
-    return xp.stack(losses)
+def stacked_step(params, data, idx, xp=None):
+    """One SGD step of K stacked nets: member k's mini-batch is row k of ``idx`` (K, batch), its
+    parameters ``params[key][k]``, its rate ``lr[k]``; ``data = (x, t, lr, mask)``. The book's pass
+    with batched matrix products, then the chapter's update member by member; members whose
+    ``mask`` is False keep their parameters. Returns the K losses (before the update)."""
+    x, t, lr, mask = data
+    xp = namespace(x, params["W1"]) if xp is None else xp
+    kk, b = idx.shape
+    flat = xp.reshape(idx, (-1,))
+    xb = xp.reshape(xp.take(x, flat, axis=0), (kk, b, x.shape[1]))
+    tb = xp.reshape(xp.take(t, flat, axis=0), (kk, b, t.shape[1]))
+    loss, grads = loss_and_gradient(params, xb, tb, xp=xp)
+    for key in PARAM_NAMES:
+        shape = (kk,) + (1,) * (params[key].ndim - 1)
+        stepped = params[key] - xp.reshape(lr, shape) * grads[key]  # params[key] -= lr * grads[key], per member
+        params[key] = xp.where(xp.reshape(mask, shape), stepped, params[key])
+    return loss
 
 
-def _record(xp, params, snapshot, losses, rows, x, t, lr, active, histories, done, seconds):
+def _record(xp, params, snapshot, losses, rows, active, histories, done, seconds, steps_for):
     """Extend each active member's history by the chunk; stop the members that went wrong,
-    keeping their parameters from before the iteration that did (rolled back and replayed alone)."""
+    keeping their parameters from before the iteration that did (rolled back and replayed
+    alone). Returns whether any member stopped."""
     n = losses.shape[0]
     finite = np.all([_finite(xp, params[key]) for key in PARAM_NAMES], axis=0)  # (K,)
     bad = {}  # member -> (chunk position, what went wrong), by fit's rule
@@ -186,14 +227,16 @@ def _record(xp, params, snapshot, losses, rows, x, t, lr, active, histories, don
     if bad:
         replay = np.zeros(len(active), dtype=bool)
         replay[list(bad)] = True
+        device = array_api_compat.device(params["W1"])
         for key in PARAM_NAMES:  # the bad members back to the chunk's start, the others as they are
             shape = (len(active),) + (1,) * (params[key].ndim - 1)
-            params[key] = xp.where(xp.reshape(xp.asarray(replay, device=array_api_compat.device(x)), shape),
-                                   snapshot[key], params[key])
-        for i in range(max(b for b, _ in bad.values())):  # replay their good steps, under a member mask
+            params[key] = xp.where(xp.reshape(xp.asarray(replay, device=device), shape), snapshot[key], params[key])
+        for i in range(max(b for b, _ in bad.values())):  # replay their good steps, the others masked
             still = np.array([m in bad and i < bad[m][0] for m in range(len(active))])
             if still.any():
-                _run(xp, params, x, t, rows[i:i + 1, ...], lr, still)
+                replayer = steps_for(still)
+                replayer.run(rows[i:i + 1, ...])
+                replayer.close()
     for m in np.flatnonzero(active):
         h = histories[m]
         h.train_seconds += seconds
@@ -207,6 +250,7 @@ def _record(xp, params, snapshot, losses, rows, x, t, lr, active, histories, don
         else:
             h.loss.extend(losses[:, m].tolist())
             h.iterations = done + n
+    return bool(bad)
 
 
 def _finite(xp, a):
@@ -216,17 +260,31 @@ def _finite(xp, a):
 
 
 def _evaluate(xp, params, histories, active, train, test, eval_batch, point, per_epoch, t_start):
-    """Accuracy of every active member, all at once, in batches; one record each."""
-    accs = [_accuracies(xp, params, *train, eval_batch)]
-    accs.append(None if test is None else _accuracies(xp, params, *test, eval_batch))
+    """Accuracy of every member, in groups of members side by side (threads on NumPy), each group
+    batched; one record for each active member."""
+    t0 = time.perf_counter()
+    k = len(active)
+    groups = [(int(g[0]), int(g[-1]) + 1) for g in np.array_split(np.arange(k), min(k, accel.workers(xp))) if len(g)]
+
+    def accuracies(group):
+        p = {key: v[group[0]:group[1], ...] for key, v in params.items()}
+        rows = max(1, eval_batch // (group[1] - group[0]))  # eval_batch member-rows at a time: memory bounded
+        return [_accuracies(xp, p, *train, rows), None if test is None else _accuracies(xp, p, *test, rows)]
+
+    parts = accel.parallel_map(xp, accuracies, groups)
+    train_acc = np.concatenate([a for a, _ in parts])
+    test_acc = None if test is None else np.concatenate([b for _, b in parts])
+    seconds = time.perf_counter() - t0
     for m in np.flatnonzero(active):
         h = histories[m]
+        h.eval_seconds += seconds
         h.epochs.append({"epoch": (point - 1) // per_epoch, "iteration": point, "loss": h.loss[-1],
-                         "train_acc": float(accs[0][m]), "test_acc": None if accs[1] is None else float(accs[1][m]),
+                         "train_acc": float(train_acc[m]), "test_acc": None if test_acc is None else float(test_acc[m]),
                          "seconds": time.perf_counter() - t_start})
 
 
 def _accuracies(xp, params, x, labels, batch):
+    """(K,) accuracies of the stacked members in ``params`` on ``(x, labels)``, ``batch`` rows at a time."""
     correct = None
     for start in range(0, x.shape[0], batch):
         stop = min(start + batch, x.shape[0])

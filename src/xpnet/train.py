@@ -65,6 +65,16 @@ class History:
     signal: int | None = None
     config: dict = dataclasses.field(default_factory=dict)
 
+    def mark(self) -> tuple:
+        """What the training record holds now, for :meth:`rewind` (a chunk of steps that is
+        interrupted before it is fully recorded leaves no trace)."""
+        return (len(self.loss), self.iterations, self.train_seconds, self.stopped, self.nonfinite_iteration)
+
+    def rewind(self, mark: tuple) -> None:
+        """Back to what :meth:`mark` saw."""
+        del self.loss[mark[0]:]
+        self.iterations, self.train_seconds, self.stopped, self.nonfinite_iteration = mark[1:]
+
     @property
     def iters_per_second(self) -> float:
         return self.iterations / self.train_seconds if self.train_seconds > 0 else float("nan")
@@ -153,17 +163,18 @@ class IndexStream:
 class Steps:
     """Runs a step function once per row of indices (the reference path).
 
-    ``chunk``: iterations between reads of the loss on the host.
+    ``chunk``: iterations between reads of the loss on the host; ``shape``: of one step's
+    loss (``(K,)`` for K stacked nets).
     """
 
-    def __init__(self, step, xp, chunk=100):
-        self.step, self.xp, self.chunk = step, xp, chunk
+    def __init__(self, step, xp, chunk=100, shape=()):
+        self.step, self.xp, self.chunk, self.shape = step, xp, chunk, shape
 
     def run(self, idx_rows):
-        """Run one step per row of ``idx_rows`` (n, batch); return the n losses (on the device)."""
+        """Run one step per row of ``idx_rows`` (n, batch); return the losses (n, *shape) (on the device)."""
         xp = self.xp
         losses = [self.step(idx_rows[i, ...]) for i in range(idx_rows.shape[0])]
-        return xp.stack([xp.reshape(v, ()) for v in losses])
+        return xp.stack([xp.reshape(v, self.shape) for v in losses])
 
     def close(self):
         pass
@@ -345,22 +356,27 @@ class _Run:
         while history.iterations < point:
             n = min(point - history.iterations, stepper.chunk)
             idx = indices.take(n)
-            snapshot = _copy_params(self.net.params)
-            t0 = time.perf_counter()
-            try:
+            snapshot, mark = _copy_params(self.net.params), history.mark()
+            try:  # Ctrl-C anywhere before the chunk is recorded: neither parameters nor history keep it
+                t0 = time.perf_counter()
                 losses = to_numpy(stepper.run(idx)).astype(np.float64)
+                seconds = time.perf_counter() - t0
+                stop = first_bad(losses)
+                if stop is None and not _all_finite(self.net.params):
+                    stop = (n - 1, "the parameters")  # finite losses, but the last updates overflowed
+                if stop is not None:
+                    self._stop(losses, *stop, snapshot, stepper, idx)
+                else:
+                    history.loss.extend(losses.tolist())
+                    history.iterations += n
+                history.train_seconds += seconds
             except KeyboardInterrupt:
-                _restore_params(self.net.params, snapshot)  # the partial chunk is not recorded
+                _restore_params(self.net.params, snapshot)
+                history.rewind(mark)
                 raise
-            history.train_seconds += time.perf_counter() - t0
-            stop = first_bad(losses)
-            if stop is None and not _all_finite(self.net.params):
-                stop = (n - 1, "the parameters")  # finite losses, but the last updates overflowed
             if stop is not None:
-                self._stop(losses, *stop, snapshot, stepper, idx)
+                self.bar.update(history.iterations - mark[1] + 1)
                 return False
-            history.loss.extend(losses.tolist())
-            history.iterations += n
             self.bar.update(n)
             self.bar.set_postfix(loss=f"{losses[-1]:.4f}", refresh=False)
         return True
@@ -379,7 +395,6 @@ class _Run:
         history.iterations = history.iterations + bad
         history.nonfinite_iteration = first
         history.stopped = stop_message(first, losses[min(bad, len(losses) - 1)], what, lr, history.iterations)
-        self.bar.update(bad + 1)
 
     def evaluate(self, point, per_epoch):
         """Accuracy on the training (and test) set; one record; the callbacks."""

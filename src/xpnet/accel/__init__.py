@@ -13,13 +13,16 @@ keeps one such package per backend):
 * :func:`chunk_size` says how many items of a given size to process at once
   (device memory on a GPU, cache-sized pieces on the host).
 * :func:`parallel_map` maps a function over work items (threads on NumPy,
-  whose loops release the GIL; in order elsewhere).
+  whose loops release the GIL; in order elsewhere); :func:`workers` says how
+  many it runs side by side.
 * :func:`device_scope` is the context a whole ``fit`` runs in (a CUDA stream
   of its own on CuPy).
 * :func:`cpu_threads` and :func:`cpu_thread_scope` size BLAS's thread pool
   to a step (one thread at the book's size on NumPy).
 * :func:`stepper` gives the backend's way to run many training steps at once
-  (CUDA graphs on CuPy, compiled scans on JAX), or None.
+  (CUDA graphs on CuPy, compiled scans on JAX), or None; :func:`stacked_stepper`
+  the same for K stacked nets (members side by side on NumPy's threads, the
+  stacked step scanned on JAX).
 * :func:`accelerated` switches replacements and steppers off (the plain path).
 
 Each backend sub-package has an ``api.py`` that imports nothing from here: it
@@ -179,6 +182,13 @@ def parallel_map(xp, fn, items) -> list:
     return mapper(fn, items)
 
 
+def workers(xp) -> int:
+    """How many pieces of work the backend runs side by side (:func:`parallel_map`): one
+    per CPU core (at most 8) on NumPy, 1 elsewhere (a GPU or a compiler runs each piece whole)."""
+    mod = _module(backend_of_namespace(xp))
+    return 1 if getattr(mod, "parallel_map", None) is None else max(1, int(getattr(mod, "WORKERS", 1)))
+
+
 def device_scope(xp):
     """The context a whole training run executes in (a stream of its own on CuPy)."""
     mod = _module(backend_of_namespace(xp))
@@ -222,3 +232,39 @@ def stepper(xp, step, params, data, steps_per_call):
     mod = _module(backend_of_namespace(xp))
     make = getattr(mod, "make_stepper", None)
     return None if make is None else make(step, params, data, xp, steps_per_call)
+
+
+def stacked_stepper(xp, step, params, data, steps_per_call, *, member_step, member, active, workers=None):
+    """A backend's way to run many training steps of K stacked nets at once, or None.
+
+    The math offers two forms of one step, and the backend runs the one that
+    suits it:
+
+    Args:
+        xp: namespace of the parameters and data.
+        step: the stacked Array-API step ``step(params, data, idx, xp=None) -> losses``:
+            ``params`` hold every member along a leading axis, ``idx`` is (K, batch),
+            the losses (K,); members that are not ``active`` keep their parameters
+            (``data`` carries that mask).
+        params: dict of the stacked parameters (K, ...).
+        data: the arrays ``step`` reads.
+        steps_per_call: steps per compiled scan (or True/"auto").
+        member_step: one member's step, ``fit``'s (``member_step(params_m, data_m, idx_m, xp=None) -> loss``).
+        member: ``member(m) -> (params_m, data_m)``: member m's parameters as views into the
+            stacked arrays (``member_step`` updates them in place) and its data.
+        active: host bool array (K,): the members to step.
+        workers: threads that step members side by side (None: the backend's choice).
+
+    Returns:
+        An object with ``run(idx_rows) -> losses`` (``idx_rows`` (n, K, batch), the losses
+        (n, K); NaN, or anything, for members not active), ``chunk`` and ``close()``; or
+        None when the backend has none or acceleration is off.
+    """
+    if not _enabled.get():
+        return None
+    mod = _module(backend_of_namespace(xp))
+    make = getattr(mod, "make_stacked_stepper", None)
+    if make is None:
+        return None
+    return make(step, params, data, xp, steps_per_call, member_step=member_step, member=member, active=active,
+                workers=workers)

@@ -3,7 +3,8 @@
 The step ``fit`` hands in (``xpnet.train.sgd_step``, Array API only) is traced once as a
 function of the parameters and the mini-batch indices, compiled with ``jax.jit``, and run
 ``steps_per_call`` steps per call with ``jax.lax.scan``; remainders run one step at a time, so
-only two shapes are ever compiled. No fused kernels: ``REPLACEMENTS`` is empty.
+only two shapes are ever compiled. Stacked nets (``fit_many``) scan their stacked step the
+same way. No fused kernels: ``REPLACEMENTS`` is empty.
 """
 
 from __future__ import annotations
@@ -18,6 +19,13 @@ def make_stepper(step, params, data, xp, steps_per_call):
     chunk of steps between reads of the loss; compiling a longer scan costs nothing more)."""
     k = 100 if steps_per_call is True or steps_per_call == "auto" else int(steps_per_call)
     return ScanStepper(step, params, data, k)
+
+
+def make_stacked_stepper(step, params, data, xp, steps_per_call, *, member_step, member, active, workers=None):
+    """K stacked nets: the stacked Array-API ``step`` (batched matmul, one update per member,
+    the inactive ones masked in ``data``) scanned like ``fit``'s; ``jax.vmap`` of the member step
+    would compute the same batched pass."""
+    return make_stepper(step, params, data, xp, steps_per_call)
 
 
 class ScanStepper:
