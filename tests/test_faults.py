@@ -175,7 +175,8 @@ def test_ctrl_c_after_a_chunk_ran_but_before_it_was_recorded(monkeypatch):
     monkeypatch.setattr(train, "first_bad", first_bad)
     net = TwoLayerNet(784, 20, 10, seed=0)
     h = fit(net, x, t, iters=1000, batch_size=50, seed=2, progress=False, eval_every=1000)
-    assert h.stopped == "interrupted (Ctrl-C) after 101 iterations" and h.iterations == 101 == len(h.loss)  # chunks of 1 and 100 kept
+    # chunks of 1 (the evaluation after iteration 1) and 100 kept, the third dropped
+    assert h.stopped == "interrupted (Ctrl-C) after 101 iterations" and h.iterations == 101 == len(h.loss)
     monkeypatch.setattr(train, "first_bad", real)
     again = TwoLayerNet(784, 20, 10, seed=0)
     fit(again, x, t, iters=101, batch_size=50, seed=2, progress=False, evaluate=False)

@@ -24,8 +24,8 @@ def _data(backend="numpy", n=300, d=16, c=4, seed=0):
     return xpnet.asarray(x, backend=backend), xpnet.asarray(labels, backend=backend)
 
 
-def _separate(i, x, t, lr, seed, iters=230):
-    net = TwoLayerNet(16, 10, 4, seed=i)
+def _separate(i, x, t, lr, seed, iters=230, dtype="float64"):
+    net = TwoLayerNet(16, 10, 4, seed=i, dtype=dtype)
     h = fit(net, x, t, x, t, lr=lr, seed=seed, iters=iters, batch_size=20, progress=False)
     return net, h
 
@@ -50,26 +50,29 @@ def test_each_member_equals_its_separate_fit(backend, fast):
     assert histories[0].final["train_acc"] > 0.8
 
 
-def test_numpy_members_run_side_by_side_and_equal_fit_to_the_last_bit(monkeypatch):
+@pytest.mark.parametrize("dtype", ["float64", "float32"])
+def test_numpy_members_run_side_by_side_and_equal_fit_to_the_last_bit(monkeypatch, dtype):
     """NumPy's fast path steps members on threads, each with fit's own step: bit-identical results."""
     import threading
     from xpnet import sweep
-    threads, real = set(), sweep.step_of_data
+    names, real = set(), sweep.step_of_data
 
     def step(*args, **kwargs):
-        threads.add(threading.current_thread().name)
+        names.add(threading.current_thread().name)
         return real(*args, **kwargs)
     monkeypatch.setattr(sweep, "step_of_data", step)
     x, t = _data()
-    for workers, expect in ((2, 2), (1, 1)):
-        threads.clear()
-        nets = [TwoLayerNet(16, 10, 4, seed=i) for i in range(4)]
-        histories = xpnet.fit_many(nets, x, t, x, t, lr=LRS, seed=SEEDS, iters=230, batch_size=20, workers=workers)
-        assert len(threads) == expect and (workers == 1) == (threads == {threading.main_thread().name})
+    x = x.astype(dtype)
+    for threads, expect in ((2, 2), (1, 1)):
+        names.clear()
+        nets = [TwoLayerNet(16, 10, 4, seed=i, dtype=dtype) for i in range(4)]
+        histories = xpnet.fit_many(nets, x, t, x, t, lr=LRS, seed=SEEDS, iters=230, batch_size=20, threads=threads)
+        assert len(names) == expect and (threads == 1) == (names == {threading.main_thread().name})
         for i in range(4):
-            ref_net, ref_h = _separate(i, x, t, LRS[i], SEEDS[i])
+            ref_net, ref_h = _separate(i, x, t, LRS[i], SEEDS[i], dtype=dtype)
             assert histories[i].loss == ref_h.loss and histories[i].epochs[-1]["train_acc"] == ref_h.final["train_acc"]
             for k in ref_net.params:
+                assert nets[i].params[k].dtype == dtype
                 np.testing.assert_array_equal(nets[i].params[k], ref_net.params[k], err_msg=k)
 
 
@@ -94,7 +97,7 @@ def test_ctrl_c_during_a_threaded_chunk_keeps_a_consistent_sweep():
     timer = threading.Timer(1.0, signal.raise_signal, (signal.SIGINT,))
     timer.start()
     try:
-        histories = xpnet.fit_many(nets, x, t, lr=LRS, seed=SEEDS, iters=10_000_000, batch_size=20, workers=2,
+        histories = xpnet.fit_many(nets, x, t, lr=LRS, seed=SEEDS, iters=10_000_000, batch_size=20, threads=2,
                                    evaluate=False)
     finally:
         timer.cancel()
@@ -144,7 +147,7 @@ def test_an_error_in_one_member_thread_stops_the_sweep(monkeypatch):
     x, t = _data()
     with pytest.raises(MemoryError, match="no room for this member"):
         xpnet.fit_many([TwoLayerNet(16, 10, 4, seed=i) for i in range(4)], x, t, lr=LRS, seed=SEEDS,
-                       iters=100_000, batch_size=20, workers=2, evaluate=False)
+                       iters=100_000, batch_size=20, threads=2, evaluate=False)
     n = calls["n"]
     time.sleep(0.3)
     assert calls["n"] == n  # no member thread is still stepping
@@ -177,8 +180,10 @@ def test_bad_sweeps_are_clear_errors():
         xpnet.fit_many([TwoLayerNet(16, 10, 4), TwoLayerNet(16, 10, 4)], x, t, lr=[0.1, -1])
     with pytest.raises(TypeError, match="nets must be a non-empty list of TwoLayerNet"):
         xpnet.fit_many([], x, t)
-    with pytest.raises(ValueError, match="workers must be a positive"):
-        xpnet.fit_many([TwoLayerNet(16, 10, 4)], x, t, workers=0)
+    with pytest.raises(ValueError, match="threads must be a positive"):
+        xpnet.fit_many([TwoLayerNet(16, 10, 4)], x, t, threads=0)
+    with pytest.raises(ValueError, match="threads is for a sweep in this process"):
+        xpnet.fit_many([TwoLayerNet(16, 10, 4)], x, t, threads=2, executor=concurrent.futures.ThreadPoolExecutor(1))
     with pytest.raises(ValueError, match="fast must be 'auto', True or False, got 'yes'"):
         xpnet.fit_many([TwoLayerNet(16, 10, 4)], x, t, fast="yes")
 
@@ -267,6 +272,10 @@ def test_xpnet_sweep_bad_input_and_a_taken_folder(tmp_path):
     run = _xpnet("sweep", "--grad", "numerical", "--out", str(tmp_path / "n"))
     assert run.returncode == 2 and run.stderr.strip().splitlines() == [
         "python -m xpnet sweep: error: --grad numerical is not for sweeps; use xpnet train --grad numerical"]
+    run = _xpnet("sweep", "--threads", "2", "--workers", "2", "--out", str(tmp_path / "t"))
+    assert run.returncode == 2 and run.stderr.strip().splitlines() == [
+        "python -m xpnet sweep: error: --threads is for a sweep in this process; with --workers N each process "
+        "trains its shard on one thread"] and not (tmp_path / "t").exists()
     run = _xpnet("sweep", "--lr", "0.1", "-1")
     assert run.returncode == 2 and "argument --lr: must be a positive number, got '-1'" in run.stderr
 

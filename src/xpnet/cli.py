@@ -118,8 +118,10 @@ def add_sweep_arguments(p):
     add_train_arguments(p, sweep=True)
     p.add_argument("--seeds", type=_positive_int, default=3, help="seeds per learning rate, default 3")
     p.add_argument("--workers", type=_positive_int, default=1,
-                   help="processes to run the sweep in (shards on a process pool), default 1: in this "
-                        "process (on NumPy, members side by side on one thread per core)")
+                   help="processes to run the sweep in (shards on a process pool), default 1: in this process")
+    p.add_argument("--threads", type=_positive_int, default=None,
+                   help="in this process, on NumPy: members trained side by side, one thread each "
+                        "(default: one per CPU core, at most 8)")
     return p
 
 
@@ -567,6 +569,9 @@ def sweep(args, prog):
 
     if args.grad != "backprop":
         raise UsageError("--grad numerical is not for sweeps; use xpnet train --grad numerical")
+    if args.threads is not None and args.workers > 1:
+        raise UsageError("--threads is for a sweep in this process; with --workers N each process trains its "
+                         "shard on one thread")
     name, xp, used, (x_train, t_train), (x_test, t_test), per_epoch, eval_every, note = _set_up(args)
     inputs = x_train.shape[1]
     members = [(lr, args.seed + s) for lr in args.lr for s in range(args.seeds)]
@@ -594,7 +599,7 @@ def sweep(args, prog):
                                  seed=[seed for _, seed in members], iters=args.iters, batch_size=args.batch_size,
                                  eval_every=eval_every, executor=executor, shards=args.workers,
                                  progress=args.progress, blas_threads=args.blas_threads,
-                                 fast=not args.plain)
+                                 fast=not args.plain, threads=args.threads)
         failed = []
         results = []
         for (lr, seed), net, h in zip(members, nets, histories):

@@ -42,7 +42,7 @@ def fit_many(nets: Sequence[TwoLayerNet], x_train: ArrayLike, t_train: ArrayLike
              t_test: ArrayLike = None, *, lr: float | Sequence[float] = 0.1,
              seed: int | None | Sequence[int | None] = None, iters: int = 10_000, batch_size: int = 100,
              eval_every: int | None = None, eval_batch: int = 10_000, evaluate: bool = True,
-             executor: Any = None, shards: int | None = None, workers: int | None = None,
+             executor: Any = None, shards: int | None = None, threads: int | None = None,
              blas_threads: int | None = None, fast: bool | str = "auto",
              progress: bool | None = None) -> list[History]:
     """Train ``nets`` (one shape, one dtype, one backend) as one stacked computation.
@@ -60,9 +60,9 @@ def fit_many(nets: Sequence[TwoLayerNet], x_train: ArrayLike, t_train: ArrayLike
             in-process run). None: here.
         shards: how many groups (default: one per CPU core of this machine, at
             most one per net).
-        workers: on NumPy, how many members train side by side on threads
-            (default: one per CPU core, at most 8; each shard on an executor
-            uses 1, the executor's workers being the parallelism).
+        threads: on NumPy, how many members train side by side, one thread
+            each (default: one per CPU core, at most 8; each shard on an
+            executor uses 1, the executor's workers being the parallelism).
         blas_threads: as for :func:`xpnet.fit` (sized to one member's step).
         fast: ``"auto"``: the backend's stacked fast path (members side by side
             on NumPy's threads, each with ``fit``'s own step; the stacked step
@@ -87,8 +87,11 @@ def fit_many(nets: Sequence[TwoLayerNet], x_train: ArrayLike, t_train: ArrayLike
     for i, v in enumerate(lrs):
         positive_number(v, f"lr[{i}]")
     seeds = _per_net(seed, len(nets), "seed")
-    if workers is not None:
-        workers = positive_int(workers, "workers")
+    if threads is not None:
+        threads = positive_int(threads, "threads")
+        if executor is not None:
+            raise ValueError("threads is for a sweep in this process; with executor= each shard runs on one "
+                             "thread (choose how many shards run at once with the executor's workers)")
     if blas_threads is not None:
         blas_threads = positive_int(blas_threads, "blas_threads")
     if fast not in (False, True, "auto"):
@@ -96,10 +99,10 @@ def fit_many(nets: Sequence[TwoLayerNet], x_train: ArrayLike, t_train: ArrayLike
     if executor is not None:
         return _fit_sharded(executor, shards, nets, lrs, seeds, x_train, t_train, x_test, t_test,
                             dict(iters=iters, batch_size=batch_size, eval_every=eval_every, eval_batch=eval_batch,
-                                 evaluate=evaluate, blas_threads=blas_threads, fast=fast, workers=1,
+                                 evaluate=evaluate, blas_threads=blas_threads, fast=fast, threads=1,
                                  progress=False))
     return _fit_stacked(nets, lrs, seeds, x_train, t_train, x_test, t_test, iters, batch_size, eval_every,
-                        eval_batch, evaluate, blas_threads, progress, fast, workers)
+                        eval_batch, evaluate, blas_threads, progress, fast, threads)
 
 
 def _per_net(value, k, name):
@@ -111,7 +114,7 @@ def _per_net(value, k, name):
 
 
 def _fit_stacked(nets, lrs, seeds, x_train, t_train, x_test, t_test, iters, batch_size, eval_every, eval_batch,
-                 evaluate, blas_threads, progress, fast, workers):
+                 evaluate, blas_threads, progress, fast, member_threads):
     iters = positive_int(iters, "iters")
     batch_size = positive_int(batch_size, "batch_size")
     eval_batch = positive_int(eval_batch, "eval_batch")
@@ -140,7 +143,7 @@ def _fit_stacked(nets, lrs, seeds, x_train, t_train, x_test, t_test, iters, batc
         fast_steps = accel.stacked_stepper(
             xp, stacked_step, params, data, True, member_step=step_of_data, active=members.copy(),
             member=lambda m: ({key: params[key][m, ...] for key in PARAM_NAMES}, (x, t_hot, lrs[m])),
-            workers=workers)
+            workers=member_threads)
         return fast_steps or Steps(lambda idx: stacked_step(params, data, idx, xp=xp), xp, shape=(k,))
 
     # members may step side by side (threads on NumPy): BLAS is sized to one member's step
@@ -175,7 +178,7 @@ def _fit_stacked(nets, lrs, seeds, x_train, t_train, x_test, t_test, iters, batc
                     done += n
                 if evaluate and active.any():
                     _evaluate(xp, params, histories, active, (x, labels), test, eval_batch, point, per_epoch,
-                              t_start)
+                              t_start, member_threads)
                 if not active.any():
                     break
             stepper.close()
@@ -259,12 +262,13 @@ def _finite(xp, a):
     return to_numpy(xp.all(xp.isfinite(a), axis=axes)).astype(bool)
 
 
-def _evaluate(xp, params, histories, active, train, test, eval_batch, point, per_epoch, t_start):
+def _evaluate(xp, params, histories, active, train, test, eval_batch, point, per_epoch, t_start, threads):
     """Accuracy of every member, in groups of members side by side (threads on NumPy), each group
     batched; one record for each active member."""
     t0 = time.perf_counter()
     k = len(active)
-    groups = [(int(g[0]), int(g[-1]) + 1) for g in np.array_split(np.arange(k), min(k, accel.workers(xp))) if len(g)]
+    n = min(k, accel.workers(xp), threads or k)
+    groups = [(int(g[0]), int(g[-1]) + 1) for g in np.array_split(np.arange(k), n) if len(g)]
 
     def accuracies(group):
         p = {key: v[group[0]:group[1], ...] for key, v in params.items()}

@@ -77,8 +77,16 @@ SMALL_STEP_FLOPS = 1e8
 #: Environment variable that sets the BLAS threads of every fit (a positive int).
 THREADS_ENV = "XPNET_BLAS_THREADS"
 
-#: Threads for :func:`parallel_map` (at most 8).
-WORKERS = min(os.cpu_count() or 1, 8)
+def _cores() -> int:
+    """CPU cores this process may run on (its affinity: a container's share, not the host's)."""
+    try:
+        return len(os.sched_getaffinity(0)) or 1
+    except (AttributeError, OSError):  # not on Linux
+        return os.cpu_count() or 1
+
+
+#: Threads for :func:`parallel_map` and for members side by side (one per core, at most 8).
+WORKERS = min(_cores(), 8)
 
 
 def parallel_map(fn, items):
