@@ -174,7 +174,8 @@ def _fit_stacked(nets, lrs, seeds, x_train, t_train, x_test, t_test, iters, batc
                     if stopped:
                         stepper.close()
                         stepper = steps_for(active)  # without the members that stopped
-                    bar.update(n * k)
+                        bar.total = sum(h.iterations if h.stopped else iters for h in histories)  # the ETA
+                    bar.update(sum(h.iterations for h in histories) - bar.n)
                     done += n
                 if evaluate and active.any():
                     _evaluate(xp, params, histories, active, (x, labels), test, eval_batch, point, per_epoch,
