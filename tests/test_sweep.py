@@ -153,21 +153,41 @@ def test_an_error_in_one_member_thread_stops_the_sweep(monkeypatch):
     assert calls["n"] == n  # no member thread is still stepping
 
 
-def test_a_member_that_diverges_stops_alone():
-    x, t = _data()
+@pytest.mark.parametrize("fast", ["auto", False])
+def test_a_member_that_diverges_stops_alone(backend, fast):
+    x, t = _data(backend)
     lrs = [0.1, 1e300, 0.5]
-    nets = [TwoLayerNet(16, 10, 4, seed=i) for i in range(3)]
-    histories = xpnet.fit_many(nets, x, t, x, t, lr=lrs, seed=SEEDS[:3], iters=230, batch_size=20)
+    nets = [TwoLayerNet(16, 10, 4, seed=i, backend=backend) for i in range(3)]
+    histories = xpnet.fit_many(nets, x, t, x, t, lr=lrs, seed=SEEDS[:3], iters=230, batch_size=20, fast=fast)
     bad = histories[1]
     assert bad.stopped.startswith("the loss diverged at iteration") and bad.iterations == bad.nonfinite_iteration - 1
     ref_net, ref_h = _separate(1, x, t, 1e300, SEEDS[1])  # fit stops there too, with the same parameters
     assert ref_h.nonfinite_iteration == bad.nonfinite_iteration and ref_h.iterations == bad.iterations
     assert bad.stopped == ref_h.stopped  # one rule and one message for fit and fit_many
     for k in ref_net.params:
-        np.testing.assert_allclose(nets[1].params[k], ref_net.params[k], rtol=1e-12)
+        np.testing.assert_allclose(host(nets[1].params[k]), host(ref_net.params[k]), rtol=1e-12)
     for i in (0, 2):  # the others train on to the end, unaffected
         assert histories[i].stopped is None and histories[i].iterations == 230
         _same(nets[i], histories[i], *_separate(i, x, t, lrs[i], SEEDS[i]))
+
+
+def test_a_member_whose_loss_turns_nan_stops_alone(backend):
+    """A NaN in one member's weights: that member stops at iteration 1 as fit stops; the others
+    are the separate fits' to 1e-10."""
+    x, t = _data(backend)
+    nets = [TwoLayerNet(16, 10, 4, seed=i) for i in range(3)]
+    bad_b2 = np.array([np.nan, 0.0, 0.0, 0.0])
+    nets[1].params["b2"] = xpnet.asarray(bad_b2, backend=backend)
+    histories = xpnet.fit_many(nets, x, t, x, t, lr=0.1, seed=SEEDS[:3], iters=230, batch_size=20)
+    ref = TwoLayerNet(16, 10, 4, seed=1)
+    ref.params["b2"] = xpnet.asarray(bad_b2, backend=backend)
+    ref_h = fit(ref, x, t, lr=0.1, seed=SEEDS[1], iters=230, batch_size=20, progress=False)
+    bad = histories[1]
+    assert bad.stopped == ref_h.stopped and bad.stopped.startswith("the loss became nan at iteration 1;")
+    assert bad.iterations == 0 == ref_h.iterations and bad.nonfinite_iteration == 1 and np.isnan(bad.loss[0])
+    for i in (0, 2):
+        assert histories[i].stopped is None and histories[i].iterations == 230
+        _same(nets[i], histories[i], *_separate(i, x, t, 0.1, SEEDS[i]))
 
 
 def test_bad_sweeps_are_clear_errors():
