@@ -17,6 +17,9 @@ timeout 150 python3 examples/train.py --backend cupy --dataset mnist-t10k --data
     --out "$out/run_num" --no-progress > "$out/cli_numerical.log" 2>&1; tail -4 "$out/cli_numerical.log"
 timeout 120 python3 benchmarks/numgrad_speed.py --loop-fraction 0.05 --gpu-loop-fraction 0.005 --out-dir "$out" \
     > "$out/numgrad.log" 2>&1; tail -9 "$out/numgrad.log"
-timeout 240 python3 benchmarks/train_speed.py --out-dir "$out" >> "$out/speed.log" 2>&1; tail -26 "$out/speed.log"
+timeout 240 python3 benchmarks/train_speed.py --impls book,xpnet-numpy,xpnet-cupy,xpnet-cupy-plain,torch-cpu,torch-cuda \
+    --out-dir "$out" >> "$out/speed.log" 2>&1; tail -26 "$out/speed.log"
+timeout 200 python3 benchmarks/train_speed.py --sizes book --impls xpnet-cupy,torch-cuda,torch-cuda-compile \
+    --out-dir "$out/compile" > "$out/compile.log" 2>&1; tail -8 "$out/compile.log"
 timeout 200 python3 benchmarks/sweep_speed.py --backend cupy --ks 1,10,100 --iters 1000 --no-pool \
     --out-dir "$out/sweep" > "$out/sweep.log" 2>&1; tail -6 "$out/sweep.log"

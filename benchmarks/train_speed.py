@@ -143,7 +143,10 @@ def _gpu_used():
     return total - free
 
 
-def run_torch(device, hidden, batch, dtype, iters, data):
+def run_torch(device, hidden, batch, dtype, iters, data, compiled=False):
+    """The same step hand-written in PyTorch, eager (in-place updates), or with the step as a
+    function of the parameters under ``torch.compile`` (``mode="reduce-overhead"``, CUDA graphs,
+    on a GPU); compilation is done before the clock starts."""
     import torch
     x, labels, hot = data
     tdt = getattr(torch, dtype)
@@ -176,6 +179,8 @@ def run_torch(device, hidden, batch, dtype, iters, data):
             W1.sub_(lr * gW1); b1.sub_(lr * gb1); W2.sub_(lr * gW2); b2.sub_(lr * gb2)
         return torch.stack(losses)
 
+    if compiled:
+        return _run_torch_compiled(torch, dev, (W1, b1, W2, b2), X, T, lr, batch, iters)
     with torch.no_grad():
         steps(min(20, iters))
         if device == "cuda":
@@ -186,6 +191,46 @@ def run_torch(device, hidden, batch, dtype, iters, data):
         seconds = time.perf_counter() - t0
     out = {"seconds": seconds, "iters": iters}
     if device == "cuda":
+        out["gpu_mem_mb"] = torch.cuda.max_memory_allocated() / 2**20
+    return out
+
+
+def _run_torch_compiled(torch, dev, params, X, T, lr, batch, iters):
+    n = X.shape[0]
+
+    def step(W1, b1, W2, b2, idx):
+        xb, tb = X[idx], T[idx]
+        z1 = torch.sigmoid(xb @ W1 + b1)
+        y = torch.softmax(z1 @ W2 + b2, dim=1)
+        loss = -(tb * torch.log(y + 1e-7)).sum() / batch
+        dy = (y - tb) / batch
+        dz1 = (dy @ W2.T) * z1 * (1 - z1)
+        return W1 - lr * (xb.T @ dz1), b1 - lr * dz1.sum(0), W2 - lr * (z1.T @ dy), b2 - lr * dy.sum(0), loss
+
+    cuda = dev.type == "cuda"
+    fn = torch.compile(step, mode="reduce-overhead" if cuda else None, fullgraph=True)
+
+    def steps(p, k):
+        losses = []
+        for _ in range(k):
+            idx = torch.randint(0, n, (batch,), device=dev)
+            if cuda:
+                torch.compiler.cudagraph_mark_step_begin()
+            *out, loss = fn(*p, idx)
+            p = [t.clone() for t in out] if cuda else out  # graph outputs are overwritten by the next replay
+            losses.append(loss.clone() if cuda else loss)
+        return p, torch.stack(losses)
+
+    with torch.no_grad():
+        p, _ = steps(list(params), min(20, iters))  # compile and warm up
+        if cuda:
+            torch.cuda.synchronize()
+        t0 = time.perf_counter()
+        p, losses = steps(p, iters)
+        losses.cpu()
+        seconds = time.perf_counter() - t0
+    out = {"seconds": seconds, "iters": iters}
+    if cuda:
         out["gpu_mem_mb"] = torch.cuda.max_memory_allocated() / 2**20
     return out
 
@@ -218,7 +263,8 @@ def main(argv=None):
     p.add_argument("--sizes", default="book,medium,large", help="comma list of book, medium, large")
     p.add_argument("--dtypes", default="float64,float32")
     p.add_argument("--impls", default="book,xpnet-numpy,xpnet-cupy,xpnet-cupy-plain,torch-cpu,torch-cuda,"
-                                      "xpnet-jax,jax-jit,jax-scan")
+                                      "torch-cpu-compile,torch-cuda-compile,xpnet-torch,xpnet-jax,jax-jit,jax-scan",
+                   help="which rows (--smoke leaves out the torch.compile rows: their compilation takes minutes)")
     p.add_argument("--scale", type=float, default=1.0, help="multiply the iteration counts")
     p.add_argument("--train-rows", type=int, default=60000, help="rows of the synthetic training set")
     p.add_argument("--smoke", action="store_true", help="tiny sizes and few iterations (CI)")
@@ -231,6 +277,8 @@ def main(argv=None):
             p.error(f"--sizes: unknown size {s!r} (book, medium, large)")
     dtypes = args.dtypes.split(",")
     impls = args.impls.split(",")
+    if args.smoke:
+        impls = [i for i in impls if not i.endswith("-compile")]
     gpu = has_cupy() and not args.no_gpu
     tdevs = torch_devices()
     rows = 500 if args.smoke else args.train_rows
@@ -249,10 +297,13 @@ def main(argv=None):
         hidden, batch = SIZES[size]
         for dt in dtypes:
             for impl in impls:
-                where = "gpu" if impl in ("xpnet-cupy", "xpnet-cupy-plain", "torch-cuda") else "cpu"
+                where = "gpu" if impl in ("xpnet-cupy", "xpnet-cupy-plain", "torch-cuda", "torch-cuda-compile") \
+                    else "cpu"
                 if where == "gpu" and not gpu:
                     continue
                 if impl.startswith("torch") and impl.split("-")[1] not in tdevs:
+                    continue
+                if impl == "xpnet-torch" and not tdevs:
                     continue
                 if "jax" in impl and importlib.util.find_spec("jax") is None:
                     continue
@@ -269,7 +320,10 @@ def main(argv=None):
                     elif impl == "xpnet-cupy-plain":
                         r = run_xpnet("cupy", hidden, batch, dt, iters, data, fast=False)
                     elif impl.startswith("torch"):
-                        r = run_torch(impl.split("-")[1], hidden, batch, dt, iters, data)
+                        r = run_torch(impl.split("-")[1], hidden, batch, dt, iters, data,
+                                      compiled=impl.endswith("-compile"))
+                    elif impl == "xpnet-torch":
+                        r = run_xpnet("torch", hidden, batch, dt, iters, data, fast="auto")
                     elif impl == "xpnet-jax":
                         r = run_xpnet("jax", hidden, batch, dt, iters, data, fast="auto")
                     elif impl in ("jax-jit", "jax-scan"):
@@ -329,8 +383,8 @@ def _table(rows):
 def _chart(rows, path):
     from xpnet.plots import save_figure, subplots
     groups = sorted({(r["size"], r["dtype"]) for r in rows}, key=lambda g: (list(SIZES).index(g[0]), g[1]))
-    impls = [i for i in ("book", "xpnet-numpy", "xpnet-jax", "jax-jit", "jax-scan", "torch-cpu", "xpnet-cupy-plain",
-                         "torch-cuda", "xpnet-cupy")
+    impls = [i for i in ("book", "xpnet-numpy", "xpnet-torch", "xpnet-jax", "jax-jit", "jax-scan", "torch-cpu",
+                         "torch-cpu-compile", "xpnet-cupy-plain", "torch-cuda", "torch-cuda-compile", "xpnet-cupy")
              if any(r["impl"] == i for r in rows)]
     fig, ax = subplots(figsize=(max(6, 1.8 * len(groups)), 4.5))
     width = 0.8 / max(1, len(impls))
