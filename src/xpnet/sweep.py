@@ -153,6 +153,8 @@ def _fit_stacked(nets, lrs, seeds, x_train, t_train, x_test, t_test, iters, batc
     try:
         with accel.device_scope(xp), accel.cpu_thread_scope(xp, threads), accel.accelerated(fast is not False):
             stepper, done = steps_for(active), 0
+            for h in histories:  # how it ran, for the record (fit's config has blas_threads too)
+                h.config.update(blas_threads=threads, threads=min(getattr(stepper, "workers", 1), k))
             for point in evaluation_points(iters, eval_every):
                 while done < point and active.any():
                     n = min(point - done, stepper.chunk)

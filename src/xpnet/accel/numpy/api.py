@@ -186,8 +186,9 @@ class MemberSteps:
             pool = _pool(workers)  # one task per thread, each a share of the members
             for j in range(workers):
                 futures.append(pool.submit(contextvars.copy_context().run, steps, members[j::workers]))
-            for f in futures:
-                f.result()
+            concurrent.futures.wait(futures, return_when=concurrent.futures.FIRST_EXCEPTION)
+            for f in sorted(futures, key=lambda f: not (f.done() and f.exception() is not None)):
+                f.result()  # a failed share first: its error is raised without waiting for the others
         except BaseException:
             stop.set()  # Ctrl-C, or a member's error: the others stop at their next step
             concurrent.futures.wait(futures)
