@@ -38,8 +38,6 @@ from xpnet.datasets import load_mnist_t10k  # noqa: E402
 from xpnet.random import Rng  # noqa: E402
 from xpnet.train import IndexStream, fit, index_block  # noqa: E402
 
-METHODS = ("sequential", "stacked", "pool", "jax.vmap", "xpnet-jax")
-
 
 def machine():
     model = platform.processor() or platform.machine()
