@@ -36,7 +36,8 @@ import numpy as np  # noqa: E402
 import xpnet  # noqa: E402
 from xpnet.datasets import load_mnist_t10k  # noqa: E402
 from xpnet.random import Rng  # noqa: E402
-from xpnet.train import IndexStream, fit, index_block  # noqa: E402
+from xpnet.runloop import IndexStream, index_block  # noqa: E402
+from xpnet.train import fit  # noqa: E402
 
 
 def machine():

@@ -5,7 +5,8 @@ replace (``xpnet/accel/cupy/sources.py`` REPLACES), with the same signatures and
 
 import array_api_compat
 
-from xpnet import sigmoid as _sigmoid, softmax
+from xpnet import softmax
+from xpnet.functions import sigmoid_of as _sigmoid
 from xpnet.constants import DELTA
 
 

@@ -18,8 +18,8 @@ import xpnet
 from xpnet import accel
 from xpnet.accel.cupy import fused, sources
 from xpnet.nets import PARAM_NAMES, loss_and_gradient
-from xpnet.numgrad import Point, hidden_gradient, output_gradient, w1_gradient
-from xpnet.train import sgd_step
+from xpnet.incremental_numgrad import Point, hidden_gradient, output_gradient, w1_gradient
+from xpnet.steps import sgd_step
 
 import reference_kernels
 
@@ -124,7 +124,7 @@ def test_fused_pass_equals_the_book_pass():
     params, x, t = _problem()
     xp = xpnet.get_namespace("numpy")
     loss_a, grads_a = loss_and_gradient.array_api(params, x, t, xp=xp)
-    loss_f, grads_f = FUSED["nets.loss_and_gradient"](params, x, t, xp=xp)
+    loss_f, grads_f = FUSED[loss_and_gradient](params, x, t, xp=xp)
     assert float(loss_f) == pytest.approx(float(loss_a), rel=1e-14)
     assert list(grads_f) == list(PARAM_NAMES)
     for k in PARAM_NAMES:
@@ -139,7 +139,7 @@ def test_fused_step_equals_the_array_api_step():
     for _ in range(5):
         idx = rng.integers(0, x.shape[0], 8)
         la = sgd_step.array_api(a, x, t, idx, 0.5, xp=xp)
-        lf = FUSED["train.sgd_step"](f, x, t, idx, 0.5, xp=xp)
+        lf = FUSED[sgd_step](f, x, t, idx, 0.5, xp=xp)
         assert float(lf) == pytest.approx(float(la), rel=1e-13)
     for k in PARAM_NAMES:
         np.testing.assert_allclose(f[k], a[k], rtol=1e-12, atol=1e-15)
@@ -152,12 +152,12 @@ def test_fused_numerical_gradients_equal_the_array_api_ones():
     point = Point(xp, params, x, t)
     h = 1e-4
     ones = np.ones((1, x.shape[0]))
-    np.testing.assert_allclose(FUSED["numgrad.hidden_gradient"](point, ones, h, xp=xp),
+    np.testing.assert_allclose(FUSED[hidden_gradient](point, ones, h, xp=xp),
                                hidden_gradient.array_api(point, ones, h, xp=xp), rtol=1e-7, atol=1e-11)
     for rows in (1, 5, 12):
-        np.testing.assert_allclose(FUSED["numgrad.w1_gradient"](point, h, rows, xp=xp),
+        np.testing.assert_allclose(FUSED[w1_gradient](point, h, rows, xp=xp),
                                    w1_gradient.array_api(point, h, rows, xp=xp), rtol=1e-7, atol=1e-11)
-    for got, want in zip(FUSED["numgrad.output_gradient"](point, h, xp=xp),
+    for got, want in zip(FUSED[output_gradient](point, h, xp=xp),
                          output_gradient.array_api(point, h, xp=xp)):
         np.testing.assert_allclose(got, want, rtol=1e-7, atol=1e-11)
 
@@ -165,15 +165,15 @@ def test_fused_numerical_gradients_equal_the_array_api_ones():
 def test_fused_compositions_decline_what_their_kernels_decline():
     xp = xpnet.get_namespace("numpy")
     params, x, t = _problem(c=40)  # more than 32 classes: no softmax kernel
-    assert FUSED["nets.loss_and_gradient"](params, x, t, xp=xp) is NotImplemented
+    assert FUSED[loss_and_gradient](params, x, t, xp=xp) is NotImplemented
     before = copy.deepcopy(params)
-    assert FUSED["train.sgd_step"](params, x, t, np.arange(4), 0.1, xp=xp) is NotImplemented
+    assert FUSED[sgd_step](params, x, t, np.arange(4), 0.1, xp=xp) is NotImplemented
     for k in PARAM_NAMES:  # declining left the parameters alone
         assert np.array_equal(params[k], before[k])
     soft = np.full((x.shape[0], 40), 1 / 40)
     point = Point(xp, params, x, soft)
-    assert FUSED["numgrad.w1_gradient"](point, 1e-4, 4, xp=xp) is NotImplemented
-    assert FUSED["numgrad.output_gradient"](point, 1e-4, xp=xp) is NotImplemented
+    assert FUSED[w1_gradient](point, 1e-4, 4, xp=xp) is NotImplemented
+    assert FUSED[output_gradient](point, 1e-4, xp=xp) is NotImplemented
 
 
 # ------------------------------------------------------------------ the one convention
@@ -191,22 +191,22 @@ class _Fake:
             if float(xpnet.to_numpy(x).min()) < 0:
                 return NotImplemented
             return x * 0 + 42.0
-        return {"functions.sigmoid": sigmoid}
+        return {xpnet.functions.sigmoid_of: sigmoid}
 
 
 def test_replacement_used_declined_or_switched_off(monkeypatch):
     import array_api_strict as xps
     fake = _Fake()
-    monkeypatch.setitem(accel._modules, "array_api_strict", fake)
-    monkeypatch.setitem(accel._tables, "array_api_strict", fake.REPLACEMENTS)
+    monkeypatch.setitem(accel.registry._apis, "array_api_strict", fake)
+    monkeypatch.setitem(accel.contract._tables, "array_api_strict", fake.REPLACEMENTS)
     pos, neg = xps.asarray([1.0, 2.0]), xps.asarray([-1.0, 2.0])
     assert np.all(xpnet.to_numpy(xpnet.sigmoid(pos)) == 42.0)  # replaced
     np.testing.assert_allclose(xpnet.to_numpy(xpnet.sigmoid(neg)), 1 / (1 + np.exp([1.0, -2.0])))  # declined
     with accel.accelerated(False):
         np.testing.assert_allclose(xpnet.to_numpy(xpnet.sigmoid(pos)), 1 / (1 + np.exp([-1.0, -2.0])))
     assert fake.calls == 2  # not asked at all when switched off
-    assert accel.replacement(xpnet.sigmoid, "array_api_strict") is not None
-    assert accel.replacement(xpnet.sigmoid, "numpy") is None
+    assert accel.replacement(xpnet.functions.sigmoid_of, "array_api_strict") is not None
+    assert accel.replacement(xpnet.functions.sigmoid_of, "numpy") is None
 
 
 def test_policies_on_the_host():
@@ -224,12 +224,20 @@ def test_math_modules_name_no_backend():
     """The boundary holds all backend knowledge: the math modules name none."""
     import re
     src = pathlib.Path(xpnet.__file__).parent
-    for name in ("functions", "gradient", "nets", "numgrad", "train"):
+    for name in ("functions", "gradient", "nets", "incremental_numgrad", "steps", "runloop", "history", "train",
+                 "sweep"):
         text = (src / f"{name}.py").read_text()
         code = "\n".join(line for line in text.splitlines() if not line.strip().startswith("#"))
         hits = re.findall(r"cupy|memGetInfo|\bStream\(|[!=]= *\"(?:numpy|cupy|torch|jax|array_api_strict)\"|"
                           r"ThreadPoolExecutor|import torch", code)
         assert not hits, (name, hits)
+
+
+def test_backend_module_asks_the_backend_packages():
+    """``backend.py`` names backends in its documentation only: the libraries are the packages' business."""
+    import re
+    text = (pathlib.Path(xpnet.__file__).parent / "backend.py").read_text()
+    assert not re.findall(r"import (?:cupy|torch|jax)|is_(?:cupy|torch|jax)_|getDeviceProperties|cupy\.cuda", text)
 
 
 def test_no_import_loops():
@@ -306,3 +314,101 @@ def test_numpy_pass_is_the_array_api_pass_to_the_bit(dtype, soft):
                 assert got[1][k].dtype == want[1][k].dtype and np.array_equal(got[1][k], want[1][k]), (k, seed)
     assert accel.replacement(loss_and_gradient, "numpy") is numpy_pass
     assert numpy_pass(params, x.astype(np.float32 if dtype == "float64" else np.float64), t) is NotImplemented
+
+
+# ------------------------------------------------------------------ the contract
+
+def _replacement_tables():
+    """Every backend's replacements that can be built on a CPU: NumPy's and JAX's as registered, and
+    CuPy's compositions (its api.py registers ``fused.replacements(kernels)``) with reference kernels."""
+    from xpnet.accel.jax import api as jax_api
+    from xpnet.accel.numpy import api as numpy_api
+    return {"numpy": numpy_api.REPLACEMENTS, "jax": jax_api.REPLACEMENTS, "cupy": FUSED}
+
+
+def test_every_registered_replacement_matches_a_live_replaceable_function():
+    import importlib
+    tables = _replacement_tables()
+    assert tables["numpy"] and tables["cupy"]  # something is registered, so the check below checks
+    for backend, table in tables.items():
+        for fn, impl in table.items():
+            assert callable(impl) and hasattr(fn, "array_api"), (backend, fn)  # marked @replaceable
+            live = getattr(importlib.import_module(fn.__module__), fn.__name__)
+            assert live is fn, (backend, fn.__qualname__)  # the very object the math calls
+    from xpnet import functions, nets, steps
+    assert set(tables["cupy"]) >= {functions.sigmoid_of, nets.loss_and_gradient, steps.sgd_step}
+    cupy_api = (pathlib.Path(xpnet.__file__).parent / "accel" / "cupy" / "api.py").read_text()
+    assert "REPLACEMENTS = fused.replacements(kernels)" in cupy_api  # the table checked above is CuPy's
+
+
+@pytest.mark.parametrize("name", sorted(xpnet.BACKENDS))
+def test_every_backend_package_answers_the_library_hooks(name):
+    from xpnet.accel import registry
+    pkg = registry.package(name)
+    for hook in ("load", "device_name", "synchronize", "describe", "to_numpy"):
+        assert callable(getattr(pkg, hook, None)), (name, hook)
+    api = registry.api(name) if name not in ("cupy",) else None  # CuPy's api.py imports CuPy
+    for hook in (set(dir(api)) & set(accel.ACCELERATION_HOOKS)) if api else ():
+        assert getattr(api, hook) is not None
+
+
+def test_backend_of_maps_arrays_and_namespaces_with_one_function():
+    import array_api_strict as xps
+    import jax.numpy as jnp
+    from xpnet.accel.registry import backend_of
+    import array_api_compat.numpy as npx
+    assert backend_of(np.zeros(2)) == backend_of(np) == backend_of(npx) == "numpy"
+    assert backend_of(xps.asarray([1.0])) == backend_of(xps) == "array_api_strict"
+    assert backend_of(jnp.zeros(2)) == backend_of(jnp) == "jax"
+    assert backend_of(object()) is None
+
+
+def test_the_steppers_declare_the_stepper_protocol():
+    from xpnet.accel.contract import Stepper
+    from xpnet.accel.jax.api import ScanStepper
+    from xpnet.accel.numpy.api import MemberSteps
+    from xpnet.runloop import Steps
+    for cls in (Steps, MemberSteps, ScanStepper):
+        assert Stepper in cls.__mro__  # declared, not only shaped alike
+    graph = (pathlib.Path(xpnet.__file__).parent / "accel" / "cupy" / "graph.py").read_text()
+    assert "class GraphStepper(Stepper):" in graph  # CuPy's, without importing CuPy
+    assert isinstance(Steps(lambda i: i, np), Stepper)
+
+
+@pytest.mark.parametrize("bad", [np.arange(3), np.ones(3, dtype=np.float16), "text"])
+def test_checks_run_before_any_replacement(monkeypatch, bad):
+    """A stand-in replacement of every replaceable function behind a public entry never sees bad input."""
+    from xpnet.accel import registry
+    from xpnet import functions, nets
+    seen = []
+
+    class StandIn:
+        REPLACEMENTS = {functions.sigmoid_of: lambda *a, **k: seen.append("sigmoid") or NotImplemented,
+                        nets.loss_and_gradient: lambda *a, **k: seen.append("pass") or NotImplemented}
+    monkeypatch.setitem(registry._apis, "numpy", StandIn)
+    monkeypatch.setitem(accel.contract._tables, "numpy", StandIn.REPLACEMENTS)
+    with pytest.raises((TypeError, ValueError)):
+        xpnet.sigmoid(bad)
+    net = xpnet.TwoLayerNet(3, 2, 2, seed=0, backend="numpy")
+    with pytest.raises((TypeError, ValueError)):
+        net.gradient(bad, np.array([0]))
+    assert seen == []
+    xpnet.sigmoid(np.ones(3))  # good input does reach it
+    net.gradient(np.ones((1, 3)), np.array([1]))
+    assert seen == ["sigmoid", "pass", "sigmoid"]  # the pass declined: the Array-API pass ran (its sigmoid too)
+
+
+def test_cublas_is_the_one_of_cupys_cuda_version(tmp_path):
+    """PyTorch's CUDA-12 cuBLAS mapped before CuPy's CUDA-13 one: the map's order decides nothing."""
+    from xpnet.accel.cupy.loader import cupy_cublas, loaded_libraries
+    maps = tmp_path / "maps"
+    maps.write_text(
+        "7f0000000000-7f0000001000 r-xp 00000000 08:01 42   /venv/torch/lib/libcublas.so.12\n"
+        "7f0000001000-7f0000002000 r--p 00001000 08:01 42   /venv/torch/lib/libcublas.so.12\n"
+        "7f0000002000-7f0000003000 r-xp 00000000 08:01 43   /venv/nvidia/cu13/lib/libcublas.so.13.1.0.3\n"
+        "7f0000004000-7f0000005000 r-xp 00000000 08:01 44   /venv/nvidia/cu13/lib/libcublasLt.so.13\n")
+    assert loaded_libraries("libcublas.so", str(maps)) == ["/venv/torch/lib/libcublas.so.12",
+                                                           "/venv/nvidia/cu13/lib/libcublas.so.13.1.0.3"]
+    assert cupy_cublas(str(maps), runtime_version=13000) == "/venv/nvidia/cu13/lib/libcublas.so.13.1.0.3"
+    assert cupy_cublas(str(maps), runtime_version=12080) == "/venv/torch/lib/libcublas.so.12"
+    assert cupy_cublas(str(maps), runtime_version=11080) is None  # not the wrong one

@@ -72,17 +72,17 @@ def test_an_existing_out_is_refused_unless_overwrite(tmp_path):
 
 
 def test_default_folders_are_unique_and_a_busy_folder_is_refused(tmp_path):
-    from xpnet import cli as C
+    from xpnet.cli import runs
     os.chdir(tmp_path)
-    a, b = C._own_out(None, False), C._own_out(None, False)
+    a, b = runs.own_out(None, False), runs.own_out(None, False)
     assert a != b and os.path.isdir(a) and os.path.isdir(b)
-    C._release_out(a)
-    with pytest.raises(C.UsageError, match="is in use by another run"):
-        C._own_out(b, False)  # b's lock names this (live) process
-    C._release_out(b)
+    runs.release_out(a)
+    with pytest.raises(ValueError, match="is in use by another run"):
+        runs.own_out(b, False)  # b's lock names this (live) process
+    runs.release_out(b)
     (tmp_path / "stale").mkdir()
-    (tmp_path / "stale" / C.LOCK).write_text("999999999")  # a run that died
-    assert C._own_out(str(tmp_path / "stale"), False) == str(tmp_path / "stale")
+    (tmp_path / "stale" / runs.LOCK).write_text("999999999")  # a run that died
+    assert runs.own_out(str(tmp_path / "stale"), False) == str(tmp_path / "stale")
 
 
 # ------------------------------------------------------------------ stops keep a consistent run
@@ -135,11 +135,11 @@ def test_nan_loss_keeps_the_parameters_before_it():
 
 
 def test_ctrl_c_in_the_middle_of_a_chunk_rolls_back(monkeypatch):
-    from xpnet import train
+    from xpnet import runloop as steps
     from xpnet.datasets import load_mnist_t10k
     (x, t), _ = load_mnist_t10k(dtype="float64", backend="numpy")
     calls = {"n": 0}
-    real_run = train.Steps.run
+    real_run = steps.Steps.run
 
     def run(self, idx_rows):
         calls["n"] += 1
@@ -148,12 +148,12 @@ def test_ctrl_c_in_the_middle_of_a_chunk_rolls_back(monkeypatch):
                 self.step(idx_rows[i, ...])
             raise KeyboardInterrupt
         return real_run(self, idx_rows)
-    monkeypatch.setattr(train.Steps, "run", run)
+    monkeypatch.setattr(steps.Steps, "run", run)
     net = TwoLayerNet(784, 20, 10, seed=0)
     h = fit(net, x, t, iters=1000, batch_size=50, seed=2, progress=False, eval_every=1000)
     # chunks: 1 step (the evaluation after iteration 1), 100, then 40 of the third before Ctrl-C
     assert h.stopped == "interrupted (Ctrl-C) after 101 iterations" and h.iterations == 101 == len(h.loss)
-    monkeypatch.setattr(train.Steps, "run", real_run)
+    monkeypatch.setattr(steps.Steps, "run", real_run)
     again = TwoLayerNet(784, 20, 10, seed=0)
     fit(again, x, t, iters=101, batch_size=50, seed=2, progress=False, evaluate=False)
     for k in net.params:
@@ -162,22 +162,22 @@ def test_ctrl_c_in_the_middle_of_a_chunk_rolls_back(monkeypatch):
 
 def test_ctrl_c_after_a_chunk_ran_but_before_it_was_recorded(monkeypatch):
     """The chunk is dropped whole: parameters rolled back, history rewound."""
-    from xpnet import train
+    from xpnet import runloop
     from xpnet.datasets import load_mnist_t10k
     (x, t), _ = load_mnist_t10k(dtype="float64", backend="numpy")
-    calls, real = {"n": 0}, train.first_bad
+    calls, real = {"n": 0}, runloop.first_bad
 
     def first_bad(losses):
         calls["n"] += 1
         if calls["n"] == 3:  # the third chunk's steps are done; Ctrl-C before they are recorded
             raise KeyboardInterrupt
         return real(losses)
-    monkeypatch.setattr(train, "first_bad", first_bad)
+    monkeypatch.setattr(runloop, "first_bad", first_bad)
     net = TwoLayerNet(784, 20, 10, seed=0)
     h = fit(net, x, t, iters=1000, batch_size=50, seed=2, progress=False, eval_every=1000)
     # chunks of 1 (the evaluation after iteration 1) and 100 kept, the third dropped
     assert h.stopped == "interrupted (Ctrl-C) after 101 iterations" and h.iterations == 101 == len(h.loss)
-    monkeypatch.setattr(train, "first_bad", real)
+    monkeypatch.setattr(runloop, "first_bad", real)
     again = TwoLayerNet(784, 20, 10, seed=0)
     fit(again, x, t, iters=101, batch_size=50, seed=2, progress=False, evaluate=False)
     for k in net.params:

@@ -177,7 +177,7 @@ def test_incremental_gradient_without_data_dependent_shapes():
     """Where a library has no data-dependent shapes (JAX; array-api-strict so configured), the
     incremental gradient takes its dense path and still equals the element loop."""
     import array_api_strict
-    from xpnet.numgrad import _data_dependent_shapes
+    from xpnet.incremental_numgrad import _data_dependent_shapes
     rng = np.random.default_rng(4)
     x = rng.random((6, 10))
     x[x < 0.6] = 0  # mostly zeros: the sparse path would be chosen

@@ -113,16 +113,16 @@ def test_ctrl_c_during_a_threaded_chunk_keeps_a_consistent_sweep():
 
 def test_ctrl_c_after_a_chunk_ran_but_before_it_was_recorded(monkeypatch):
     """The chunk is dropped whole: the histories are rewound and the parameters rolled back."""
-    from xpnet import sweep
-    calls, real = {"n": 0}, sweep._record
+    from xpnet.runloop import RunLoop
+    calls, real = {"n": 0}, RunLoop._record
 
-    def record(*args):
+    def record(self, *args):
         calls["n"] += 1
-        out = real(*args)  # histories extended, parameters stepped ...
+        out = real(self, *args)  # histories extended, parameters stepped ...
         if calls["n"] == 3:
             raise KeyboardInterrupt  # ... and then Ctrl-C
         return out
-    monkeypatch.setattr(sweep, "_record", record)
+    monkeypatch.setattr(RunLoop, "_record", record)
     x, t = _data()
     nets = [TwoLayerNet(16, 10, 4, seed=i) for i in range(4)]
     histories = xpnet.fit_many(nets, x, t, lr=LRS, seed=SEEDS, iters=1000, batch_size=20, eval_every=1000)

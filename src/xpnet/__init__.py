@@ -33,7 +33,7 @@ __version__ = _version()
 
 
 _SUBMODULES = ("accel", "backend", "book", "cli", "datasets", "functions", "gradcheck", "gradient", "nets",
-               "numgrad", "plots", "random", "sweep", "train")
+               "incremental_numgrad", "plots", "random", "sweep", "train")
 
 
 def __getattr__(name):  # keep ``import xpnet`` light: data and training load on use

@@ -32,7 +32,11 @@ import numpy as np
 import array_api_compat
 import array_api_compat.numpy as _NUMPY_NS  # the namespace of plain NumPy arrays
 
-BACKENDS = ("numpy", "cupy", "array_api_strict", "torch", "jax")
+from .accel import registry
+from .accel.registry import BackendError
+
+#: The backends' names, from the one registry (``accel/registry.py``).
+BACKENDS = tuple(registry.BACKENDS)
 ENV_VAR = "XPNET_BACKEND"
 DEVICE_ENV_VAR = "XPNET_DEVICE"
 
@@ -40,10 +44,6 @@ _explicit: tuple | None = None  # (name, device spec or None)
 _context: contextvars.ContextVar[tuple | None] = contextvars.ContextVar("xpnet_backend", default=None)
 _lock = threading.Lock()
 _checked: dict[str, object] = {}
-
-
-class BackendError(RuntimeError):
-    """A backend was asked for that cannot be used on this machine."""
 
 
 def _validate_name(name, what="backend"):
@@ -175,61 +175,6 @@ def _device_names(d) -> set:
     return names
 
 
-def _load(name):
-    if name == "numpy":
-        import array_api_compat.numpy as xp
-        return xp
-    if name == "array_api_strict":
-        try:
-            import array_api_strict as xp
-        except ImportError as exc:
-            raise BackendError(
-                "backend 'array_api_strict' needs the array-api-strict package: "
-                "pip install 'xpnet[test]'"
-            ) from exc
-        return xp
-    if name == "cupy":
-        try:
-            import cupy
-        except ImportError as exc:
-            raise BackendError(
-                "backend 'cupy' asked for, but CuPy is not installed: "
-                "pip install 'xpnet[cuda12]' (CUDA 12) or 'xpnet[cuda13]' (CUDA 13)"
-            ) from exc
-        try:
-            count = cupy.cuda.runtime.getDeviceCount()
-        except Exception as exc:  # CUDA driver missing or broken
-            raise BackendError(
-                f"backend 'cupy' asked for, but CUDA is not usable here ({exc}); "
-                "install an NVIDIA driver, or use XPNET_BACKEND=numpy"
-            ) from exc
-        if count < 1:
-            raise BackendError(
-                "backend 'cupy' asked for, but no CUDA device was found; "
-                "use XPNET_BACKEND=numpy on a machine without an NVIDIA GPU"
-            )
-        import array_api_compat.cupy as xp
-        return xp
-    if name == "torch":
-        try:
-            import array_api_compat.torch as xp
-        except ImportError as exc:
-            raise BackendError(
-                "backend 'torch' asked for, but PyTorch is not installed: pip install torch"
-            ) from exc
-        return xp
-    if name == "jax":
-        try:
-            import jax
-        except ImportError as exc:
-            raise BackendError("backend 'jax' asked for, but JAX is not installed: pip install 'xpnet[jax]'") from exc
-        # float64 is every backend's default (the book's numbers); JAX needs it switched on, for the process
-        jax.config.update("jax_enable_x64", True)
-        import jax.numpy as xp
-        return xp
-    raise AssertionError(name)
-
-
 def get_namespace(name: str | None = None) -> Any:
     """The array namespace of a backend (the active one by default).
 
@@ -240,7 +185,7 @@ def get_namespace(name: str | None = None) -> Any:
     name = get_backend() if name is None else _parse(name)[0]
     with _lock:
         if name not in _checked:
-            _checked[name] = _load(name)
+            _checked[name] = registry.package(name).load()
         return _checked[name]
 
 
@@ -254,18 +199,8 @@ def backend_available(name: str) -> bool:
 
 
 def backend_of(xp) -> str:
-    """Backend name of a namespace (``array_api_compat.numpy`` -> ``"numpy"``)."""
-    if array_api_compat.is_numpy_namespace(xp):
-        return "numpy"
-    if array_api_compat.is_cupy_namespace(xp):
-        return "cupy"
-    if array_api_compat.is_torch_namespace(xp):
-        return "torch"
-    if array_api_compat.is_jax_namespace(xp):
-        return "jax"
-    if getattr(xp, "__name__", "") == "array_api_strict":
-        return "array_api_strict"
-    return getattr(xp, "__name__", str(xp))
+    """Backend name of a namespace or an array (``array_api_compat.numpy`` -> ``"numpy"``)."""
+    return registry.backend_of(xp) or getattr(xp, "__name__", str(xp))
 
 
 # ---------------------------------------------------------------- namespaces
@@ -322,15 +257,9 @@ def to_numpy(x: Any) -> np.ndarray:
     """
     if isinstance(x, np.ndarray):
         return x
-    if array_api_compat.is_cupy_array(x):
-        return x.get()
-    if array_api_compat.is_torch_array(x):
-        return x.detach().cpu().numpy()
-    if array_api_compat.is_array_api_obj(x):
-        try:
-            return np.from_dlpack(x)
-        except Exception:  # a library without DLPack export to the host
-            return np.asarray(x)
+    name = registry.backend_of(x)
+    if name is not None and array_api_compat.is_array_api_obj(x):
+        return registry.package(name).to_numpy(x)
     return np.asarray(x)
 
 
@@ -385,31 +314,13 @@ def float_dtype(xp, dtype):
     return getattr(xp, name)
 
 
-def device_name(xp: Any = None) -> str:
-    """A readable name of the device arrays of ``xp`` (active backend) live on."""
-    xp = get_namespace() if xp is None else xp
-    name = backend_of(xp)
-    if name == "cupy":
-        import cupy
-        dev = cupy.cuda.Device()
-        props = cupy.cuda.runtime.getDeviceProperties(dev.id)
-        pname = props["name"]
-        pname = pname.decode() if isinstance(pname, bytes) else pname
-        return f"{pname} (CUDA device {dev.id})"
-    if name == "torch":
-        import torch
-        return "cpu" if not torch.cuda.is_available() else torch.cuda.get_device_name()
-    import platform
-    return f"CPU ({platform.processor() or platform.machine()}, {os.cpu_count()} cores)"
+def device_name(xp: Any = None, device: Any = None) -> str:
+    """A readable name of ``device`` of ``xp`` (default: the active backend and its device)."""
+    if xp is None:
+        xp, device = get_namespace(), get_device() if device is None else device
+    return registry.package(backend_of(xp)).device_name(xp, device)
 
 
 def synchronize(xp) -> None:
     """Wait for queued device work of ``xp`` (no-op on the CPU)."""
-    name = backend_of(xp)
-    if name == "cupy":
-        import cupy
-        cupy.cuda.get_current_stream().synchronize()
-    elif name == "torch":
-        import torch
-        if torch.cuda.is_available():
-            torch.cuda.synchronize()
+    registry.package(backend_of(xp)).synchronize(xp)

@@ -6,10 +6,11 @@ NumPy, CuPy, PyTorch or ``array_api_strict`` unchanged.
 
 from __future__ import annotations
 
+from array_api_compat import array_namespace
 
 from ._checks import (check_label_range, is_int, one_hot, positive_int, prepare, require_float, require_ndim,
                       targets)
-from .accel import replaceable
+from .accel.contract import replaceable
 from ._typing import Array, ArrayLike, DTypeLike
 from .constants import DELTA
 
@@ -17,7 +18,6 @@ __all__ = ["DELTA", "sigmoid", "sigmoid_grad", "relu", "softmax", "to_one_hot", 
            "sum_squares_error", "cross_entropy_error"]
 
 
-@replaceable
 def sigmoid(x: ArrayLike) -> Array:
     """Logistic sigmoid ``1 / (1 + exp(-x))``, without overflow.
 
@@ -32,6 +32,13 @@ def sigmoid(x: ArrayLike) -> Array:
     """
     xp, x = prepare(x=x)
     require_float(xp, x, "x")
+    return sigmoid_of(x)
+
+
+@replaceable
+def sigmoid_of(x: Array) -> Array:
+    """:func:`sigmoid` of a checked float array (the formula; a backend may fuse it)."""
+    xp = array_namespace(x)
     e = xp.exp(-xp.abs(x))
     return xp.where(x >= 0, 1.0, e) / (1 + e)  # 1 / (1 + e) for x >= 0, e / (1 + e) below
 
@@ -154,5 +161,16 @@ def cross_entropy_error(y: ArrayLike, t: ArrayLike) -> Array:
     t, labels = targets(xp, t, batch_size, y.shape[1], dtype=y.dtype)
     if labels:
         y = xp.take_along_axis(y, xp.reshape(t, (-1, 1)), axis=1)
-        return -xp.sum(xp.log(y + DELTA)) / batch_size
-    return -xp.sum(t * xp.log(y + DELTA)) / batch_size
+        return -xp.sum(log_delta(xp, y)) / batch_size
+    return cross_entropy(xp, y, t)
+
+
+def log_delta(xp, y):
+    """``log(y + 1e-7)``: the cross-entropy's term, the book's delta keeping ``log(0)`` finite."""
+    return xp.log(y + DELTA)
+
+
+def cross_entropy(xp, y, t):
+    """The mean cross-entropy of rows ``y`` against one-hot (or soft) rows ``t``, unchecked:
+    ``-sum(t * log(y + 1e-7)) / N`` over the last two axes (K stacked batches give K losses)."""
+    return -xp.sum(t * log_delta(xp, y), axis=(-2, -1)) / y.shape[-2]

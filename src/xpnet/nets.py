@@ -8,7 +8,6 @@ functions below them do no checks, so they can run inside a training step.
 
 from __future__ import annotations
 
-import json
 import os
 from typing import Any
 
@@ -17,17 +16,17 @@ import array_api_compat
 
 from ._checks import (positive_int, positive_number, prepare, require_finite, require_float, require_ndim,
                       targets)
-from ._io import atomic_path
+from . import paramfile
 from ._typing import Array, ArrayLike, DTypeLike
-from .accel import replaceable
+from .accel.contract import replaceable
 from .backend import asarray, dtype_name, float_dtype, get_device, get_namespace, namespace, to_numpy
 from .constants import DELTA
-from .functions import cross_entropy_error, sigmoid, softmax
+from .functions import cross_entropy, cross_entropy_error, sigmoid_of, softmax
 from .gradient import numerical_gradient
-from .numgrad import incremental_gradient
+from .incremental_numgrad import incremental_gradient
 from .random import Rng
 
-__all__ = ["SimpleNet", "TwoLayerNet", "PARAM_NAMES", "forward", "loss_and_gradient"]
+__all__ = ["SimpleNet", "TwoLayerNet", "PARAM_NAMES", "forward", "loss_and_gradient", "correct_counts"]
 
 PARAM_NAMES = ("W1", "b1", "W2", "b2")
 
@@ -41,7 +40,7 @@ def forward(params: dict[str, Array], x: Array, xp: Any = None) -> tuple[Array, 
     xp = namespace(x, params["W1"]) if xp is None else xp
     W1, b1, W2, b2 = (params[k] for k in PARAM_NAMES)
     a1 = xp.matmul(x, W1) + xp.expand_dims(b1, axis=-2)  # a bias row for every sample
-    z1 = sigmoid(a1)
+    z1 = sigmoid_of(a1)
     a2 = xp.matmul(z1, W2) + xp.expand_dims(b2, axis=-2)
     y = softmax(a2)
     return a1, z1, a2, y
@@ -80,8 +79,7 @@ def loss_and_gradient(params: dict[str, Array], x: Array, t: Array, xp: Any = No
     # forward
     a1, z1, a2, y = forward(params, x, xp=xp)
     y_delta = y + DELTA
-    loss = (-xp.sum(t * xp.log(y_delta), axis=(-2, -1)) / batch_num  # cross_entropy_error(y, t)
-            if with_loss else None)
+    loss = cross_entropy(xp, y, t) if with_loss else None  # cross_entropy_error(y, t)
 
     # backward
     s = t * y / y_delta
@@ -94,6 +92,20 @@ def loss_and_gradient(params: dict[str, Array], x: Array, t: Array, xp: Any = No
     grads["W1"] = xp.matmul(xp.matrix_transpose(x), dz1)
     grads["b1"] = xp.sum(dz1, axis=-2)
     return loss, {k: grads[k] for k in PARAM_NAMES}
+
+
+def correct_counts(params: dict[str, Array], x: Array, labels: Array, batch: int, xp: Any = None) -> Array:
+    """Correctly classified rows of ``(x, labels)``, ``batch`` rows at a time, left on the device: a 0-d
+    array for one net, (K,) for K nets stacked along a leading axis (every member meets every row).
+    The book takes the argmax of ``softmax(a2)``; that of ``a2`` is the same."""
+    xp = namespace(x, params["W1"]) if xp is None else xp
+    total = None
+    for start in range(0, x.shape[0], batch):
+        stop = min(start + batch, x.shape[0])
+        a2 = forward(params, x[start:stop, ...], xp=xp)[2]
+        hits = xp.sum(xp.astype(xp.argmax(a2, axis=-1) == labels[start:stop], xp.int64), axis=-1)
+        total = hits if total is None else total + hits
+    return total
 
 
 class SimpleNet:
@@ -228,13 +240,7 @@ class TwoLayerNet:
         """Number of correctly classified rows, as a 0-d array left on the device."""
         batch_size = positive_int(batch_size, "batch_size")
         xp, x, labels = self._batch(x, t, form="labels")
-        total = xp.asarray(0, dtype=xp.int64, device=array_api_compat.device(x))
-        for start in range(0, x.shape[0], batch_size):
-            stop = min(start + batch_size, x.shape[0])
-            a2 = forward(self.params, x[start:stop, ...], xp=xp)[2]
-            y = xp.argmax(a2, axis=1)  # the book takes argmax of softmax(a2): the same order
-            total = total + xp.sum(xp.astype(y == labels[start:stop], xp.int64))
-        return total
+        return correct_counts(self.params, x, labels, batch_size, xp=xp)
 
     # ------------------------------------------------------------ gradients
     def gradient(self, x: ArrayLike, t: ArrayLike) -> dict[str, Array]:
@@ -278,33 +284,21 @@ class TwoLayerNet:
         return grads
 
     def _stacked_loss(self, xp, x, t, key):
-        """f(stack) -> losses for a stack of copies of params[key] (batched path)."""
+        """f(stack) -> losses for a stack of copies of params[key] (batched path): the forward pass
+        of K nets, the others' parameters shared by every copy."""
         def f(stack):
-            p = dict(self.params)
             k = stack.shape[0]
-            p[key] = stack
-            def expand(v):  # (K, ...) stays; a single parameter broadcasts
-                return v if v is stack else xp.reshape(v, (1, *v.shape))
-            b1 = expand(p["b1"])
-            b2 = expand(p["b2"])
-            a1 = xp.matmul(x, expand(p["W1"])) + xp.reshape(b1, (b1.shape[0], 1, -1))
-            z1 = sigmoid(a1)
-            a2 = xp.matmul(z1, expand(p["W2"])) + xp.reshape(b2, (b2.shape[0], 1, -1))
-            y = softmax(a2)
-            losses = -xp.sum(t * xp.log(y + DELTA), axis=(1, 2)) / x.shape[0]
-            return losses if losses.shape[0] == k else xp.broadcast_to(losses, (k,))
+            p = {name: stack if name == key else xp.broadcast_to(v, (k, *v.shape))
+                 for name, v in self.params.items()}
+            return cross_entropy(xp, forward(p, x, xp=xp)[3], t)
         return f
 
     # ------------------------------------------------------------ saving
     def save(self, path: str | os.PathLike) -> None:
         """Write the parameters and sizes to an ``.npz`` file (temp name, then rename)."""
-        path = os.fspath(path)
         meta = {"input_size": self.input_size, "hidden_size": self.hidden_size,
-                "output_size": self.output_size, "dtype": self.dtype,
-                "weight_init_std": self.weight_init_std, "format": "xpnet.TwoLayerNet/1"}
-        arrays = {k: to_numpy(v) for k, v in self.params.items()}
-        with atomic_path(path) as tmp, open(tmp, "wb") as fh:
-            np.savez(fh, __meta__=np.asarray(json.dumps(meta)), **arrays)
+                "output_size": self.output_size, "dtype": self.dtype, "weight_init_std": self.weight_init_std}
+        paramfile.write(path, meta, {k: to_numpy(v) for k, v in self.params.items()})
 
     @classmethod
     def load(cls, path: str | os.PathLike, backend: str | None = None, dtype: DTypeLike = None) -> "TwoLayerNet":
@@ -324,7 +318,7 @@ class TwoLayerNet:
             OSError: the file cannot be opened.
         """
         path = os.fspath(path)
-        meta, arrays = _read_params(path)
+        meta, arrays = paramfile.read(path)
         net = cls.__new__(cls)
         net.input_size, net.hidden_size, net.output_size = (
             meta["input_size"], meta["hidden_size"], meta["output_size"])
@@ -340,67 +334,3 @@ class TwoLayerNet:
         net.__dict__.update(self.__dict__)
         net.params = {k: asarray(v, backend=backend) for k, v in self.params.items()}
         return net
-
-
-_FORMAT = "xpnet.TwoLayerNet/1"
-
-
-def _read_params(path):
-    """``(meta, arrays)`` of a file written by ``TwoLayerNet.save``, checked; ValueError otherwise."""
-    import io
-    import math
-    import zipfile
-    import zlib
-
-    def bad(why):
-        return ValueError(f"{path}: not a TwoLayerNet parameter file written by TwoLayerNet.save ({why})")
-
-    try:
-        archive = zipfile.ZipFile(path)
-    except zipfile.BadZipFile as exc:
-        raise bad("not an .npz archive, or a damaged one") from exc
-    with archive:
-        names = {n: archive.getinfo(n) for n in archive.namelist()}
-        want = {"__meta__.npy", *(f"{k}.npy" for k in PARAM_NAMES)}
-        if set(names) != want:
-            raise bad(f"it holds {', '.join(sorted(names)) or 'nothing'}, expected {', '.join(sorted(want))}")
-
-        def read(name, limit):
-            if names[name].file_size > limit:
-                raise bad(f"{name} is {names[name].file_size} bytes, more than its shape allows ({limit})")
-            try:
-                return np.load(io.BytesIO(archive.read(name)), allow_pickle=False)
-            except (ValueError, EOFError, OSError, zlib.error, zipfile.BadZipFile) as exc:
-                raise bad(f"{name} is damaged: {exc}") from exc
-
-        try:
-            meta = json.loads(str(read("__meta__.npy", 65_536)))
-        except json.JSONDecodeError as exc:
-            raise bad(f"its metadata is not JSON: {exc}") from exc
-        if not isinstance(meta, dict) or meta.get("format") != _FORMAT:
-            raise bad(f"its metadata does not say format {_FORMAT!r}")
-        for key in ("input_size", "hidden_size", "output_size"):
-            v = meta.get(key)
-            if isinstance(v, bool) or not isinstance(v, int) or not 1 <= v <= 10**8:
-                raise bad(f"{key} must be a positive whole number, got {v!r}")
-        if meta.get("dtype") not in ("float32", "float64"):
-            raise bad(f"dtype must be float32 or float64, got {meta.get('dtype')!r}")
-        std = meta.get("weight_init_std", 0.01)
-        if isinstance(std, bool) or not isinstance(std, (int, float)) or not math.isfinite(std) or std <= 0:
-            raise bad(f"weight_init_std must be a positive number, got {std!r}")
-        meta["weight_init_std"] = std
-        d, h, c = meta["input_size"], meta["hidden_size"], meta["output_size"]
-        if d * h + h * c > 2 * 10**9:
-            raise bad(f"sizes {d} x {h} x {c} are implausibly large")
-        shapes = {"W1": (d, h), "b1": (h,), "W2": (h, c), "b2": (c,)}
-        arrays = {}
-        for k, shape in shapes.items():
-            a = read(f"{k}.npy", math.prod(shape) * 8 + 1024)
-            if a.dtype.kind != "f" or a.dtype.itemsize not in (4, 8):
-                raise bad(f"{k} is {a.dtype}, expected float32 or float64")
-            if a.shape != shape:
-                raise bad(f"{k} has shape {a.shape}, expected {shape}")
-            if not np.all(np.isfinite(a)):
-                raise bad(f"{k} holds NaN or infinite values")
-            arrays[k] = a
-    return meta, arrays

@@ -19,7 +19,6 @@ shards on any ``concurrent.futures.Executor`` (a process pool, a Dask cluster's
 from __future__ import annotations
 
 import os
-import time
 from typing import Any, Sequence
 
 import numpy as np
@@ -28,12 +27,15 @@ import array_api_compat
 from . import _progress, accel
 from ._checks import positive_int, positive_number
 from ._typing import ArrayLike
-from .backend import backend_of, namespace, to_numpy
+from .accel.registry import backend_of
+from .backend import namespace, to_numpy
 from .functions import to_one_hot
-from .nets import PARAM_NAMES, TwoLayerNet, forward, loss_and_gradient
+from .history import new_history
+from .nets import PARAM_NAMES, TwoLayerNet, correct_counts
 from .random import Rng
-from .train import (History, IndexStream, Steps, evaluation_points, first_bad, index_block, prepare_run, step_flops,
-                    step_of_data, stop_message)
+from .runloop import IndexStream, RunLoop, Steps, index_block, step_flops
+from .steps import stacked_step, step_of_data
+from .train import prepare_run
 
 __all__ = ["fit_many"]
 
@@ -122,183 +124,96 @@ def _fit_stacked(nets, lrs, seeds, x_train, t_train, x_test, t_test, iters, batc
     xp, x, labels, test, per_epoch, eval_every = prepare_run(first, x_train, t_train, x_test, t_test, batch_size,
                                                              eval_every)
     train_size, k = x.shape[0], len(nets)
-    dt = first.params["W1"].dtype
     device = array_api_compat.device(x)
-    t_hot = to_one_hot(labels, first.output_size, dtype=dt)
-    params = {key: xp.stack([namespace(n.params[key]).asarray(n.params[key], copy=True) for n in nets])
-              for key in PARAM_NAMES}
-    lr = xp.asarray(lrs, dtype=dt, device=device)
     streams = [IndexStream(Rng(s), train_size, batch_size, xp, device, block=index_block(iters, batch_size))
                for s in seeds]
-    histories = [History(config={"iters": iters, "batch_size": batch_size, "lr": lrs[i], "grad": "backprop",
-                                 "eval_every": eval_every, "per_epoch": per_epoch, "seed": seeds[i],
-                                 "train_size": train_size, "test_size": None if test is None else test[0].shape[0],
-                                 "backend": backend_of(xp), "dtype": str(first.dtype), "member": i, "members": k})
-                 for i in range(k)]
-    active = np.ones(k, dtype=bool)
-
-    def steps_for(members):
-        """The steps of ``members`` (host bool mask): the backend's stacked stepper, else the plain path."""
-        data = (x, t_hot, lr, xp.asarray(members, device=device))
-        fast_steps = accel.stacked_stepper(
-            xp, stacked_step, params, data, True, member_step=step_of_data, active=members.copy(),
-            member=lambda m: ({key: params[key][m, ...] for key in PARAM_NAMES}, (x, t_hot, lrs[m])),
-            workers=member_threads)
-        return fast_steps or Steps(lambda idx: stacked_step(params, data, idx, xp=xp), xp, shape=(k,))
-
-    # members may step side by side (threads on NumPy): BLAS is sized to one member's step
-    threads = accel.cpu_threads(xp, step_flops(first, batch_size), "backprop", blas_threads)
-    t_start = time.perf_counter()
+    histories = [new_history(
+        iters=iters, batch_size=batch_size, lr=lrs[i], grad="backprop", eval_every=eval_every, per_epoch=per_epoch,
+        seed=seeds[i], train_size=train_size, test_size=None if test is None else test[0].shape[0],
+        backend=backend_of(xp), dtype=str(first.dtype), member=i, members=k) for i in range(k)]
+    members = StackedNets(nets, x, labels, lrs, streams, xp, member_threads)
     bar = _progress.bar(progress, total=k * iters, unit="net-it", dynamic_ncols=True, smoothing=0.1)
-    try:
-        with accel.device_scope(xp), accel.cpu_thread_scope(xp, threads), accel.accelerated(fast is not False):
-            stepper, done = steps_for(active), 0
+    try:  # members may step side by side (threads on NumPy): BLAS is sized to one member's step
+        with accel.run_scope(xp, device, step_flops=step_flops(first, batch_size), blas_threads=blas_threads,
+                             fast=fast) as threads:
+            loop = RunLoop(members, histories, bar, (), eval_batch, (x, labels), test)
+            workers = getattr(members.stepper(loop.active), "workers", 1)  # made here, the loop's first
             for h in histories:  # how it ran, for the record (fit's config has blas_threads too)
-                h.config.update(blas_threads=threads, threads=min(getattr(stepper, "workers", 1), k))
-            for point in evaluation_points(iters, eval_every):
-                while done < point and active.any():
-                    n = min(point - done, stepper.chunk)
-                    rows = xp.stack([s.take(n) for s in streams], axis=1)  # (n, K, batch)
-                    snapshot = {key: xp.asarray(v, copy=True) for key, v in params.items()}
-                    marks, was_active = [h.mark() for h in histories], active.copy()
-                    try:  # Ctrl-C anywhere before the chunk is recorded: neither parameters nor histories keep it
-                        t0 = time.perf_counter()
-                        losses = to_numpy(stepper.run(rows)).astype(np.float64)
-                        seconds = time.perf_counter() - t0
-                        stopped = _record(xp, params, snapshot, losses, rows, active, histories, done, seconds,
-                                          steps_for)
-                    except KeyboardInterrupt:
-                        params.update(snapshot)
-                        for h, mark in zip(histories, marks):
-                            h.rewind(mark)
-                        active[:] = was_active
-                        raise
-                    if stopped:
-                        stepper.close()
-                        stepper = steps_for(active)  # without the members that stopped
-                        bar.total = sum(h.iterations if h.stopped else iters for h in histories)  # the ETA
-                    bar.update(sum(h.iterations for h in histories) - bar.n)
-                    done += n
-                if evaluate and active.any():
-                    _evaluate(xp, params, histories, active, (x, labels), test, eval_batch, point, per_epoch,
-                              t_start, member_threads)
-                if not active.any():
-                    break
-            stepper.close()
-    except KeyboardInterrupt as exc:  # Ctrl-C (or a signal the command line turns into it): keep what was done
-        why = getattr(exc, "signal_name", "Ctrl-C")
-        for m in np.flatnonzero(active):
-            histories[m].stopped = f"interrupted ({why}) after {histories[m].iterations} iterations"
-            histories[m].signal = getattr(exc, "signal_number", None)
-        active[:] = False
+                h.config.update(blas_threads=threads, threads=min(workers, k))
+            loop.run(iters, eval_every, per_epoch, evaluate)
     finally:
         bar.close()
     for i, net in enumerate(nets):
-        net.params = {key: xp.asarray(params[key][i, ...], copy=True) for key in PARAM_NAMES}
+        net.params = {key: xp.asarray(members.params[key][i, ...], copy=True) for key in PARAM_NAMES}
     return histories
 
 
-def stacked_step(params, data, idx, xp=None):
-    """One SGD step of K stacked nets: member k's mini-batch is row k of ``idx`` (K, batch), its
-    parameters ``params[key][k]``, its rate ``lr[k]``; ``data = (x, t, lr, mask)``. The book's pass
-    with batched matrix products, then the chapter's update member by member; members whose
-    ``mask`` is False keep their parameters. Returns the K losses (before the update)."""
-    x, t, lr, mask = data
-    xp = namespace(x, params["W1"]) if xp is None else xp
-    kk, b = idx.shape
-    flat = xp.reshape(idx, (-1,))
-    xb = xp.reshape(xp.take(x, flat, axis=0), (kk, b, x.shape[1]))
-    tb = xp.reshape(xp.take(t, flat, axis=0), (kk, b, t.shape[1]))
-    loss, grads = loss_and_gradient(params, xb, tb, xp=xp)
-    for key in PARAM_NAMES:
-        shape = (kk,) + (1,) * (params[key].ndim - 1)
-        stepped = params[key] - xp.reshape(lr, shape) * grads[key]  # params[key] -= lr * grads[key], per member
-        params[key] = xp.where(xp.reshape(mask, shape), stepped, params[key])
-    return loss
+class StackedNets:
+    """K nets' parameters stacked along a leading axis, as the run loop sees them
+    (:class:`xpnet.runloop.Members`); steppers from the backend's stacked stepper, else the
+    stacked Array-API step."""
 
+    def __init__(self, nets, x, labels, lrs, streams, xp, member_threads):
+        self.xp, self.x, self.lrs, self.streams, self.threads = xp, x, lrs, streams, member_threads
+        self.k = len(nets)
+        dt = nets[0].params["W1"].dtype
+        self.device = array_api_compat.device(x)
+        self.t_hot = to_one_hot(labels, nets[0].output_size, dtype=dt)
+        self.params = {key: xp.stack([namespace(n.params[key]).asarray(n.params[key], copy=True) for n in nets])
+                       for key in PARAM_NAMES}
+        self.lr = xp.asarray(lrs, dtype=dt, device=self.device)
+        self._current = None  # (members, stepper): the last stepper made
 
-def _record(xp, params, snapshot, losses, rows, active, histories, done, seconds, steps_for):
-    """Extend each active member's history by the chunk; stop the members that went wrong,
-    keeping their parameters from before the iteration that did (rolled back and replayed
-    alone). Returns whether any member stopped."""
-    n = losses.shape[0]
-    finite = np.all([_finite(xp, params[key]) for key in PARAM_NAMES], axis=0)  # (K,)
-    bad = {}  # member -> (chunk position, what went wrong), by fit's rule
-    for m in np.flatnonzero(active):
-        found = first_bad(losses[:, m])
-        if found is None and not finite[m]:
-            found = (n - 1, "the parameters")  # finite losses, but the last updates overflowed
-        if found is not None:
-            bad[m] = found
-    if bad:
-        replay = np.zeros(len(active), dtype=bool)
-        replay[list(bad)] = True
-        device = array_api_compat.device(params["W1"])
-        for key in PARAM_NAMES:  # the bad members back to the chunk's start, the others as they are
-            shape = (len(active),) + (1,) * (params[key].ndim - 1)
-            params[key] = xp.where(xp.reshape(xp.asarray(replay, device=device), shape), snapshot[key], params[key])
-        for i in range(max(b for b, _ in bad.values())):  # replay their good steps, the others masked
-            still = np.array([m in bad and i < bad[m][0] for m in range(len(active))])
-            if still.any():
-                replayer = steps_for(still)
-                replayer.run(rows[i:i + 1, ...])
-                replayer.close()
-    for m in np.flatnonzero(active):
-        h = histories[m]
-        h.train_seconds += seconds
-        if m in bad:
-            b, what = bad[m]
-            h.loss.extend(losses[: b + 1, m].tolist())
-            h.iterations = done + b
-            h.nonfinite_iteration = done + b + 1
-            h.stopped = stop_message(h.nonfinite_iteration, losses[b, m], what, h.config["lr"], h.iterations)
-            active[m] = False
-        else:
-            h.loss.extend(losses[:, m].tolist())
-            h.iterations = done + n
-    return bool(bad)
+    def rows(self, n):
+        return self.xp.stack([s.take(n) for s in self.streams], axis=1)  # (n, K, batch)
 
+    def snapshot(self):
+        return {key: self.xp.asarray(v, copy=True) for key, v in self.params.items()}
 
-def _finite(xp, a):
-    """(K,) whether each member's slice of ``a`` is all finite."""
-    axes = tuple(range(1, a.ndim))
-    return to_numpy(xp.all(xp.isfinite(a), axis=axes)).astype(bool)
+    def restore(self, snapshot, which):
+        xp = self.xp
+        if which.all():
+            self.params.update(snapshot)
+            return
+        mask = xp.asarray(which, device=self.device)
+        for key in PARAM_NAMES:  # the members `which` back to the snapshot, the others as they are
+            shape = (self.k,) + (1,) * (self.params[key].ndim - 1)
+            self.params[key] = xp.where(xp.reshape(mask, shape), snapshot[key], self.params[key])
 
+    def finite(self):
+        xp = self.xp
+        per_key = [to_numpy(xp.all(xp.isfinite(a), axis=tuple(range(1, a.ndim)))).astype(bool)
+                   for a in self.params.values()]
+        return np.all(per_key, axis=0)
 
-def _evaluate(xp, params, histories, active, train, test, eval_batch, point, per_epoch, t_start, threads):
-    """Accuracy of every member, in groups of members side by side (threads on NumPy), each group
-    batched; one record for each active member."""
-    t0 = time.perf_counter()
-    k = len(active)
-    n = min(k, accel.workers(xp), threads or k)
-    groups = [(int(g[0]), int(g[-1]) + 1) for g in np.array_split(np.arange(k), n) if len(g)]
+    def stepper(self, which):
+        """The steps of the members ``which`` (host bool (K,)): the backend's stacked stepper, else the
+        plain path; the one made for the same members is reused."""
+        if self._current is not None and np.array_equal(self._current[0], which):
+            return self._current[1]
+        xp, params, x, t_hot = self.xp, self.params, self.x, self.t_hot
+        data = (x, t_hot, self.lr, xp.asarray(which, device=self.device))
+        fast_steps = accel.stacked_stepper(
+            xp, stacked_step, params, data, True, member_step=step_of_data, active=which.copy(),
+            member=lambda m: ({key: params[key][m, ...] for key in PARAM_NAMES}, (x, t_hot, self.lrs[m])),
+            workers=self.threads)
+        made = fast_steps or Steps(lambda idx: stacked_step(params, data, idx, xp=xp), xp, shape=(self.k,))
+        self._current = (which.copy(), made)
+        return made
 
-    def accuracies(group):
-        p = {key: v[group[0]:group[1], ...] for key, v in params.items()}
-        rows = max(1, eval_batch // (group[1] - group[0]))  # eval_batch member-rows at a time: memory bounded
-        return [_accuracies(xp, p, *train, rows), None if test is None else _accuracies(xp, p, *test, rows)]
+    def accuracies(self, x, labels, batch):
+        """Every member's accuracy, in groups of members side by side (threads on NumPy), each group
+        batched (``batch`` member-rows at a time: memory bounded)."""
+        xp, k = self.xp, self.k
+        n = min(k, accel.workers(xp), self.threads or k)
+        groups = [(int(g[0]), int(g[-1]) + 1) for g in np.array_split(np.arange(k), n) if len(g)]
 
-    parts = accel.parallel_map(xp, accuracies, groups)
-    train_acc = np.concatenate([a for a, _ in parts])
-    test_acc = None if test is None else np.concatenate([b for _, b in parts])
-    seconds = time.perf_counter() - t0
-    for m in np.flatnonzero(active):
-        h = histories[m]
-        h.eval_seconds += seconds
-        h.epochs.append({"epoch": (point - 1) // per_epoch, "iteration": point, "loss": h.loss[-1],
-                         "train_acc": float(train_acc[m]), "test_acc": None if test_acc is None else float(test_acc[m]),
-                         "seconds": time.perf_counter() - t_start})
+        def accuracies(group):
+            p = {key: v[group[0]:group[1], ...] for key, v in self.params.items()}
+            rows = max(1, batch // (group[1] - group[0]))
+            return to_numpy(correct_counts(p, x, labels, rows, xp=xp)) / x.shape[0]
 
-
-def _accuracies(xp, params, x, labels, batch):
-    """(K,) accuracies of the stacked members in ``params`` on ``(x, labels)``, ``batch`` rows at a time."""
-    correct = None
-    for start in range(0, x.shape[0], batch):
-        stop = min(start + batch, x.shape[0])
-        a2 = forward(params, x[start:stop, ...], xp=xp)[2]  # (K, rows, C): x meets every member's weights
-        hits = xp.sum(xp.astype(xp.argmax(a2, axis=-1) == labels[start:stop], xp.int64), axis=-1)
-        correct = hits if correct is None else correct + hits
-    return to_numpy(correct) / x.shape[0]
+        return np.concatenate(accel.parallel_map(xp, accuracies, groups))
 
 
 # ------------------------------------------------------------------ shards on an executor

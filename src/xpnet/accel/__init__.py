@@ -15,8 +15,9 @@ keeps one such package per backend):
 * :func:`parallel_map` maps a function over work items (threads on NumPy,
   whose loops release the GIL; in order elsewhere); :func:`workers` says how
   many it runs side by side.
-* :func:`device_scope` is the context a whole ``fit`` runs in (a CUDA stream
-  of its own on CuPy).
+* :func:`run_scope` is the context a whole ``fit`` runs in, asked for once:
+  :func:`device_scope` (the device, a CUDA stream of its own on CuPy), BLAS threads
+  and the plain path's switch.
 * :func:`cpu_threads` and :func:`cpu_thread_scope` size BLAS's thread pool
   to a step (one thread at the book's size on NumPy).
 * :func:`stepper` gives the backend's way to run many training steps at once
@@ -25,132 +26,44 @@ keeps one such package per backend):
   stacked step scanned on JAX).
 * :func:`accelerated` switches replacements and steppers off (the plain path).
 
-Each backend sub-package has an ``api.py`` that imports nothing from here: it
-exposes ``REPLACEMENTS`` (a dict from the Array-API function's name to its
-replacement) and the policy functions it has, and this module reads them.
-So the imports go one way: math -> accel -> accel.<backend>.
+Where things are: ``registry.py`` lists the backends (one line each) and maps an
+array or a namespace to its backend's name; ``contract.py`` lists what a backend
+package may provide (:class:`Library` in its ``__init__``, the
+:data:`ACCELERATION_HOOKS` in its optional ``api.py``), the :class:`Stepper`
+protocol, and :func:`replaceable`, whose replacements are registered against the
+function object they replace. A backend's ``api.py`` may import the math (to name
+what it replaces); the math imports only ``contract`` and this module, which reads
+the ``api.py`` on first use. So the imports go one way:
+math -> accel -> accel.<backend>.api -> math's function objects, never back.
 """
 
 from __future__ import annotations
 
 import contextlib
-import contextvars
-import functools
 import types
 
-import numpy as np
+from .contract import (ACCELERATION_HOOKS, ENABLED, Acceleration, Library, Stepper, accelerated, replaceable,
+                       replacement, replacements)
+from .registry import BACKENDS, BackendError, api, backend_of, package
 
-from ..backend import backend_of
-
-_enabled: contextvars.ContextVar[bool] = contextvars.ContextVar("xpnet_accel", default=True)
-_modules: dict[str, object] = {}  # backend name -> its accel module (None: nothing to add)
-
-
-def _module(backend: str):
-    """The accel sub-package of ``backend``, imported on first use (or None)."""
-    if backend not in _modules:
-        if backend == "cupy":
-            from .cupy import api as mod
-        elif backend == "numpy":
-            from .numpy import api as mod
-        elif backend == "jax":
-            from .jax import api as mod
-        else:
-            mod = None
-        _modules[backend] = mod
-    return _modules[backend]
+__all__ = ["ACCELERATION_HOOKS", "Acceleration", "Library", "Stepper", "BACKENDS", "BackendError", "accelerated",
+           "replaceable", "replacement", "replacements", "backend_of", "package", "chunk_size", "parallel_map",
+           "workers", "run_scope", "device_scope", "cpu_threads", "cpu_thread_scope", "stepper", "stacked_stepper",
+           ]
 
 
-_tables: dict[str, dict] = {}
+_apis_of: dict = {}  # id of a namespace module -> its backend's api.py (asked once)
 
 
-def _replacements(backend: str) -> dict:
-    """The replacements a backend registers (empty when it has none)."""
-    table = _tables.get(backend)
-    if table is None:
-        mod = _module(backend)
-        table = _tables[backend] = {} if mod is None else dict(mod.REPLACEMENTS)
-    return table
-
-
-def _backend_of_array(a) -> str | None:
-    """Backend name of one array, from its type (cheap: no namespace lookup)."""
-    top = type(a).__module__.partition(".")[0]
-    return {"numpy": "numpy", "cupy": "cupy", "torch": "torch", "jax": "jax", "jaxlib": "jax",
-            "array_api_strict": "array_api_strict"}.get(top)
-
-
-def _backend_of_args(args) -> str | None:
-    for a in args:
-        if isinstance(a, dict):
-            a = next(iter(a.values()), None)
-        name = _backend_of_array(a) if a is not None else None
-        if name is not None:
-            return name
-    return None
-
-
-_namespace_backends: dict[int, str] = {}
-
-
-def backend_of_namespace(xp) -> str:
-    """Backend name of a namespace, including wrappers that name their ``backend``."""
-    name = _namespace_backends.get(id(xp))
-    if name is None:
-        name = getattr(xp, "backend", None) or backend_of(xp)
-        if isinstance(xp, types.ModuleType):  # modules live as long as the process: safe to remember
-            _namespace_backends[id(xp)] = name
-    return name
-
-
-def replaceable(fn):
-    """Mark ``fn`` (an Array-API function) as one a backend may replace.
-
-    The backend's replacement is found by ``fn``'s name (``"module.function"``)
-    and by the backend of the ``xp`` keyword, else of the first array among
-    the arguments (a dict counts by its first value). It is called
-    with the same arguments; if it returns ``NotImplemented`` (not for these
-    inputs) or none is registered, or :func:`accelerated` is off, ``fn`` runs.
-    ``fn`` itself stays reachable as ``.array_api`` (the parity tests compare
-    the two).
-    """
-    key = f"{fn.__module__.rpartition('.')[2]}.{fn.__name__}"
-
-    @functools.wraps(fn)
-    def call(*args, **kwargs):
-        if _enabled.get():
-            xp = kwargs.get("xp")
-            if xp is not None:
-                backend = backend_of_namespace(xp)
-            elif args and type(args[0]) is np.ndarray:  # the common case, cheaply
-                backend = "numpy"
-            else:
-                backend = _backend_of_args(args)
-            impl = None if backend is None else _replacements(backend).get(key)
-            if impl is not None:
-                out = impl(*args, **kwargs)
-                if out is not NotImplemented:
-                    return out
-        return fn(*args, **kwargs)
-
-    call.array_api = fn
-    call.replace_key = key
-    return call
-
-
-def replacement(fn, backend: str):
-    """The registered replacement of a :func:`replaceable` function on ``backend``, or None."""
-    return _replacements(backend).get(fn.replace_key)
-
-
-@contextlib.contextmanager
-def accelerated(enabled: bool = True):
-    """Switch fused kernels and steppers on or off inside the block (plain path: off)."""
-    token = _enabled.set(bool(enabled))
-    try:
-        yield
-    finally:
-        _enabled.reset(token)
+def _module(xp):
+    """The ``api.py`` of the backend of namespace ``xp`` (None when it has none)."""
+    key = id(xp)
+    if key not in _apis_of:
+        mod = api(backend_of(xp))
+        if not isinstance(xp, types.ModuleType):  # modules live as long as the process: safe to remember
+            return mod
+        _apis_of[key] = mod
+    return _apis_of[key]
 
 
 # ------------------------------------------------------------------ policies
@@ -165,7 +78,7 @@ def chunk_size(xp, bytes_per_item: int, cap: int | None = None, host_bytes: int 
     On a GPU backend the budget is its own (CuPy: a quarter of the free
     device memory, at most 4 GiB); on the host it is ``host_bytes``.
     """
-    mod = _module(backend_of_namespace(xp))
+    mod = _module(xp)
     budget = getattr(mod, "memory_budget", None)
     budget = host_bytes if budget is None else budget()
     k = max(1, int(budget // max(1, bytes_per_item)))
@@ -175,7 +88,7 @@ def chunk_size(xp, bytes_per_item: int, cap: int | None = None, host_bytes: int 
 def parallel_map(xp, fn, items) -> list:
     """``[fn(i) for i in items]``, in parallel where the backend gains from it."""
     items = list(items)
-    mod = _module(backend_of_namespace(xp))
+    mod = _module(xp)
     mapper = getattr(mod, "parallel_map", None)
     if mapper is None or len(items) < 2:
         return [fn(i) for i in items]
@@ -185,27 +98,38 @@ def parallel_map(xp, fn, items) -> list:
 def workers(xp) -> int:
     """How many pieces of work the backend runs side by side (:func:`parallel_map`): one
     per CPU core (at most 8) on NumPy, 1 elsewhere (a GPU or a compiler runs each piece whole)."""
-    mod = _module(backend_of_namespace(xp))
+    mod = _module(xp)
     return 1 if getattr(mod, "parallel_map", None) is None else max(1, int(getattr(mod, "WORKERS", 1)))
 
 
-def device_scope(xp):
-    """The context a whole training run executes in (a stream of its own on CuPy)."""
-    mod = _module(backend_of_namespace(xp))
+def device_scope(xp, device=None):
+    """The context a whole training run executes in, on ``device`` (the arrays' device; None:
+    the library's current one): on CuPy, that device entered and a stream of its own."""
+    mod = _module(xp)
     scope = getattr(mod, "device_scope", None)
-    return contextlib.nullcontext() if scope is None else scope()
+    return contextlib.nullcontext() if scope is None else scope(device)
+
+
+@contextlib.contextmanager
+def run_scope(xp, device=None, *, step_flops, grad="backprop", blas_threads=None, fast="auto"):
+    """Everything a training run executes in, asked for once: the device (and its stream on CuPy),
+    BLAS held to threads sized to one step (:func:`cpu_threads`), replacements and steppers on, or
+    off for ``fast=False`` (the plain path). Yields the BLAS threads chosen (None: the library's own)."""
+    threads = cpu_threads(xp, step_flops, grad, blas_threads)
+    with device_scope(xp, device), cpu_thread_scope(xp, threads), accelerated(fast is not False):
+        yield threads
 
 
 def cpu_threads(xp, step_flops, grad, requested=None):
     """BLAS threads for a fit's steps on this backend (None: the library's own choice)."""
-    mod = _module(backend_of_namespace(xp))
+    mod = _module(xp)
     choose = getattr(mod, "blas_threads", None)
     return None if choose is None else choose(step_flops, grad, requested)
 
 
 def cpu_thread_scope(xp, threads):
     """The context that holds BLAS to ``threads`` threads (nothing for None, or off the CPU)."""
-    mod = _module(backend_of_namespace(xp))
+    mod = _module(xp)
     scope = getattr(mod, "thread_scope", None)
     return contextlib.nullcontext() if scope is None or threads is None else scope(threads)
 
@@ -227,9 +151,9 @@ def stepper(xp, step, params, data, steps_per_call):
         An object with ``run(idx_rows) -> losses``, ``chunk`` and ``close()``,
         or None when the backend has none or acceleration is off.
     """
-    if not _enabled.get():
+    if not ENABLED.get():
         return None
-    mod = _module(backend_of_namespace(xp))
+    mod = _module(xp)
     make = getattr(mod, "make_stepper", None)
     return None if make is None else make(step, params, data, xp, steps_per_call)
 
@@ -260,9 +184,9 @@ def stacked_stepper(xp, step, params, data, steps_per_call, *, member_step, memb
         (n, K); NaN, or anything, for members not active), ``chunk`` and ``close()``; or
         None when the backend has none or acceleration is off.
     """
-    if not _enabled.get():
+    if not ENABLED.get():
         return None
-    mod = _module(backend_of_namespace(xp))
+    mod = _module(xp)
     make = getattr(mod, "make_stacked_stepper", None)
     if make is None:
         return None

@@ -14,7 +14,6 @@ Every loader returns ``(x_train, t_train), (x_test, t_test)`` as the book's
 from __future__ import annotations
 
 import dataclasses
-import json
 import os
 import pathlib
 from typing import Any, Callable, Tuple
@@ -27,17 +26,16 @@ Split = Tuple[Tuple[Array, Array], Tuple[Array, Array]]
 import numpy as np
 
 from ..backend import asarray, dtype_name
-from .download import download_file, md5sum, remove_stale_parts
-from .idx import DatasetError, atomic_write, read_idx
+from . import cache
+from .keras import KERAS_MNIST_SHA256, keras_mnist_path, load_keras_npz  # noqa: F401
+from .download import download_file, md5sum
+from .idx import DatasetError, read_idx
 
 __all__ = ["load_mnist", "load_fashion_mnist", "load_digits", "load_mnist_t10k", "load_dataset",
            "DatasetError", "data_dir", "fetch", "DATASETS", "TITLES", "BUNDLED_DIR", "keras_mnist_path"]
 
 #: MNIST's official test files, shipped with xpnet (byte-identical to the published ones).
 BUNDLED_DIR = pathlib.Path(__file__).resolve().with_name("data")
-
-#: SHA-256 of Keras's ``mnist.npz`` as Keras publishes it.
-KERAS_MNIST_SHA256 = "731c5ac602752760c8e48fbffcf8c3b850d9dc2a2aedcf2cc48468fc17b673d1"
 
 FILES = {
     "train_images": "train-images-idx3-ubyte.gz",
@@ -110,12 +108,6 @@ def _mirrors(spec):
     if extra:
         mirrors.insert(0, extra if extra.endswith("/") else extra + "/")
     return mirrors
-
-
-def keras_mnist_path() -> pathlib.Path:
-    """Where Keras keeps MNIST: ``$KERAS_HOME/datasets/mnist.npz`` (default ``~/.keras``)."""
-    home = os.environ.get("KERAS_HOME", "").strip() or os.path.join(os.path.expanduser("~"), ".keras")
-    return pathlib.Path(home) / "datasets" / "mnist.npz"
 
 
 def _folders(spec, root):
@@ -198,11 +190,6 @@ def _missing_message(spec, root, missing, tried):
     return text
 
 
-def _signature(paths, digests):
-    """What identifies the source files: path, size, time and content digest of each."""
-    return {k: [str(p), os.stat(p).st_size, int(os.stat(p).st_mtime_ns), digests[k]] for k, p in sorted(paths.items())}
-
-
 def check_kind(spec, key, path):
     """How a found file can be checked: ``"digest"`` (a .gz whose published MD5 is known) or
     ``"structure"`` (uncompressed, or a recompressed system copy such as Debian's)."""
@@ -228,34 +215,6 @@ def _verify_digest(spec, key, path, digest):
             f"is it from another data set? Delete it and fetch it again (xpnet fetch {spec.folder})")
 
 
-def _cache_valid(cache, sig, keys):
-    """The cached arrays, if the cache is provably that of the source files in ``sig``; else None.
-
-    The signature records the sources' digests, each cached file's size and time, and each
-    array's shape; on read the shapes, dtypes and label range are checked again.
-    """
-    try:
-        saved = json.loads((cache / "signature.json").read_text())
-        if saved.get("sources") != sig:
-            return None
-        arrays = {}
-        for key in keys:
-            path = cache / f"{key}.npy"
-            stat = os.stat(path)
-            entry = saved["cache"][key]
-            if [stat.st_size, int(stat.st_mtime_ns)] != entry["file"]:
-                return None
-            a = np.load(path, mmap_mode="r", allow_pickle=False)
-            if a.dtype != np.uint8 or list(a.shape) != entry["shape"]:
-                return None
-            if key.endswith("labels") and a.size and int(a.max()) > 9:
-                return None
-            arrays[key] = a
-        return arrays
-    except (OSError, KeyError, ValueError, TypeError, EOFError, AttributeError):
-        return None  # missing, damaged or foreign: rebuilt from the sources
-
-
 def _cache_dir(spec, root, keys):
     tag = "all" if set(keys) == set(FILES) else "-".join(sorted(keys))
     return root / spec.folder / f"{spec.folder}-{tag}.cache"
@@ -274,9 +233,9 @@ def load_raw(spec=MNIST, root=None, keys=tuple(FILES), download=True, progress=N
             return load_keras_npz(keras)
     paths = fetch(spec, root, keys, download=download, progress=progress)
     digests = {k: _md5(p) for k, p in paths.items()}
-    sig = _signature(paths, digests)
-    cache = _cache_dir(spec, root, keys)
-    cached = _cache_valid(cache, sig, keys)  # the cache: one .npy per array (memory-mapped)
+    sig = cache.signature(paths, digests)
+    folder = _cache_dir(spec, root, keys)
+    cached = cache.read(folder, sig, keys)  # the cache: one .npy per array (memory-mapped)
     if cached is not None:
         return cached
     arrays = {}
@@ -295,33 +254,7 @@ def load_raw(spec=MNIST, root=None, keys=tuple(FILES), download=True, progress=N
             raise DatasetError(f"{paths[lk]}: labels up to {int(arrays[lk].max())}, expected 0-9; delete it and fetch it again")
     for key in keys:  # a well-formed file can still be another data set's: its digest tells
         _verify_digest(spec, key, paths[key], digests[key])
-    _write_cache(cache, arrays, sig)
-    return arrays
-
-
-def load_keras_npz(path):
-    """MNIST from Keras's ``mnist.npz``, checked: its published SHA-256, or else its structure
-    (four uint8 arrays of the right shapes, labels 0-9)."""
-    import hashlib
-    path = pathlib.Path(path)
-    fix = "delete it (Keras fetches it again) or set KERAS_HOME elsewhere; xpnet can also fetch MNIST: xpnet fetch mnist"
-    try:
-        digest = hashlib.sha256(path.read_bytes()).hexdigest()
-        with np.load(path, allow_pickle=False) as data:
-            arrays = {"train_images": data["x_train"], "train_labels": data["y_train"],
-                      "test_images": data["x_test"], "test_labels": data["y_test"]}
-    except (OSError, KeyError, ValueError, EOFError) as exc:
-        raise DatasetError(f"{path}: not a readable Keras MNIST file ({exc}); {fix}") from exc
-    if digest != KERAS_MNIST_SHA256:
-        want = {"train_images": (60000, 28, 28), "train_labels": (60000,),
-                "test_images": (10000, 28, 28), "test_labels": (10000,)}
-        for key, shape in want.items():
-            a = arrays[key]
-            if a.dtype != np.uint8 or a.shape != shape:
-                raise DatasetError(f"{path}: {key} is {a.dtype} of shape {a.shape}, expected uint8 {shape}; {fix}")
-        for key in ("train_labels", "test_labels"):
-            if int(arrays[key].max()) > 9:
-                raise DatasetError(f"{path}: {key} holds labels up to {int(arrays[key].max())}, expected 0-9; {fix}")
+    cache.write(folder, arrays, sig)
     return arrays
 
 
@@ -330,27 +263,6 @@ def _md5(path):
         return md5sum(path)
     except OSError as exc:
         raise DatasetError(f"{path}: cannot be read ({exc.strerror or exc})") from exc
-
-
-def _write_cache(cache, arrays, sig):
-    import io
-    try:
-        cache.mkdir(parents=True, exist_ok=True)
-        remove_stale_parts(cache)
-        stale = cache / "signature.json"
-        if stale.exists():
-            stale.unlink()  # invalid until every array is rewritten
-        entries = {}
-        for key, arr in arrays.items():
-            buf = io.BytesIO()
-            np.save(buf, np.ascontiguousarray(arr), allow_pickle=False)
-            path = cache / f"{key}.npy"
-            atomic_write(path, buf.getvalue())
-            stat = os.stat(path)
-            entries[key] = {"file": [stat.st_size, int(stat.st_mtime_ns)], "shape": list(arr.shape)}
-        atomic_write(cache / "signature.json", json.dumps({"sources": sig, "cache": entries}).encode())
-    except OSError:
-        pass  # a read-only folder: no cache, still correct
 
 
 def _finish(images, labels, normalize, flatten, one_hot_label, dtype, backend, scale, side):

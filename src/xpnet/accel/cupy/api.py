@@ -20,15 +20,18 @@ def memory_budget() -> int:
 
 
 @contextlib.contextmanager
-def device_scope():
-    """Run a whole fit on one non-blocking stream (graphs need one)."""
-    cupy.cuda.Stream.null.synchronize()  # data placed before fit() is ready
-    stream = cupy.cuda.Stream(non_blocking=True)
-    with stream:
-        try:
-            yield stream
-        finally:
-            stream.synchronize()  # results visible to later work on any stream
+def device_scope(device=None):
+    """Run a whole fit on ``device`` (the arrays' ``cupy.cuda.Device``; None: the current one), on one
+    non-blocking stream of that device (graphs need one): the stream, the cuBLAS handle, the memory
+    budget and every launch belong to the device the arrays live on."""
+    with (contextlib.nullcontext() if device is None else cupy.cuda.Device(device.id)):
+        cupy.cuda.Stream.null.synchronize()  # data placed before fit() is ready
+        stream = cupy.cuda.Stream(non_blocking=True)
+        with stream:
+            try:
+                yield stream
+            finally:
+                stream.synchronize()  # results visible to later work on any stream
 
 
 def make_stepper(step, params, data, xp, steps_per_call):

@@ -9,12 +9,11 @@ process has mapped), through ctypes.
 from __future__ import annotations
 
 import ctypes
-import ctypes.util
 
 import cupy
 import numpy as np
 
-from .loader import loaded_library
+from .loader import cupy_cublas
 
 _lib = None
 _workspace = None
@@ -26,8 +25,8 @@ def _cublas():
     global _lib
     if _lib is None:
         cupy.cuda.device.get_cublas_handle()  # makes CuPy load its cuBLAS, if it has not yet
-        names = [loaded_library("libcublas.so"), "libcublas.so.13", "libcublas.so.12", "libcublas.so.11",
-                 ctypes.util.find_library("cublas")]
+        major = cupy.cuda.runtime.runtimeGetVersion() // 1000
+        names = [cupy_cublas(), f"libcublas.so.{major}"]
         for name in names:
             if not name:
                 continue

@@ -13,14 +13,19 @@ from __future__ import annotations
 
 import array_api_compat
 
-PARAM_NAMES = ("W1", "b1", "W2", "b2")
+from ... import functions, incremental_numgrad, nets, steps
+
+PARAM_NAMES = nets.PARAM_NAMES
 
 
 def replacements(k):
-    """``{"module.function": replacement}`` for the kernel set ``k`` (``kernels`` on a GPU)."""
+    """``{replaced function: replacement}`` for the kernel set ``k`` (``kernels`` on a GPU).
+
+    Longer than most functions for a reason: it is one short closure per replaced function,
+    each over the same kernel set, so the CPU tests can pass reference kernels in."""
 
     def sigmoid(x):
-        """Replaces ``xpnet.functions.sigmoid``."""
+        """Replaces ``xpnet.functions.sigmoid_of`` (input checked by ``sigmoid``)."""
         return k.sigmoid(x)
 
     def loss_and_gradient(params, x, t, xp=None, with_loss=True):
@@ -48,7 +53,7 @@ def replacements(k):
         return loss, grads
 
     def sgd_step(params, x, t, idx, lr, xp=None):
-        """Replaces ``xpnet.train.sgd_step``: gather, fused pass, one update kernel."""
+        """Replaces ``xpnet.steps.sgd_step``: gather, fused pass, one update kernel (``steps.sgd_update``)."""
         batch = k.take_rows((x, t), idx)
         if batch is NotImplemented:
             return NotImplemented
@@ -64,13 +69,13 @@ def replacements(k):
         return loss
 
     def hidden_gradient(point, xrows, h, xp=None):
-        """Replaces ``xpnet.numgrad.hidden_gradient`` (one-hot targets)."""
+        """Replaces ``xpnet.incremental_numgrad.hidden_gradient`` (one-hot targets)."""
         if not point.one_hot:
             return NotImplemented
         return k.numgrad_hidden(point.a1t, point.z1t, xrows, point.W2, point.a2c, point.labels, h)
 
     def w1_gradient(point, h, rows, xp=None):
-        """Replaces ``xpnet.numgrad.w1_gradient`` (one-hot targets): every input, ``rows`` at a time."""
+        """Replaces ``xpnet.incremental_numgrad.w1_gradient`` (one-hot targets): every input, ``rows`` at a time."""
         if not point.one_hot:
             return NotImplemented
         xp = array_api_compat.array_namespace(point.x) if xp is None else xp
@@ -84,11 +89,11 @@ def replacements(k):
         return xp.concat(pieces, axis=0) if len(pieces) > 1 else pieces[0]
 
     def output_gradient(point, h, xp=None):
-        """Replaces ``xpnet.numgrad.output_gradient`` (one-hot targets)."""
+        """Replaces ``xpnet.incremental_numgrad.output_gradient`` (one-hot targets)."""
         if not point.one_hot:
             return NotImplemented
         return k.numgrad_output(point.z1t, point.a2c, point.labels, h)
 
-    return {"functions.sigmoid": sigmoid, "nets.loss_and_gradient": loss_and_gradient,
-            "train.sgd_step": sgd_step, "numgrad.hidden_gradient": hidden_gradient,
-            "numgrad.w1_gradient": w1_gradient, "numgrad.output_gradient": output_gradient}
+    return {functions.sigmoid_of: sigmoid, nets.loss_and_gradient: loss_and_gradient, steps.sgd_step: sgd_step,
+            incremental_numgrad.hidden_gradient: hidden_gradient, incremental_numgrad.w1_gradient: w1_gradient,
+            incremental_numgrad.output_gradient: output_gradient}

@@ -4,7 +4,7 @@ At the book's size a step is ~25 tiny kernels; launched one by one from
 Python the GPU mostly idles (see benchmarks/RESULTS.md). Capturing
 ``steps_per_graph`` steps into one CUDA graph and replaying it removes the
 per-launch cost. What is captured is the step function ``fit`` hands in
-(``xpnet.train.sgd_step``, or its fused replacement); it is called with a
+(``xpnet.steps.sgd_step``, or its fused replacement); it is called with a
 namespace of its own, passed as ``xp``, and two things differ from eager
 CuPy, both invisible to the math:
 
@@ -17,10 +17,11 @@ from __future__ import annotations
 
 import cupy
 
+from ..contract import Stepper
 from .cublas import CaptureNamespace
 
 
-class GraphStepper:
+class GraphStepper(Stepper):
     """Runs ``step(idx, xp=...)`` as CUDA graphs of up to ``steps_per_graph`` steps.
 
     Two graphs are captured per batch size, each with its own index and loss

@@ -100,7 +100,7 @@ def take_rows(arrays, idx):
 
 
 def numgrad_hidden(a1t, z1t, xrows, w2, a2c, labels, h):
-    """Gradient rows (R, H) for parameters feeding the hidden layer (see numgrad.py)."""
+    """Gradient rows (R, H) for parameters feeding the hidden layer (see incremental_numgrad.py)."""
     dt = a1t.dtype
     arrays = (a1t, z1t, xrows, w2, a2c)
     if dt not in _SUFFIX or any(a.dtype != dt for a in arrays) or labels.dtype != cupy.int64:
@@ -116,7 +116,7 @@ def numgrad_hidden(a1t, z1t, xrows, w2, a2c, labels, h):
 
 
 def numgrad_output(z1t, a2c, labels, h):
-    """Gradients of W2 (H, C) and b2 (C,) (see numgrad.py)."""
+    """Gradients of W2 (H, C) and b2 (C,) (see incremental_numgrad.py)."""
     dt = z1t.dtype
     if dt not in _SUFFIX or a2c.dtype != dt or labels.dtype != cupy.int64:
         return NotImplemented

@@ -136,7 +136,7 @@ __device__ void take2(const T* x, const T* t, const long long* idx, T* xo, T* to
     }
 }
 
-// Incremental central differences (xpnet/numgrad.py), one thread per parameter.
+// Incremental central differences (xpnet/incremental_numgrad.py), one thread per parameter.
 // Hidden layer: moving W1[r, j] (x row r; a row of ones for b1) by +-h changes hidden
 // unit j by dz = sigmoid(a1 + (+-h) x) - z1, the scores by dz * W2[j, :]; the loss is
 // -mean_n log(softmax(scores)[label] + delta), scores shifted by the unperturbed row max.
@@ -211,15 +211,15 @@ INSTANTIATE(float, f32)
 
 #: Kernel -> the Array-API code whose formula it computes (parity tests compare the two).
 REPLACES = {
-    "xpnet_sigmoid": "xpnet.functions.sigmoid",
+    "xpnet_sigmoid": "xpnet.functions.sigmoid_of",
     "xpnet_bias_sigmoid": "sigmoid(a1) with a1 = x @ W1 + b1, in xpnet.nets.loss_and_gradient",
     "softmax_loss_grad": "y = softmax(a2), the loss and dy = (y * sum(s) - s) / batch_num with "
                          "s = t * y / (y + DELTA), and sum(dy, axis=0), in xpnet.nets.loss_and_gradient",
     "sigmoid_backward": "dz1 = da1 * (1 - z1) * z1 and sum(dz1, axis=0), in xpnet.nets.loss_and_gradient",
-    "sgd4": "params[key] -= lr * grads[key] for the four parameters, in xpnet.train.sgd_step",
-    "take2": "xp.take(x, idx, axis=0) and xp.take(t, idx, axis=0), in xpnet.train.sgd_step",
-    "numgrad_hidden": "xpnet.numgrad.hidden_gradient (one-hot targets)",
-    "numgrad_output": "xpnet.numgrad.output_gradient (one-hot targets)",
+    "sgd4": "params[key] -= lr * grads[key] for the four parameters: xpnet.steps.sgd_update, in xpnet.steps.sgd_step",
+    "take2": "xp.take(x, idx, axis=0) and xp.take(t, idx, axis=0), in xpnet.steps.sgd_step",
+    "numgrad_hidden": "xpnet.incremental_numgrad.hidden_gradient (one-hot targets)",
+    "numgrad_output": "xpnet.incremental_numgrad.output_gradient (one-hot targets)",
 }
 
 #: The kernels of RAW_MODULE, each instantiated for float64 (suffix f64) and float32 (f32).

@@ -1,6 +1,6 @@
 """What the JAX backend offers ``xpnet.accel``: a stepper that scans xpnet's own step.
 
-The step ``fit`` hands in (``xpnet.train.sgd_step``, Array API only) is traced once as a
+The step ``fit`` hands in (``xpnet.steps.sgd_step``, Array API only) is traced once as a
 function of the parameters and the mini-batch indices, compiled with ``jax.jit``, and run
 ``steps_per_call`` steps per call with ``jax.lax.scan``; remainders run one step at a time, so
 only two shapes are ever compiled. Stacked nets (``fit_many``) scan their stacked step the
@@ -10,6 +10,8 @@ same way. No fused kernels: ``REPLACEMENTS`` is empty.
 from __future__ import annotations
 
 import functools
+
+from ..contract import Stepper
 
 REPLACEMENTS: dict = {}
 
@@ -28,7 +30,7 @@ def make_stacked_stepper(step, params, data, xp, steps_per_call, *, member_step,
     return make_stepper(step, params, data, xp, steps_per_call)
 
 
-class ScanStepper:
+class ScanStepper(Stepper):
     """Runs ``step(params, data, idx)`` (which rebinds the entries of the dict it is given) as
     compiled scans; the data are arguments of the compiled function, not constants in it.
 

@@ -20,6 +20,8 @@ import threading
 
 import numpy as np
 
+from ... import nets
+from ..contract import Stepper
 from ...constants import DELTA
 
 
@@ -67,7 +69,7 @@ def loss_and_gradient(params, x, t, xp=None, with_loss=True):
     return loss, grads
 
 
-REPLACEMENTS: dict = {"nets.loss_and_gradient": loss_and_gradient}
+REPLACEMENTS: dict = {nets.loss_and_gradient: loss_and_gradient}
 
 #: Below this many floating-point operations per step, BLAS runs on one thread: at the
 #: book's size (16 MFLOP a step) a second thread gains nothing on a quiet machine and
@@ -126,6 +128,20 @@ def blas_info():
             for i in threadpool_info() if i.get("user_api") == "blas"]
 
 
+def blas_line():
+    """The BLAS NumPy loaded, its threads, and how ``fit`` chooses them (for ``xpnet info``)."""
+    try:
+        libs = blas_info()
+    except Exception as exc:  # threadpoolctl missing or failing
+        return f"unknown ({type(exc).__name__})"
+    found = ", ".join(f"{name} {ver or ''} with {threads} threads".replace("  ", " ") for name, ver, threads in libs)
+    env = os.environ.get(THREADS_ENV, "")
+    choice = (f"{THREADS_ENV}={env}" if env else
+              f"1 thread below {SMALL_STEP_FLOPS:.0e} flops a step (the book's step: 1.6e+07), "
+              f"else all; --blas-threads or {THREADS_ENV} to choose")
+    return f"{found or 'none found'}; fit uses {choice}"
+
+
 # ------------------------------------------------------------------ stacked nets
 
 _pool_state: dict = {}  # "pool": a ThreadPoolExecutor, "size": its threads, "pid": the process that made it
@@ -148,7 +164,7 @@ def make_stacked_stepper(step, params, data, xp, steps_per_call, *, member_step,
     return MemberSteps(member_step, member, active, xp, WORKERS if workers is None else workers)
 
 
-class MemberSteps:
+class MemberSteps(Stepper):
     """Runs ``member_step`` for every active member over a chunk of steps; members are
     independent, so up to ``workers`` of them run side by side on threads (NumPy
     releases the GIL in its loops and BLAS), one chunk per member without a pause.

@@ -1,4 +1,4 @@
-"""Fast numerical gradient of TwoLayerNet: incremental central differences.
+"""The incremental numerical gradient of TwoLayerNet: central differences, redoing only what changes.
 
 Every perturbed loss is a real evaluation of the loss at the perturbed
 parameters, and the difference quotient is the book's
@@ -21,10 +21,10 @@ from __future__ import annotations
 
 import array_api_compat
 
-from .accel import chunk_size, parallel_map, replaceable
+from .accel import chunk_size, parallel_map
+from .accel.contract import replaceable
 from .backend import namespace
-from .constants import DELTA
-from .functions import sigmoid
+from .functions import log_delta, sigmoid_of
 
 __all__ = ["incremental_gradient", "hidden_gradient", "w1_gradient", "output_gradient"]
 
@@ -45,7 +45,7 @@ def _label_terms(xp, score, label_score, c):
     for k in range(c):
         e = xp.exp(score(k))
         total = e if total is None else total + e
-    return xp.log(xp.exp(label_score) / total + DELTA)
+    return log_delta(xp, xp.exp(label_score) / total)
 
 
 class Point:
@@ -60,7 +60,7 @@ class Point:
     def __init__(self, xp, params, x, t):
         self.xp, self.x, self.t, self.W2 = xp, x, t, params["W2"]
         self.a1 = xp.matmul(x, params["W1"]) + params["b1"]
-        self.z1 = sigmoid(self.a1)
+        self.z1 = sigmoid_of(self.a1)
         a2 = xp.matmul(self.z1, params["W2"]) + params["b2"]
         self.a1t = xp.matrix_transpose(self.a1)  # (H, N)
         self.z1t = xp.matrix_transpose(self.z1)
@@ -91,7 +91,7 @@ class Point:
             terms = None
             for k in range(self.c):
                 e = xp.exp(self.a2c[:, k] + dz * w[..., k:k + 1])
-                term = self.t[:, k] * xp.log(e / total + DELTA)
+                term = self.t[:, k] * log_delta(xp, e / total)
                 terms = term if terms is None else terms + term
         return -xp.sum(terms, axis=-1) / self.n
 
@@ -142,7 +142,7 @@ def hidden_gradient(point, xrows, h, xp=None):
     out = []
     for sign in (1.0, -1.0):
         a1p = point.a1t + (sign * h) * xp.reshape(xrows, (xrows.shape[0], 1, n))
-        dz = sigmoid(a1p) - point.z1t
+        dz = sigmoid_of(a1p) - point.z1t
         out.append(point.losses(dz, w2))
     return (out[0] - out[1]) / (2 * h)
 
@@ -219,7 +219,7 @@ def _sparse_w1(xp, point, h, pairs_per_chunk):
         step = xp.reshape(xv[start:stop], (-1, 1))
         out = []
         for sign in (1.0, -1.0):
-            dz = sigmoid(a1p + (sign * h) * step) - z1p
+            dz = sigmoid_of(a1p + (sign * h) * step) - z1p
             terms = _label_terms(xp, lambda k: a2p[:, k:k + 1] + dz * w2[:, k], a2l + dz * wl, point.c)
             out.append(terms - old)
         return out

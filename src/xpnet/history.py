@@ -1,0 +1,91 @@
+"""What a training run did: :class:`History` (``fit`` returns one per net, ``fit_many`` one per member),
+with one config for every run (:func:`new_history`). The run loop (``runloop``) fills it."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+
+from ._io import atomic_write
+
+__all__ = ["History", "new_history"]
+
+
+@dataclasses.dataclass
+class History:
+    """What happened during :func:`fit`.
+
+    Attributes:
+        loss: loss of every iteration's mini-batch (before its update).
+        epochs: one dict per evaluation: ``epoch``, ``iteration`` (updates
+            done), ``loss``, ``train_acc``, ``test_acc``, ``seconds``.
+        iterations: updates done.
+        train_seconds: time spent in training steps (evaluation excluded).
+        eval_seconds: time spent evaluating accuracy.
+        stopped: None, or why training ended early (a non-finite or diverged
+            loss, Ctrl-C, SIGTERM or SIGHUP under the command line).
+        nonfinite_iteration: the iteration whose loss went non-finite or diverged.
+        signal: the signal number that stopped training (None for Ctrl-C or none).
+
+    ``iterations`` is always the number of updates the parameters hold: a
+    stopped run keeps the parameters from before the iteration that went wrong,
+    and an interrupted chunk of steps is rolled back.
+    """
+
+    loss: list = dataclasses.field(default_factory=list)
+    epochs: list = dataclasses.field(default_factory=list)
+    iterations: int = 0
+    train_seconds: float = 0.0
+    eval_seconds: float = 0.0
+    stopped: str | None = None
+    nonfinite_iteration: int | None = None
+    signal: int | None = None
+    config: dict = dataclasses.field(default_factory=dict)
+
+    def mark(self) -> tuple:
+        """What the training record holds now, for :meth:`rewind` (a chunk of steps that is
+        interrupted before it is fully recorded leaves no trace)."""
+        return (len(self.loss), self.iterations, self.train_seconds, self.stopped, self.nonfinite_iteration)
+
+    def rewind(self, mark: tuple) -> None:
+        """Back to what :meth:`mark` saw."""
+        del self.loss[mark[0]:]
+        self.iterations, self.train_seconds, self.stopped, self.nonfinite_iteration = mark[1:]
+
+    @property
+    def iters_per_second(self) -> float:
+        return self.iterations / self.train_seconds if self.train_seconds > 0 else float("nan")
+
+    @property
+    def final(self) -> dict:
+        return self.epochs[-1] if self.epochs else {}
+
+    def to_dict(self) -> dict:
+        loss = [None if not math.isfinite(v) else v for v in self.loss]
+        return {"config": self.config, "iterations": self.iterations, "train_seconds": self.train_seconds,
+                "eval_seconds": self.eval_seconds, "iters_per_second": self.iters_per_second
+                if self.train_seconds > 0 else None, "stopped": self.stopped,
+                "nonfinite_iteration": self.nonfinite_iteration, "signal": self.signal, "epochs": self.epochs,
+                "loss": loss}
+
+    def save(self, path) -> None:
+        """Write the history as JSON (temp name, then rename)."""
+        atomic_write(path, json.dumps(self.to_dict(), indent=1))
+
+    def save_csv(self, path) -> None:
+        """Per-epoch metrics as CSV (temp name, then rename)."""
+        lines = ["epoch,iteration,loss,train_acc,test_acc,seconds"]
+        for r in self.epochs:
+            lines.append(f"{r['epoch']},{r['iteration']},{r['loss']!r},{r['train_acc']!r},"
+                         f"{'' if r['test_acc'] is None else repr(r['test_acc'])},{r['seconds']:.3f}")
+        atomic_write(path, "\n".join(lines) + "\n")
+
+
+def new_history(*, iters, batch_size, lr, grad, eval_every, per_epoch, seed, train_size, test_size, backend,
+                dtype, **extra) -> History:
+    """An empty History with the one config of every run (``fit``'s keys; ``fit_many`` adds ``member``
+    and ``members``)."""
+    return History(config={"iters": iters, "batch_size": batch_size, "lr": lr, "grad": grad, "eval_every": eval_every,
+                           "per_epoch": per_epoch, "seed": seed, "train_size": train_size, "test_size": test_size,
+                           "backend": backend, "dtype": dtype, **extra})

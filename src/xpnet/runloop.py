@@ -1,0 +1,400 @@
+"""The one run loop: chunks of training steps for one net or K stacked nets.
+
+``fit`` runs it for one net (:class:`xpnet.train.OneNet`), ``fit_many`` for K
+stacked nets (:class:`xpnet.sweep.StackedNets`); what differs between them is only
+where the parameters live, which a :class:`Members` answers. For every chunk the loop
+snapshots the parameters and marks the histories, runs the chunk, looks for each
+member's first bad step (:func:`xpnet.history.first_bad`), rolls back what an
+interrupt left half done, stops a member that went wrong with its parameters from
+before that step (rolled back, its good steps replayed), and records the rest.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import functools
+import math
+import time
+from typing import Any, Protocol
+
+import numpy as np
+import array_api_compat
+
+from . import _progress, accel
+from .accel.contract import Stepper
+from .backend import to_numpy
+from .constants import DELTA
+from .history import History
+from .functions import to_one_hot
+from .nets import correct_counts
+from .random import Rng
+from .steps import numerical_step, step_of_data
+
+__all__ = ["Plan", "run_one", "Members", "RunLoop", "OneNet", "IndexStream", "Steps", "evaluation_points", "first_bad", "stop_message"]
+
+
+@dataclasses.dataclass
+class Plan:
+    """How a run goes, checked by ``fit`` or ``fit_many`` before it starts."""
+
+    iters: int
+    batch_size: int
+    eval_every: int
+    per_epoch: int
+    eval_batch: int = 10_000
+    evaluate: bool = True
+    fast: Any = "auto"
+    blas_threads: int | None = None
+    grad: str = "backprop"
+
+
+def run_one(net, xp, train, test, history, plan, seed, lr, callbacks=(), progress=None, progress_file=None):
+    """``fit``'s run: one net in the run loop, inside the backend's run scope, with a progress bar;
+    ``train`` and ``test`` are ``(x, labels)`` (test may be None); fills ``history``."""
+    x, labels = train
+    bar = _progress.bar(progress, progress_file, total=plan.iters, unit="it" if plan.grad == "backprop" else "grad",
+                        dynamic_ncols=True, smoothing=0.1)
+    try:
+        with accel.run_scope(xp, array_api_compat.device(x), step_flops=step_flops(net, plan.batch_size),
+                             grad=plan.grad, blas_threads=plan.blas_threads, fast=plan.fast) as threads:
+            history.config["blas_threads"] = threads
+            t_hot = to_one_hot(labels, net.output_size, dtype=net.params["W1"].dtype)
+            one = OneNet(net, x, t_hot, lr, plan, Rng(seed), xp)
+            RunLoop(one, [history], bar, callbacks, plan.eval_batch, train, test).run(
+                plan.iters, plan.eval_every, plan.per_epoch, plan.evaluate)
+    finally:
+        bar.close()
+
+
+class Members(Protocol):
+    """K nets' parameters, as the run loop sees them (K = 1 for ``fit``)."""
+
+    k: int
+
+    def rows(self, n: int) -> Any:
+        """The next ``n`` steps' mini-batch indices, as the steppers take them."""
+
+    def snapshot(self) -> Any:
+        """A copy of every member's parameters."""
+
+    def restore(self, snapshot: Any, which: np.ndarray) -> None:
+        """Put the members ``which`` (host bool (K,)) back to ``snapshot``."""
+
+    def finite(self) -> np.ndarray:
+        """Host bool (K,): whether each member's parameters are all finite."""
+
+    def stepper(self, which: np.ndarray) -> Stepper:
+        """A stepper of the members ``which``: the one made for them, or a new one."""
+
+    def accuracies(self, x: Any, labels: Any, batch: int) -> np.ndarray:
+        """Host float (K,): each member's accuracy on ``(x, labels)``, ``batch`` rows at a time."""
+
+
+def evaluation_points(iters, eval_every):
+    """Iterations after which accuracy is evaluated: after update i (0-based) when
+    ``i % eval_every == 0``, as the book does, and after the last (made one at a time)."""
+    last = 0
+    for i in range(0, iters, eval_every):
+        last = i + 1
+        yield last
+    if last != iters:
+        yield iters
+
+
+class RunLoop:
+    """Trains ``members`` to every evaluation point, evaluates, calls back; one :class:`History` each.
+
+    Args:
+        members: the nets' parameters (:class:`Members`).
+        histories: one per member, filled in place.
+        bar: a tqdm bar over net-iterations (members x iterations).
+        callbacks: ``cb(record, history)`` after each member's evaluation.
+        eval_batch: rows per accuracy batch.
+        train, test: ``(x, labels)`` (test may be None).
+    """
+
+    def __init__(self, members: Members, histories: list[History], bar, callbacks=(), eval_batch=10_000,
+                 train=None, test=None):
+        self.members, self.histories, self.bar = members, histories, bar
+        self.callbacks, self.eval_batch, self.train, self.test = list(callbacks), eval_batch, train, test
+        self.active = np.ones(members.k, dtype=bool)
+        self.done = 0
+        self.t_start = time.perf_counter()
+
+    def run(self, iters, eval_every, per_epoch, evaluate=True):
+        """The whole run. Ctrl-C (or a signal the command line turns into it) stops every member,
+        keeping what its history records."""
+        self.iters, self.stepper = iters, self.members.stepper(self.active)
+        try:
+            for point in evaluation_points(iters, eval_every):
+                self.train_to(point)
+                if evaluate and self.active.any():
+                    self.evaluate(point, per_epoch)
+                if not self.active.any():
+                    break
+        except KeyboardInterrupt as exc:
+            why = getattr(exc, "signal_name", "Ctrl-C")
+            for m in np.flatnonzero(self.active):
+                h = self.histories[m]
+                h.stopped = f"interrupted ({why}) after {h.iterations} iterations"
+                h.signal = getattr(exc, "signal_number", None)
+            self.active[:] = False
+        finally:
+            self.stepper.close()
+
+    def train_to(self, point):
+        """Step every active member until ``point`` updates are done (or it stops)."""
+        members, histories, active = self.members, self.histories, self.active
+        while self.done < point and active.any():
+            n = min(point - self.done, self.stepper.chunk)
+            rows = members.rows(n)
+            snapshot, marks, was_active = members.snapshot(), [h.mark() for h in histories], active.copy()
+            try:  # Ctrl-C anywhere before the chunk is recorded: neither parameters nor histories keep it
+                t0 = time.perf_counter()
+                losses = to_numpy(self.stepper.run(rows)).astype(np.float64).reshape(n, members.k)
+                seconds = time.perf_counter() - t0
+                bad = self._find_bad(losses)
+                kept = self._roll_back(bad, snapshot, rows) if bad else {}
+                self._record(losses, bad, kept, seconds)
+            except KeyboardInterrupt:
+                members.restore(snapshot, np.ones(members.k, dtype=bool))
+                for h, mark in zip(histories, marks):
+                    h.rewind(mark)
+                active[:] = was_active
+                raise
+            if bad and active.any():
+                self.stepper.close()
+                self.stepper = members.stepper(active)  # without the members that stopped
+            self.done += n
+            if bad:
+                self.bar.total = sum(h.iterations if h.stopped else self.iters for h in histories)  # the ETA
+            self.bar.update(sum(h.iterations for h in histories) - self.bar.n)
+            if members.k == 1 and not bad:
+                self.bar.set_postfix(loss=f"{losses[-1, 0]:.4f}", refresh=False)
+
+    def _find_bad(self, losses):
+        """``{member: (chunk position, what)}`` for the active members that went wrong, by one rule:
+        the first non-finite or diverged loss, else the last step when the parameters overflowed."""
+        n, finite, bad = losses.shape[0], self.members.finite(), {}
+        for m in np.flatnonzero(self.active):
+            found = first_bad(losses[:, m])
+            if found is None and not finite[m]:
+                found = (n - 1, "the parameters")  # finite losses, but the last updates overflowed
+            if found is not None:
+                bad[int(m)] = found
+        return bad
+
+    def _roll_back(self, bad, snapshot, rows):
+        """The members that went wrong back to the chunk's start, then their good steps replayed (one
+        stepper for each number of good steps); a member whose earlier update had overflowed already
+        keeps the chunk's start. Returns ``{member: updates of the chunk it keeps}``."""
+        members = self.members
+        which = np.zeros(members.k, dtype=bool)
+        which[list(bad)] = True
+        members.restore(snapshot, which)
+        for good in sorted({b for b, _ in bad.values() if b}):
+            group = np.array([m in bad and bad[m][0] == good for m in range(members.k)])
+            replay = members.stepper(group)
+            replay.run(rows[:good, ...])
+            if replay is not self.stepper:
+                replay.close()
+        finite = members.finite()
+        overflowed = np.array([m in bad and not finite[m] for m in range(members.k)])
+        if overflowed.any():
+            members.restore(snapshot, overflowed)
+        return {m: 0 if overflowed[m] else b for m, (b, _) in bad.items()}
+
+    def _record(self, losses, bad, kept, seconds):
+        """Extend each active member's history by the chunk; the members in ``bad`` stop, keeping
+        ``kept[m]`` of the chunk's updates."""
+        done, n = self.done, losses.shape[0]
+        for m in np.flatnonzero(self.active):
+            h = self.histories[m]
+            h.train_seconds += seconds
+            if m in bad:
+                b, what = kept[m], bad[m][1]
+                first = done + bad[m][0] + 1  # the iteration that went wrong
+                h.loss.extend(losses[: b + 1, m].tolist())
+                h.iterations = done + b
+                h.nonfinite_iteration = first
+                h.stopped = stop_message(first, losses[min(b, n - 1), m], what, h.config["lr"], h.iterations)
+                self.active[m] = False
+            else:
+                h.loss.extend(losses[:, m].tolist())
+                h.iterations = done + n
+
+    def evaluate(self, point, per_epoch):
+        """Accuracy of every active member on the training (and test) set; one record each; the callbacks."""
+        t0 = time.perf_counter()
+        train_acc = self.members.accuracies(*self.train, self.eval_batch)
+        test_acc = None if self.test is None else self.members.accuracies(*self.test, self.eval_batch)
+        seconds = time.perf_counter() - t0
+        for m in np.flatnonzero(self.active):
+            h = self.histories[m]
+            h.eval_seconds += seconds
+            record = epoch_record(point, per_epoch, h.loss[-1], float(train_acc[m]),
+                                  None if test_acc is None else float(test_acc[m]),
+                                  time.perf_counter() - self.t_start)
+            h.epochs.append(record)
+            for cb in self.callbacks:
+                with _above_bar(None if self.bar.disable else self.bar):
+                    cb(record, h)
+
+
+def epoch_record(point, per_epoch, loss, train_acc, test_acc, seconds) -> dict:
+    """One evaluation's entry of ``History.epochs``."""
+    return {"epoch": (point - 1) // per_epoch, "iteration": point, "loss": loss, "train_acc": train_acc,
+            "test_acc": test_acc, "seconds": seconds}
+
+
+#: A chunk whose median loss reaches this has diverged: half the loss's ceiling -log(1e-7) = 16.1, where
+#: the typical sample's label gets a probability below 3e-4. Chance level is log(10) = 2.3; on MNIST
+#: learning rates up to 10 keep chunk medians below it, and 30 or more stick at 14.5.
+DIVERGED_LOSS = 0.5 * -math.log(DELTA)
+
+
+def first_bad(losses):
+    """``(position, what)`` of the first non-finite loss, or of the first diverged one in a
+    chunk whose median loss has diverged; None when the chunk is fine."""
+    bad = np.flatnonzero(~np.isfinite(losses))
+    if bad.size:
+        return int(bad[0]), "the loss"
+    if losses.size and float(np.median(losses)) >= DIVERGED_LOSS:
+        return int(np.flatnonzero(losses >= DIVERGED_LOSS)[0]), "the loss"
+    return None
+
+
+def stop_message(first, value, what, lr, kept):
+    """One line for a run stopped at iteration ``first``: what went wrong (``what`` and the loss
+    ``value`` there), a hint, and how many updates the kept parameters hold."""
+    if what == "the parameters":
+        cause = f"the parameters became NaN or infinite at iteration {first}"
+    elif math.isfinite(value):
+        cause = (f"the loss diverged at iteration {first} ({value:.4g}: the network is confidently wrong "
+                 f"on almost every sample)")
+    else:
+        cause = f"the loss became {value} at iteration {first}"
+    return (f"{cause}; the learning rate ({lr}) is probably too large: try --lr {lr / 10:g}. "
+            f"Kept the parameters after {kept} iterations")
+
+
+# ------------------------------------------------------------------ one net, mini-batches, plain steps
+
+class OneNet:
+    """One net's parameters as the run loop sees them (:class:`Members`, K = 1): its mini-batches from
+    ``rng``, its steps from the backend's stepper (CUDA graphs, JAX scans), else :class:`Steps`."""
+
+    k = 1
+
+    def __init__(self, net, x, t_hot, lr, plan, rng, xp):
+        self.params, self.xp = net.params, xp
+        self.indices = IndexStream(rng, x.shape[0], plan.batch_size, xp, array_api_compat.device(x),
+                                   block=index_block(plan.iters, plan.batch_size))
+        self._stepper = make_stepper(xp, net.params, x, t_hot, lr, plan.grad, plan.fast)
+
+    def rows(self, n):
+        return self.indices.take(n)
+
+    def snapshot(self):
+        return {k: array_api_compat.array_namespace(v).asarray(v, copy=True) for k, v in self.params.items()}
+
+    def restore(self, snapshot, which):
+        """In place where arrays can change (buffers a CUDA graph recorded stay valid), else by
+        rebinding (JAX)."""
+        for k, v in snapshot.items():
+            if array_api_compat.is_writeable_array(self.params[k]):
+                self.params[k][...] = v
+            else:
+                self.params[k] = v
+
+    def finite(self):
+        xp = self.xp
+        return np.array([all(bool(xp.all(xp.isfinite(v))) for v in self.params.values())])
+
+    def stepper(self, which):
+        return self._stepper
+
+    def accuracies(self, x, labels, batch):
+        return np.array([float(correct_counts(self.params, x, labels, batch, xp=self.xp)) / x.shape[0]])
+
+
+def make_stepper(xp, params, x, t_hot, lr, grad, fast):
+    """The backend's stepper for backprop when it has one (CUDA graphs, JAX scans), else :class:`Steps`."""
+    if grad == "numerical":
+        return Steps(functools.partial(numerical_step, params, x, t_hot, lr=lr, xp=xp), xp, chunk=1)
+
+    data = (x, t_hot, lr)
+    fast_steps = None if fast is False else accel.stepper(xp, step_of_data, params, data, fast)
+    return fast_steps or Steps(lambda idx: step_of_data(params, data, idx, xp=xp), xp)
+
+
+class IndexStream:
+    """Mini-batch indices, drawn on the host in blocks and placed on the device.
+
+    The sequence depends only on the seed (and batch size, train size), never on
+    how the training loop chunks its work, so every path and backend sees the
+    same batches.
+    """
+
+    def __init__(self, rng, train_size, batch_size, xp, device, block=10_000):
+        self.rng, self.train_size, self.batch_size = rng, train_size, batch_size
+        self.xp, self.device, self.block = xp, device, block
+        self.buf, self.pos = None, 0
+
+    def take(self, n):
+        xp = self.xp
+        pieces = []
+        while n > 0:
+            if self.buf is None or self.pos == self.buf.shape[0]:
+                host = self.rng.integers(self.train_size, (self.block, self.batch_size), backend=False)
+                self.buf, self.pos = xp.asarray(host, device=self.device), 0
+            k = min(n, self.buf.shape[0] - self.pos)
+            pieces.append(self.buf[self.pos:self.pos + k, ...])
+            self.pos += k
+            n -= k
+        return pieces[0] if len(pieces) == 1 else xp.concat(pieces, axis=0)
+
+
+def index_block(iters, batch_size):
+    """Rows of mini-batch indices drawn at a time (fixed by the run's settings, so a seed
+    gives the same batches to ``fit`` and to ``fit_many``)."""
+    return max(1, min(10_000, iters, 50_000_000 // batch_size))
+
+
+def step_flops(net, batch_size):
+    """Floating-point operations of one backprop step (its three large matrix products)."""
+    return 2 * batch_size * net.hidden_size * (2 * net.input_size + 2 * net.output_size)
+
+
+class Steps(Stepper):
+    """Runs a step function once per row of indices (the reference path; a :class:`Stepper`).
+
+    ``chunk``: iterations between reads of the loss on the host; ``shape``: of one step's
+    loss (``(K,)`` for K stacked nets).
+    """
+
+    def __init__(self, step, xp, chunk=100, shape=()):
+        self.step, self.xp, self.chunk, self.shape = step, xp, chunk, shape
+
+    def run(self, idx_rows):
+        """Run one step per row of ``idx_rows``; return the losses (n, *shape) (on the device)."""
+        xp = self.xp
+        losses = [self.step(idx_rows[i, ...]) for i in range(idx_rows.shape[0])]
+        return xp.stack([xp.reshape(v, self.shape) for v in losses])
+
+    def close(self):
+        pass
+
+
+@contextlib.contextmanager
+def _above_bar(bar):
+    """Print cleanly above a live progress bar."""
+    if bar is None:
+        yield
+        return
+    bar.clear()
+    try:
+        yield
+    finally:
+        bar.refresh()
