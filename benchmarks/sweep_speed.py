@@ -4,7 +4,9 @@
 * one after another (K ``fit`` calls: what a reader does first),
 * stacked in one call (``fit_many``: on NumPy, members side by side on one thread per core,
   each with ``fit``'s own step; on JAX, the stacked step compiled and scanned),
-* in shards on a local process pool (``fit_many(executor=...)``, what a cluster would run),
+* in shards on a local process pool (``fit_many(executor=...)``, what a cluster would run;
+  the shards map the data from one file), and with ``--dask`` on a local Dask cluster (the
+  data scattered to the workers once),
 * with ``jax.vmap`` under ``jax.jit``, one compiled call per step: the peer a user would
   reach for (the same nets, the same mini-batches; compilation before the clock),
 
@@ -124,6 +126,7 @@ def main(argv=None):
     ap.add_argument("--backend", default="numpy", help="backend of the sequential and stacked rows")
     ap.add_argument("--no-pool", action="store_true")
     ap.add_argument("--no-jax", action="store_true")
+    ap.add_argument("--dask", action="store_true", help="a row on a local Dask cluster of --workers processes")
     ap.add_argument("--smoke", action="store_true", help="K = 1, 2; 5 iterations; 16 hidden units")
     ap.add_argument("--out-dir", default=".")
     args = ap.parse_args(argv)
@@ -134,7 +137,7 @@ def main(argv=None):
     data = (x, t)
     shape = (784, args.hidden, 10)
     have_jax = not args.no_jax and importlib.util.find_spec("jax") is not None
-    methods = ["sequential", "stacked"] + ([] if args.no_pool else ["pool"]) + \
+    methods = ["sequential", "stacked"] + ([] if args.no_pool else ["pool"]) + (["dask"] if args.dask else []) + \
         (["jax.vmap"] + (["xpnet-jax"] if args.backend != "jax" else []) if have_jax else [])
     print(f"machine: {machine()}; numpy {np.__version__}; xpnet on {args.backend}; 784-{args.hidden}-10, "
           f"batch {args.batch}, {args.iters} iterations per net, float64; net-iterations per second "
@@ -143,6 +146,11 @@ def main(argv=None):
     rows = []
     ctx = multiprocessing.get_context("spawn")
     pool = None if args.no_pool else concurrent.futures.ProcessPoolExecutor(args.workers, mp_context=ctx)
+    client = None
+    if args.dask:  # shards get the data scattered once (Client.scatter), not with every task
+        from dask.distributed import Client, LocalCluster
+        client = Client(LocalCluster(n_workers=args.workers, threads_per_worker=1, processes=True,
+                                     dashboard_address=None))
     try:
         if pool is not None:
             pool.submit(int, 0).result()  # workers started before any clock
@@ -158,6 +166,9 @@ def main(argv=None):
                 elif m == "pool":
                     seconds, _ = run_stacked(k, shape, data, args.iters, args.batch, "numpy", pool,
                                              min(k, args.workers))
+                elif m == "dask":
+                    seconds, _ = run_stacked(k, shape, data, args.iters, args.batch, "numpy", client.get_executor(),
+                                             min(k, args.workers))
                 elif m == "xpnet-jax":
                     seconds, _ = run_stacked(k, shape, data, args.iters, args.batch, "jax")
                 else:
@@ -172,6 +183,8 @@ def main(argv=None):
     finally:
         if pool is not None:
             pool.shutdown()
+        if client is not None:
+            client.close()
     if "jax.vmap" in methods:
         print("jax.vmap: largest |loss difference| against fit_many's members, per K: "
               + ", ".join(f"{r['jax.vmap_loss_diff']:.1e}" for r in rows))

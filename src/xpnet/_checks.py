@@ -166,10 +166,47 @@ def positive_int(value, name):
 
 
 def positive_number(value, name):
-    """ValueError naming ``name`` unless value is a finite real number > 0."""
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) or value <= 0:
+    """``value`` as a Python float; ValueError naming ``name`` unless it is a finite real number > 0
+    (NumPy scalars count as numbers)."""
+    if (isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, float, np.integer, np.floating))
+            or not math.isfinite(value) or value <= 0):
         raise ValueError(f"{name} must be a positive number, got {value!r}")
-    return value
+    return float(value)
+
+
+def fast_value(value, name="fast", steps=True):
+    """``fast`` as documented: ``"auto"``, True, False, or (``steps``) a positive int of steps per
+    CUDA graph or scan; ValueError naming it otherwise."""
+    if value is True or value is False or value == "auto" and isinstance(value, str):
+        return value
+    if steps and not isinstance(value, (bool, np.bool_)) and isinstance(value, (int, np.integer)) and value >= 1:
+        return int(value)
+    allowed = "'auto', True, False or a positive int (steps per CUDA graph or scan)" if steps else "'auto', True or False"
+    raise ValueError(f"{name} must be {allowed}, got {value!r}")
+
+
+def seed_value(value, name):
+    """``value`` as a seed: None, or a whole number from 0 to 2**32 - 1 (NumPy integers count)."""
+    if value is None:
+        return None
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, np.integer)) or not 0 <= value < 2**32:
+        raise ValueError(f"{name} must be None or a whole number from 0 to 2**32 - 1, got {value!r}")
+    return int(value)
+
+
+def per_net(value, k, name):
+    """``value`` once per net: one value for all, or a sequence (list, tuple, range, 1-D array) of
+    exactly ``k``; ValueError naming ``name`` otherwise."""
+    if isinstance(value, (str, bytes, dict, set)):
+        raise ValueError(f"{name} must be one value or a sequence of one per net ({k}), got {type(value).__name__}")
+    if isinstance(value, (list, tuple, range)) or (np.ndim(value) == 1 and not np.isscalar(value)):
+        values = list(value)
+        if len(values) != k:
+            raise ValueError(f"{name} must be one value or one per net ({k}), got {len(values)} values")
+        return values
+    if np.ndim(value) > 1:
+        raise ValueError(f"{name} must be one value or a sequence of one per net ({k}), got shape {np.shape(value)}")
+    return [value] * k
 
 
 class NonFiniteError(FloatingPointError):

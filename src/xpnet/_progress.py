@@ -25,8 +25,41 @@ def wanted(progress, file=None) -> bool:
     return progress
 
 
+class NoBar:
+    """What a bar offers, drawing nothing: no tqdm is made (tqdm makes a process-wide lock, which
+    a worker process killed mid-run would leave behind)."""
+
+    disable = True
+
+    def __init__(self, total=None, **kwargs):
+        self.total, self.n = total, 0
+
+    def update(self, n=1):
+        self.n += n
+
+    def set_postfix(self, *args, **kwargs):
+        pass
+
+    def clear(self):
+        pass
+
+    def refresh(self):
+        pass
+
+    def close(self):
+        pass
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        return False
+
+
 def bar(progress=None, file=None, **kwargs):
-    """A ``tqdm`` bar, disabled unless :func:`wanted` says so."""
-    from tqdm.auto import tqdm
+    """A ``tqdm`` bar where :func:`wanted` says so, else a :class:`NoBar`."""
     file = sys.stderr if file is None else file
-    return tqdm(file=file, disable=not wanted(progress, file), **kwargs)
+    if not wanted(progress, file):
+        return NoBar(**kwargs)
+    from tqdm.auto import tqdm
+    return tqdm(file=file, **kwargs)

@@ -16,8 +16,8 @@ __all__ = ["NonFiniteError", "numerical_diff", "numerical_gradient", "numerical_
 
 
 def _check_h(h):
-    if isinstance(h, bool) or not isinstance(h, (int, float)) or not math.isfinite(h) or h <= 0:
-        raise ValueError(f"h must be a positive finite number, got {h!r}")
+    """The one rule for the step of every numerical gradient: a positive finite number."""
+    return positive_number(h, "h")
 
 
 def numerical_diff(f: Callable[[Any], Any], x: Any, h: float = 1e-4) -> Any:
@@ -201,7 +201,7 @@ def gradient_descent(f: ScalarFunction, init_x: ArrayLike, lr: float = 0.01, ste
     Raises:
         NonFiniteError: x turned NaN or infinite (the step number is given).
     """
-    positive_number(lr, "lr")
+    lr = positive_number(lr, "lr")
     if isinstance(step_num, bool) or not isinstance(step_num, int) or step_num < 0:
         raise ValueError(f"step_num must be a non-negative int, got {step_num!r}")
     xp, x = prepare(init_x=init_x)

@@ -270,6 +270,7 @@ class TwoLayerNet:
         """
         if method not in ("incremental", "batched", "loop"):
             raise ValueError(f"method must be 'incremental', 'batched' or 'loop', got {method!r}")
+        h = positive_number(h, "h")  # one rule for the three methods
         xp, x, t = self._batch(x, t)  # checked once, not at every evaluation
         if method == "loop":
             def loss_of(key):  # the loss as a function of one parameter (the others as they are)

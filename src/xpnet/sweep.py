@@ -18,17 +18,21 @@ shards on any ``concurrent.futures.Executor`` (a process pool, a Dask cluster's
 
 from __future__ import annotations
 
+import concurrent.futures
+import contextlib
 import os
+import signal
+import tempfile
 from typing import Any, Sequence
 
 import numpy as np
 import array_api_compat
 
 from . import _progress, accel
-from ._checks import positive_int, positive_number
+from ._checks import fast_value, per_net, positive_int, positive_number, seed_value
 from ._typing import ArrayLike
 from .accel.registry import backend_of
-from .backend import namespace, to_numpy
+from .backend import asarray, namespace, to_numpy
 from .functions import to_one_hot
 from .history import new_history
 from .nets import PARAM_NAMES, TwoLayerNet, correct_counts
@@ -36,8 +40,9 @@ from .random import Rng
 from .runloop import IndexStream, RunLoop, Steps, index_block, step_flops
 from .steps import stacked_step, step_of_data
 from .train import prepare_run
+from .workers import ProcessShards
 
-__all__ = ["fit_many"]
+__all__ = ["fit_many", "SweepError"]
 
 
 def fit_many(nets: Sequence[TwoLayerNet], x_train: ArrayLike, t_train: ArrayLike, x_test: ArrayLike = None,
@@ -77,18 +82,15 @@ def fit_many(nets: Sequence[TwoLayerNet], x_train: ArrayLike, t_train: ArrayLike
         One :class:`xpnet.History` per net, in order. Ctrl-C stops every member,
         keeping what the histories record (the unfinished chunk rolled back).
     """
-    nets = list(nets)
-    if not nets or not all(isinstance(n, TwoLayerNet) for n in nets):
-        raise TypeError("nets must be a non-empty list of TwoLayerNet")
-    shape = (nets[0].input_size, nets[0].hidden_size, nets[0].output_size)
-    for i, n in enumerate(nets):
-        if (n.input_size, n.hidden_size, n.output_size) != shape or n.dtype != nets[0].dtype:
-            raise ValueError(f"nets[{i}] is TwoLayerNet{(n.input_size, n.hidden_size, n.output_size)} {n.dtype}, "
-                             f"but nets[0] is TwoLayerNet{shape} {nets[0].dtype}: a sweep needs one shape and dtype")
-    lrs = _per_net(lr, len(nets), "lr")
-    for i, v in enumerate(lrs):
-        positive_number(v, f"lr[{i}]")
-    seeds = _per_net(seed, len(nets), "seed")
+    nets = _check_nets(nets)
+    k = len(nets)
+    lrs = [positive_number(v, "lr" if k == 1 or not _many(lr) else f"lr[{i}]")
+           for i, v in enumerate(per_net(lr, k, "lr"))]
+    seeds = [seed_value(v, "seed" if not _many(seed) else f"seed[{i}]") for i, v in enumerate(per_net(seed, k, "seed"))]
+    iters = positive_int(iters, "iters")
+    batch_size = positive_int(batch_size, "batch_size")
+    eval_batch = positive_int(eval_batch, "eval_batch")
+    fast = fast_value(fast, steps=False)
     if threads is not None:
         threads = positive_int(threads, "threads")
         if executor is not None:
@@ -96,33 +98,50 @@ def fit_many(nets: Sequence[TwoLayerNet], x_train: ArrayLike, t_train: ArrayLike
                              "thread (choose how many shards run at once with the executor's workers)")
     if blas_threads is not None:
         blas_threads = positive_int(blas_threads, "blas_threads")
-    if fast not in (False, True, "auto"):
-        raise ValueError(f"fast must be 'auto', True or False, got {fast!r}")
+    if executor is not None and not callable(getattr(executor, "submit", None)):
+        raise TypeError(f"executor must be a concurrent.futures.Executor (with submit), got {type(executor).__name__}")
+    shards = None if shards is None else positive_int(shards, "shards")
+    data = prepare_run(nets[0], x_train, t_train, x_test, t_test, batch_size, eval_every)
     if executor is not None:
-        return _fit_sharded(executor, shards, nets, lrs, seeds, x_train, t_train, x_test, t_test,
-                            dict(iters=iters, batch_size=batch_size, eval_every=eval_every, eval_batch=eval_batch,
+        return _fit_sharded(executor, shards, nets, lrs, seeds, data,
+                            dict(iters=iters, batch_size=batch_size, eval_every=data[5], eval_batch=eval_batch,
                                  evaluate=evaluate, blas_threads=blas_threads, fast=fast, threads=1,
                                  progress=False))
-    return _fit_stacked(nets, lrs, seeds, x_train, t_train, x_test, t_test, iters, batch_size, eval_every,
-                        eval_batch, evaluate, blas_threads, progress, fast, threads)
+    return _fit_stacked(nets, lrs, seeds, data, iters, batch_size, eval_batch, evaluate, blas_threads, progress, fast,
+                        threads)
 
 
-def _per_net(value, k, name):
-    if isinstance(value, (list, tuple)):
-        if len(value) != k:
-            raise ValueError(f"{name} must be one value or one per net ({k}), got {len(value)} values")
-        return list(value)
-    return [value] * k
+def _many(value):
+    return isinstance(value, (list, tuple, range)) or np.ndim(value) == 1
 
 
-def _fit_stacked(nets, lrs, seeds, x_train, t_train, x_test, t_test, iters, batch_size, eval_every, eval_batch,
-                 evaluate, blas_threads, progress, fast, member_threads):
-    iters = positive_int(iters, "iters")
-    batch_size = positive_int(batch_size, "batch_size")
-    eval_batch = positive_int(eval_batch, "eval_batch")
+def _check_nets(nets):
+    """The nets of a sweep: TwoLayerNets of one shape and dtype, on one backend and device."""
+    if isinstance(nets, TwoLayerNet):
+        raise TypeError("nets must be a list of TwoLayerNet (one net: xpnet.fit, or fit_many([net], ...))")
+    nets = list(nets)
+    if not nets or not all(isinstance(n, TwoLayerNet) for n in nets):
+        raise TypeError("nets must be a non-empty list of TwoLayerNet")
     first = nets[0]
-    xp, x, labels, test, per_epoch, eval_every = prepare_run(first, x_train, t_train, x_test, t_test, batch_size,
-                                                             eval_every)
+    shape = (first.input_size, first.hidden_size, first.output_size)
+    where = (backend_of(first.params["W1"]), str(array_api_compat.device(first.params["W1"])))
+    for i, n in enumerate(nets):
+        if (n.input_size, n.hidden_size, n.output_size) != shape or n.dtype != first.dtype:
+            raise ValueError(f"nets[{i}] is TwoLayerNet{(n.input_size, n.hidden_size, n.output_size)} {n.dtype}, "
+                             f"but nets[0] is TwoLayerNet{shape} {first.dtype}: a sweep needs one shape and dtype")
+        here = (backend_of(n.params["W1"]), str(array_api_compat.device(n.params["W1"])))
+        if here != where:
+            raise ValueError(f"nets[{i}] lives on {here[0]} ({here[1]}), but nets[0] on {where[0]} ({where[1]}): "
+                             f"a sweep needs its nets on one backend and device; move them with net.to(backend)")
+    if len({id(n) for n in nets}) != len(nets):
+        raise ValueError("nets holds the same TwoLayerNet twice; give each member a net of its own")
+    return nets
+
+
+def _fit_stacked(nets, lrs, seeds, data, iters, batch_size, eval_batch, evaluate, blas_threads, progress, fast,
+                 member_threads):
+    first = nets[0]
+    xp, x, labels, test, per_epoch, eval_every = data
     train_size, k = x.shape[0], len(nets)
     device = array_api_compat.device(x)
     streams = [IndexStream(Rng(s), train_size, batch_size, xp, device, block=index_block(iters, batch_size))
@@ -218,33 +237,122 @@ class StackedNets:
 
 # ------------------------------------------------------------------ shards on an executor
 
-def _fit_sharded(executor, shards, nets, lrs, seeds, x_train, t_train, x_test, t_test, options):
+class SweepError(RuntimeError):
+    """Some shards of a sweep failed (a worker died, a task raised). ``histories`` holds every member's:
+    those of the shards that finished, as ``fit_many`` returns them (their nets updated), and for the
+    failed ones an empty history whose ``stopped`` says why (their nets as they were)."""
+
+    def __init__(self, message, histories, failed):
+        super().__init__(message)
+        self.histories, self.failed = histories, failed
+
+
+def _fit_sharded(executor, shards, nets, lrs, seeds, data, options):
+    """The sweep in shards on ``executor``: the data sent once (by reference where the executor
+    allows), every shard's result kept, a shard that failed named, Ctrl-C passed on."""
     k = len(nets)
-    shards = min(k, os.cpu_count() or 1) if shards is None else positive_int(shards, "shards")
-    groups = [list(g) for g in np.array_split(np.arange(k), min(shards, k)) if len(g)]
-    host = [None if a is None else to_numpy(a) for a in (x_train, t_train, x_test, t_test)]
-    backend = backend_of(namespace(nets[0].params["W1"]))
-    futures = []
-    for g in groups:
-        payload = {"params": [{key: to_numpy(nets[i].params[key]) for key in PARAM_NAMES} for i in g],
-                   "shape": (nets[0].input_size, nets[0].hidden_size, nets[0].output_size),
-                   "dtype": nets[0].dtype, "backend": backend, "lrs": [lrs[i] for i in g],
-                   "seeds": [seeds[i] for i in g], "data": host, "options": options}
-        futures.append(executor.submit(_shard, payload))
-    histories = [None] * k
+    shards = min(k, os.cpu_count() or 1) if shards is None else shards
+    groups = [[int(i) for i in g] for g in np.array_split(np.arange(k), min(shards, k)) if len(g)]
+    xp, x, labels, test, _, _ = data
+    host = [to_numpy(x), to_numpy(labels)] + ([None, None] if test is None else [to_numpy(a) for a in test])
+    backend = backend_of(xp)
+    with _shared(executor, host) as shared:
+        futures = []
+        for g in groups:
+            payload = {"params": [{key: to_numpy(nets[i].params[key]) for key in PARAM_NAMES} for i in g],
+                       "shape": (nets[0].input_size, nets[0].hidden_size, nets[0].output_size),
+                       "dtype": nets[0].dtype, "backend": backend, "lrs": [lrs[i] for i in g],
+                       "seeds": [seeds[i] for i in g], "data": shared, "options": options}
+            futures.append(executor.submit(_shard, payload))
+        interrupt = _wait(executor, futures)
+    return _collect(nets, lrs, seeds, groups, futures, interrupt, options)
+
+
+def _wait(executor, futures):
+    """Wait for every shard; on Ctrl-C (or a signal the command line turns into it) the shards not
+    started never start, the running ones are told (where the executor can pass a signal on) and
+    return what they recorded. Returns the interrupt, or None."""
+    try:
+        concurrent.futures.wait(futures)
+        return None
+    except KeyboardInterrupt as exc:
+        for f in futures:
+            f.cancel()
+        tell = getattr(executor, "interrupt", None)
+        if tell is not None:
+            tell(getattr(exc, "signal_number", None) or signal.SIGINT)
+            concurrent.futures.wait(futures)
+        return exc
+
+
+def _collect(nets, lrs, seeds, groups, futures, interrupt, options):
+    """Every member's history, its net updated where its shard finished; SweepError when one failed."""
+    histories, failed = [None] * len(nets), []
+    why = None if interrupt is None else getattr(interrupt, "signal_name", "Ctrl-C")
     for g, future in zip(groups, futures):
-        shard_histories, shard_params = future.result()
-        for j, i in enumerate(g):
-            histories[i] = shard_histories[j]
-            xp = namespace(nets[i].params["W1"])
-            device = array_api_compat.device(nets[i].params["W1"])
-            nets[i].params = {key: xp.asarray(shard_params[j][key], device=device) for key in PARAM_NAMES}
+        error = None if not future.done() or future.cancelled() else future.exception()
+        if future.done() and not future.cancelled() and error is None:
+            shard_histories, shard_params = future.result()
+            for j, i in enumerate(g):
+                histories[i] = shard_histories[j]
+                xp = namespace(nets[i].params["W1"])
+                device = array_api_compat.device(nets[i].params["W1"])
+                nets[i].params = {key: xp.asarray(shard_params[j][key], device=device) for key in PARAM_NAMES}
+            continue
+        if error is not None:
+            failed.append((g, error))
+        for i in g:  # never ran, or ran elsewhere and was lost: the net keeps the parameters it came with
+            h = new_history(iters=options["iters"], batch_size=options["batch_size"], lr=lrs[i], grad="backprop",
+                            eval_every=options["eval_every"], per_epoch=None, seed=seeds[i], train_size=None,
+                            test_size=None, backend=None, dtype=nets[i].dtype, member=i, members=len(nets))
+            if error is not None:
+                h.stopped = f"its shard failed: {error}"
+            else:
+                h.stopped = f"interrupted ({why}) after 0 iterations"
+                h.signal = getattr(interrupt, "signal_number", None)
+            histories[i] = h
+    if failed:
+        lines = [f"the shard of members {', '.join(map(str, g))} failed: {error}" for g, error in failed]
+        raise SweepError("; ".join(lines), histories, failed)
     return histories
+
+
+@contextlib.contextmanager
+def _shared(executor, host):
+    """The training data as the shards get it, sent once: scattered to every worker of a Dask
+    cluster; memory-mapped files for processes of this machine; the arrays themselves for threads
+    (and, by value, for any other executor)."""
+    client = getattr(executor, "_client", None)
+    if client is not None and callable(getattr(client, "scatter", None)):
+        yield {"scattered": client.scatter([a for a in host if a is not None], broadcast=True),
+               "present": [a is not None for a in host]}
+        return
+    if isinstance(executor, (concurrent.futures.ProcessPoolExecutor, ProcessShards)):
+        with tempfile.TemporaryDirectory(prefix="xpnet-sweep-") as folder:
+            paths = []
+            for n, a in enumerate(host):
+                if a is None:
+                    paths.append(None)
+                    continue
+                paths.append(os.path.join(folder, f"{n}.npy"))
+                np.save(paths[-1], a, allow_pickle=False)
+            yield {"files": paths}
+        return
+    yield {"arrays": host}
+
+
+def _unshare(shared):
+    """The data a shard received (:func:`_shared`), as host arrays (files memory-mapped)."""
+    if "files" in shared:
+        return [None if p is None else np.load(p, mmap_mode="r", allow_pickle=False) for p in shared["files"]]
+    if "scattered" in shared:
+        arrays = iter(shared["scattered"])
+        return [next(arrays) if present else None for present in shared["present"]]
+    return shared["arrays"]
 
 
 def _shard(payload):
     """One shard's stacked fit, in a worker (a module-level function, so it pickles)."""
-    from .backend import asarray
     d, h, c = payload["shape"]
     nets = []
     for p in payload["params"]:
@@ -252,7 +360,7 @@ def _shard(payload):
         net.params = {key: asarray(p[key], backend=payload["backend"]) for key in PARAM_NAMES}
         nets.append(net)
     x_train, t_train, x_test, t_test = (None if a is None else asarray(a, backend=payload["backend"])
-                                        for a in payload["data"])
+                                        for a in _unshare(payload["data"]))
     histories = fit_many(nets, x_train, t_train, x_test, t_test, lr=payload["lrs"], seed=payload["seeds"],
                          **payload["options"])
     return histories, [{key: to_numpy(net.params[key]) for key in PARAM_NAMES} for net in nets]

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import IO, Any, Callable, Iterable
 
-from ._checks import is_int, positive_int, positive_number, prepare, require_float, targets
+from ._checks import fast_value, is_int, positive_int, positive_number, prepare, require_float, seed_value, targets
 from ._typing import ArrayLike
 from .accel.registry import backend_of
 from .backend import namespace
@@ -107,7 +107,9 @@ def fit(net: "TwoLayerNet", x_train: ArrayLike, t_train: ArrayLike, x_test: Arra
     """
     iters = positive_int(iters, "iters")
     batch_size = positive_int(batch_size, "batch_size")
-    positive_number(lr, "lr")
+    lr = positive_number(lr, "lr")
+    seed = seed_value(seed, "seed")
+    fast = fast_value(fast)
     eval_batch = positive_int(eval_batch, "eval_batch")
     if blas_threads is not None:
         blas_threads = positive_int(blas_threads, "blas_threads")

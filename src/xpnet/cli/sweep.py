@@ -3,9 +3,7 @@ stacked; a table, two figures, each member's metrics and parameters in a folder 
 
 from __future__ import annotations
 
-import concurrent.futures
 import json
-import multiprocessing
 import os
 import sys
 
@@ -14,7 +12,8 @@ import numpy as np
 from .._io import atomic_write
 from ..nets import TwoLayerNet
 from ..plots import plot_sweep
-from ..sweep import fit_many
+from ..sweep import SweepError, fit_many
+from ..workers import ProcessShards
 from . import runs
 from .errors import UsageError
 from .session import session
@@ -57,19 +56,19 @@ def run(args, prog):
               f"{args.hidden}, 10) | iters {args.iters} | batch {args.batch_size} | epoch = {s.per_epoch} "
               f"iterations{s.note}{f' | {args.workers} processes' if args.workers > 1 else ''}")
         sys.stdout.flush()
-        executor = None
+        executor = ProcessShards(args.workers) if args.workers > 1 else None
+        shard_errors = []
         try:
-            if args.workers > 1:
-                executor = concurrent.futures.ProcessPoolExecutor(args.workers,
-                                                                  mp_context=multiprocessing.get_context("spawn"))
             histories = fit_many(nets, x_train, t_train, x_test, t_test, lr=[lr for lr, _ in members],
                                  seed=[seed for _, seed in members], iters=args.iters, batch_size=args.batch_size,
                                  eval_every=s.eval_every, executor=executor, shards=args.workers,
                                  progress=args.progress, blas_threads=args.blas_threads, fast=not args.plain,
                                  threads=args.threads)
+        except SweepError as exc:  # a worker died: the others' results are kept
+            histories, shard_errors = exc.histories, exc.failed
         finally:
             if executor is not None:
-                executor.shutdown(cancel_futures=True)
+                executor.shutdown(wait=False, cancel_futures=True)  # nothing is left running
         results = [(lr, seed, h) for (lr, seed), h in zip(members, histories)]
         failed = _write_members(s, args, results, nets)
         rows = _sweep_table(results)
@@ -80,6 +79,12 @@ def run(args, prog):
           f"{', '.join(member_folder(lr, seed) + '/' for lr, seed in members)}")
     for line in failed:
         print(f"{prog}: error: {line}", file=sys.stderr)
+    for group, error in shard_errors:
+        names = ", ".join(member_folder(*members[i]) for i in group)
+        print(f"{prog}: error: the worker holding members {names} failed ({error}); their folders record no "
+              f"training, the other members' results are written", file=sys.stderr)
+    if shard_errors:
+        return 1
     signals = {h.signal for h in histories if h.stopped and h.stopped.startswith("interrupted")}
     if signals:
         sig = next(iter(signals))

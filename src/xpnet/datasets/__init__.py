@@ -86,6 +86,10 @@ FASHION_MNIST = Spec(
     sizes={"train_images": 26421880, "train_labels": 29515, "test_images": 4422102, "test_labels": 5148},
 )
 
+#: Bytes of each IDX file when whole (MNIST and Fashion-MNIST alike): no file is inflated past them.
+IDX_BYTES = {"train_images": 16 + 60_000 * 28 * 28, "train_labels": 8 + 60_000,
+             "test_images": 16 + 10_000 * 28 * 28, "test_labels": 8 + 10_000}
+
 DATASETS = ("auto", "mnist", "mnist-t10k", "fashion-mnist", "digits")
 
 #: How figures and reports name each data set.
@@ -242,7 +246,7 @@ def load_raw(spec=MNIST, root=None, keys=tuple(FILES), download=True, progress=N
     for key in keys:
         ndim = 3 if key.endswith("images") else 1
         arrays[key] = read_idx(paths[key], expect_ndim=ndim, expect_dims=(28, 28) if ndim == 3 else None,
-                               expect_code=0x08)
+                               expect_code=0x08, limit=IDX_BYTES[key])
     for split in ("train", "test"):
         ik, lk = f"{split}_images", f"{split}_labels"
         if ik in arrays and lk in arrays and arrays[ik].shape[0] != arrays[lk].shape[0]:
@@ -265,14 +269,25 @@ def _md5(path):
         raise DatasetError(f"{path}: cannot be read ({exc.strerror or exc})") from exc
 
 
-def _finish(images, labels, normalize, flatten, one_hot_label, dtype, backend, scale, side):
+def _loader_dtype(dtype, normalize):
+    """The NumPy dtype of a loader's images: a float type, or (``normalize=False``) uint8 too: only
+    what holds every pixel value as it is (0-255, or 0-1 normalized); ValueError naming ``dtype``."""
+    if dtype is None:
+        return np.dtype(np.float32 if normalize else np.uint8)
+    try:
+        dt = np.dtype(dtype_name(dtype))
+    except TypeError as exc:
+        raise ValueError(f"dtype must be a NumPy dtype name such as 'float32', got {dtype!r}") from exc
+    if dt.kind == "f" or (dt == np.uint8 and not normalize):
+        return dt
     if normalize:
-        dt = np.dtype(dtype_name(dtype) if dtype is not None else "float32")
-        if dt.kind != "f":
-            raise ValueError(f"dtype must be float32 or float64 with normalize=True, got {dtype!r}")
-        x = np.true_divide(images, dt.type(scale), dtype=dt)  # one pass, one allocation
-    else:
-        x = np.array(images, dtype=np.dtype(dtype_name(dtype)) if dtype is not None else np.uint8)
+        raise ValueError(f"dtype must be float32 or float64 with normalize=True, got {dtype!r}")
+    raise ValueError(f"dtype must be uint8 or a float type with normalize=False (pixels are 0-255), got {dtype!r}")
+
+
+def _finish(images, labels, normalize, flatten, one_hot_label, dtype, backend, scale, side):
+    dt = _loader_dtype(dtype, normalize)
+    x = np.true_divide(images, dt.type(scale), dtype=dt) if normalize else np.array(images, dtype=dt)
     n = x.shape[0]
     x = x.reshape(n, side * side) if flatten else x.reshape(n, 1, side, side)
     if one_hot_label:

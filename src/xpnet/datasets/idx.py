@@ -22,8 +22,9 @@ _TYPES = {0x08: np.uint8, 0x09: np.int8, 0x0B: np.dtype(">i2"), 0x0C: np.dtype("
 _CODES = {np.dtype(np.uint8): 0x08, np.dtype(np.int8): 0x09}
 
 
-def read_bytes(path) -> bytes:
-    """The decompressed bytes of ``path`` (gzip by magic number, else raw)."""
+def read_bytes(path, limit=None) -> bytes:
+    """The decompressed bytes of ``path`` (gzip by magic number, else raw); with ``limit``, never more
+    than that many are read or inflated (a file that holds more is refused, however it is compressed)."""
     path = os.fspath(path)
     try:
         with open(path, "rb") as fh:
@@ -31,8 +32,13 @@ def read_bytes(path) -> bytes:
             fh.seek(0)
             if head == b"\x1f\x8b":
                 with gzip.GzipFile(fileobj=fh) as gz:
-                    return gz.read()
-            return fh.read()
+                    data = gz.read() if limit is None else gz.read(limit + 1)
+            else:
+                data = fh.read() if limit is None else fh.read(limit + 1)
+        if limit is not None and len(data) > limit:
+            raise DatasetError(f"{path}: holds more than the {limit:,} bytes this file has when it is whole "
+                               "(another file, or a damaged one); delete it and fetch it again (xpnet fetch mnist)")
+        return data
     except (EOFError, gzip.BadGzipFile, zlib.error) as exc:
         raise DatasetError(
             f"{path}: the gzip file is truncated or damaged ({exc}); delete it and fetch it "
@@ -84,9 +90,10 @@ def parse_idx(data: bytes, path="<bytes>", expect_ndim=None, expect_dims=None, e
     return arr.astype(dtype.newbyteorder("="), copy=False)
 
 
-def read_idx(path, expect_ndim=None, expect_dims=None, expect_code=None) -> np.ndarray:
-    """Read an IDX file (gzip or raw) into a NumPy array; see :func:`parse_idx`."""
-    return parse_idx(read_bytes(path), os.fspath(path), expect_ndim, expect_dims, expect_code)
+def read_idx(path, expect_ndim=None, expect_dims=None, expect_code=None, limit=None) -> np.ndarray:
+    """Read an IDX file (gzip or raw, at most ``limit`` bytes inflated) into a NumPy array; see
+    :func:`parse_idx`."""
+    return parse_idx(read_bytes(path, limit), os.fspath(path), expect_ndim, expect_dims, expect_code)
 
 
 def write_idx(path, array, compress=None) -> None:
