@@ -1,25 +1,50 @@
 #!/usr/bin/env bash
-# Everything that needs the GPU, in one go (for a lent GPU machine without network):
-#   bash benchmarks/gpu_session.sh OUTDIR
-# Carry .whl (wheels of array-api-compat, array-api-strict and threadpoolctl; the machine has CuPy,
-# NumPy, PyTorch and pytest). MNIST's test files ship with xpnet (src/xpnet/datasets/data); .data/mnist
-# may hold a copy for the commands below.
+# The GPU check, the most important answer first, in under 8 minutes on one GPU:
+#   bash benchmarks/gpu_session.sh OUTDIR        # on the GPU machine (no network needed)
+#   bash benchmarks/gpu_session.sh --dry-run     # print the steps, their time limits and logs (any machine)
+# Every step has its own time limit and log (OUTDIR/<step>.log) and one summary line in
+# OUTDIR/summary.txt (ok, FAILED with the exit code, or TIMEOUT), so a step that is killed still
+# leaves the others' answers. Carry .whl (array-api-compat and array-api-strict wheels) where the
+# machine lacks them; benchmarks/gpu_setup.sh installs them.
 set -u
-out=${1:-benchmarks/out}
-mkdir -p "$out"
-source benchmarks/gpu_setup.sh || exit 1
-nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv,noheader | tee "$out/speed.log"
-timeout 240 python3 -m pytest -q -p no:cacheprovider tests > "$out/pytest.log" 2>&1
-tail -3 "$out/pytest.log"
-timeout 100 python3 examples/train.py --backend cupy --dataset mnist-t10k --data-dir .data/mnist --out "$out/run" \
-    --no-progress > "$out/cli_backprop.log" 2>&1; tail -4 "$out/cli_backprop.log"
-timeout 150 python3 examples/train.py --backend cupy --dataset mnist-t10k --data-dir .data/mnist --grad numerical \
-    --out "$out/run_num" --no-progress > "$out/cli_numerical.log" 2>&1; tail -4 "$out/cli_numerical.log"
-timeout 120 python3 benchmarks/numgrad_speed.py --loop-fraction 0.05 --gpu-loop-fraction 0.005 --out-dir "$out" \
-    > "$out/numgrad.log" 2>&1; tail -9 "$out/numgrad.log"
-timeout 240 python3 benchmarks/train_speed.py --impls book,xpnet-numpy,xpnet-cupy,xpnet-cupy-plain,torch-cpu,torch-cuda \
-    --out-dir "$out" >> "$out/speed.log" 2>&1; tail -26 "$out/speed.log"
-timeout 200 python3 benchmarks/train_speed.py --sizes book --impls xpnet-cupy,torch-cuda,torch-cuda-compile \
-    --out-dir "$out/compile" > "$out/compile.log" 2>&1; tail -8 "$out/compile.log"
-timeout 200 python3 benchmarks/sweep_speed.py --backend cupy --ks 1,10,100 --iters 1000 --no-pool \
-    --out-dir "$out/sweep" > "$out/sweep.log" 2>&1; tail -6 "$out/sweep.log"
+
+# name | seconds | command   (in the order they run; the sum stays under 480 s)
+STEPS=(
+  "versions|25|nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv,noheader; python3 -m xpnet info"
+  "headline|100|bash benchmarks/gpu_headline.sh \"\$OUT\""
+  "gpu-tests|80|python3 -m pytest -q -p no:cacheprovider -x tests/gpu"
+  "suite-cupy|130|python3 -m pytest -q -p no:cacheprovider -k cupy tests --ignore=tests/gpu"
+  "train-speed|75|python3 benchmarks/train_speed.py --sizes book --impls xpnet-numpy,xpnet-cupy,xpnet-cupy-plain,torch-cuda --out-dir \"\$OUT/speed\""
+  "sweep-speed|60|python3 benchmarks/sweep_speed.py --backend cupy --ks 1,10,100 --iters 300 --no-pool --no-jax --out-dir \"\$OUT/sweep\""
+)
+
+if [ "${1:-}" = "--dry-run" ]; then
+  total=0
+  for step in "${STEPS[@]}"; do
+    IFS='|' read -r name limit command <<< "$step"
+    total=$((total + limit))
+    printf '%-12s %4ss  log: OUTDIR/%s.log  %s\n' "$name" "$limit" "$name" "$command"
+  done
+  echo "total time limit: ${total}s"
+  exit 0
+fi
+
+OUT=${1:-benchmarks/out}
+export OUT
+mkdir -p "$OUT"
+source benchmarks/gpu_setup.sh > "$OUT/setup.log" 2>&1 || { echo "setup FAILED: see $OUT/setup.log"; exit 1; }
+: > "$OUT/summary.txt"
+for step in "${STEPS[@]}"; do
+  IFS='|' read -r name limit command <<< "$step"
+  start=$SECONDS
+  timeout --kill-after=5 "$limit" bash -c "$command" > "$OUT/$name.log" 2>&1
+  rc=$?
+  took=$((SECONDS - start))
+  case $rc in
+    0) verdict="ok" ;;
+    124|137) verdict="TIMEOUT after ${limit}s" ;;
+    *) verdict="FAILED (exit code $rc)" ;;
+  esac
+  last=$(grep -v '^\s*$' "$OUT/$name.log" | tail -1 | cut -c1-160)
+  echo "step $name: $verdict in ${took}s | $last" | tee -a "$OUT/summary.txt"
+done

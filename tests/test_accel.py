@@ -412,3 +412,60 @@ def test_cublas_is_the_one_of_cupys_cuda_version(tmp_path):
     assert cupy_cublas(str(maps), runtime_version=13000) == "/venv/nvidia/cu13/lib/libcublas.so.13.1.0.3"
     assert cupy_cublas(str(maps), runtime_version=12080) == "/venv/torch/lib/libcublas.so.12"
     assert cupy_cublas(str(maps), runtime_version=11080) is None  # not the wrong one
+
+
+# ------------------------------------------------------------------ the CUDA softmax's formula, on the CPU
+
+def _softmax_loss_grad_kernel(scores, b, t, n, delta=1e-7):
+    """``softmax_loss_grad`` of ``accel/cupy/sources.py`` written out in NumPy line for line: one row
+    at a time as one warp does it (lane k = class k), sums in the warp's order of no consequence here."""
+    dt = scores.dtype.type
+    big = dt(np.finfo(scores.dtype).max)
+    dy, lsum = np.zeros_like(scores), dt(0)
+    for r in range(scores.shape[0]):
+        v = scores[r] + b
+        v = np.where(v > big, big, np.where(v < -big, -big, v))  # NaN fails both comparisons: kept
+        m = np.max(v)  # a warp's maximum; a NaN lane makes the row's sum NaN below whatever m is
+        h = np.exp(v / dt(2) - m / dt(2))
+        e = h * h
+        y = e / np.sum(e)
+        yd = y + dt(delta)
+        lsum += np.sum(t[r] * np.log(yd))
+        s = t[r] * y / yd
+        dy[r] = (y * np.sum(s) - s) / dt(n)
+    return -lsum / dt(n), dy, np.sum(dy, axis=0)
+
+
+@pytest.mark.parametrize("dtype", ["float64", "float32"])
+def test_cuda_softmax_formula_handles_infinities_as_the_array_api_does(dtype):
+    inf, nan = np.inf, np.nan
+    huge = 1e308 if dtype == "float64" else 3e38
+    scores = np.array([[inf, 0, 0], [-inf, -inf, -inf], [inf, inf, 1], [-inf, 2, 1], [huge, -huge, 0],
+                       [nan, 0, 1], [3, 1, 2]], dtype=dtype)
+    b = np.zeros(3, dtype=dtype)
+    t = np.eye(3, dtype=dtype)[[0, 1, 0, 1, 2, 0, 2]]
+    n = scores.shape[0]
+    loss_k, dy_k, db_k = _softmax_loss_grad_kernel(scores, b, t, n)
+    y = np.asarray(xpnet.softmax(scores))
+    want_loss = -np.sum(t * np.log(y + xpnet.DELTA)) / n
+    s = t * y / (y + xpnet.DELTA)
+    want_dy = (y * np.sum(s, axis=1, keepdims=True) - s) / n
+    finite_rows = ~np.isnan(scores).any(axis=1)
+    np.testing.assert_allclose(dy_k[finite_rows], want_dy[finite_rows], rtol=1e-6, atol=1e-12)
+    assert np.all(np.isfinite(dy_k[finite_rows])) and np.all(np.isnan(dy_k[~finite_rows]))
+    assert np.isnan(loss_k) == np.isnan(want_loss)  # the NaN row makes both NaN
+    # without the NaN row, the loss is finite in both and equal: [inf, 0, 0] gives 0.627 against NaN before
+    keep = finite_rows
+    loss_k2, _, _ = _softmax_loss_grad_kernel(scores[keep], b, t[keep], int(keep.sum()))
+    want2 = -np.sum(t[keep] * np.log(y[keep] + xpnet.DELTA)) / keep.sum()
+    assert np.isfinite(loss_k2) and loss_k2 == pytest.approx(want2, rel=1e-6)
+    y0 = np.asarray(xpnet.softmax(scores[:1]))
+    assert np.allclose(y0, [[1, 0, 0]]) and np.allclose(np.asarray(xpnet.softmax(scores[1:2])), 1 / 3)
+
+
+def test_cuda_softmax_source_clips_and_halves():
+    """The kernel text holds the formula the test above writes out (a change to one shows in the other)."""
+    src = sources.RAW_MODULE
+    assert "v = v > big ? big : (v < -big ? -big : v);" in src
+    assert "T h = exp(v / (T)2 - m / (T)2);" in src and "T e = on ? h * h : (T)0;" in src
+    assert "T e = on ? exp(v - m)" not in src

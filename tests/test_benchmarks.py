@@ -45,3 +45,21 @@ def test_sweep_speed_smoke(tmp_path):
     if "jax.vmap" in data["methods"]:  # the peer trains the same nets on the same batches
         assert all(r["jax.vmap_loss_diff"] < 1e-6 for r in rows)
     assert (tmp_path / "sweep_speed.png").read_bytes()[:4] == b"\x89PNG"
+
+
+def test_gpu_session_dry_run_lists_the_check_most_important_first():
+    run = subprocess.run(["bash", os.path.join(ROOT, "benchmarks", "gpu_session.sh"), "--dry-run"],
+                         capture_output=True, text=True, cwd=ROOT, timeout=60)
+    assert run.returncode == 0, run.stderr
+    lines = run.stdout.strip().splitlines()
+    steps = [line.split()[0] for line in lines[:-1]]
+    assert steps == ["versions", "headline", "gpu-tests", "suite-cupy", "train-speed", "sweep-speed"]
+    limits = [int(line.split()[1].rstrip("s")) for line in lines[:-1]]
+    assert all(limit > 0 for limit in limits) and sum(limits) <= 480  # under 8 minutes, all steps killed at worst
+    assert lines[-1] == f"total time limit: {sum(limits)}s"
+    for line in lines[:-1]:
+        assert f"log: OUTDIR/{line.split()[0]}.log" in line
+    for script in ("gpu_headline.sh", "train_speed.py", "sweep_speed.py", "gpu_setup.sh"):
+        assert os.path.exists(os.path.join(ROOT, "benchmarks", script))
+    headline = open(os.path.join(ROOT, "benchmarks", "gpu_headline.sh")).read()
+    assert "--backend cupy --plain" in headline and "--backend numpy" in headline and "examples/train.py" in headline

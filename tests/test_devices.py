@@ -107,3 +107,62 @@ def test_cli_device_option(tmp_path):
                           "array_api_strict", "--device", "device1", "--out", str(tmp_path / "ok"), "--no-plots"],
                          capture_output=True, text=True, env=env, timeout=300)
     assert run.returncode == 0, run.stderr
+
+
+def test_everything_xpnet_makes_is_made_on_the_chosen_device():
+    """Parameters, biases, one-hot rows, mini-batch indices and every numerical gradient land on the
+    device the inputs live on (array-api-strict's stand-in 'device2'; CuPy's rule is the same)."""
+    import array_api_strict as xps
+    from xpnet.runloop import IndexStream
+    dev = xps.Device("device2")
+    with xpnet.use_backend("array_api_strict", device="device2"):
+        net = TwoLayerNet(4, 3, 2, seed=0)
+        x = xpnet.asarray(np.random.default_rng(0).random((5, 4)))
+        t = xpnet.asarray(np.array([0, 1, 1, 0, 1]))
+    assert {v.device for v in net.params.values()} == {dev}
+    assert xpnet.to_one_hot(t, 2).device == dev
+    for method in ("incremental", "batched", "loop"):
+        assert {g.device for g in net.numerical_gradient(x, t, method=method).values()} == {dev}, method
+    assert {g.device for g in net.gradient(x, t).values()} == {dev}
+    stream = IndexStream(xpnet.Rng(0), 5, 2, xps, dev, block=3)
+    assert stream.take(4).device == dev
+
+
+class _FakeCupy:
+    """What CuPy reports, for the CuPy package's device hooks on a machine without a GPU."""
+
+    def __init__(self):
+        import types
+        self.current, self.entered = 0, []
+        fake = self
+
+        class Device:
+            def __init__(self, i=None):
+                self.id = fake.current if i is None else i
+
+            def __enter__(self):
+                self.before, fake.current = fake.current, self.id
+                fake.entered.append(self.id)
+                return self
+
+            def __exit__(self, *exc):
+                fake.current = self.before
+
+        runtime = types.SimpleNamespace(getDeviceProperties=lambda i: {"name": f"Fake GPU {i}".encode()})
+        self.cuda = types.SimpleNamespace(Device=Device, runtime=runtime)
+
+
+def test_cupy_hooks_enter_and_name_the_chosen_device(monkeypatch):
+    fake = _FakeCupy()
+    monkeypatch.setitem(sys.modules, "cupy", fake)
+    from xpnet.accel import cupy as package  # its __init__ asks CuPy only inside its hooks
+    chosen = fake.cuda.Device(1)
+    with package.on_device(chosen):
+        assert fake.current == 1  # CuPy's zeros and arange allocate here
+    assert fake.current == 0 and fake.entered == [1]
+    with package.on_device(None):
+        assert fake.current == 0  # no device chosen: the current one
+    assert package.device_name(None, chosen) == "Fake GPU 1 (CUDA device 1)"
+    assert package.device_name(None, None) == "Fake GPU 0 (CUDA device 0)"
+    api = (os.path.join(os.path.dirname(xpnet.__file__), "accel", "cupy", "api.py"))
+    assert "cupy.cuda.Device(device.id)" in open(api).read()  # device_scope enters it too (needs a GPU to run)

@@ -11,6 +11,7 @@ import sys
 import array_api_compat
 import numpy as np
 
+from .accel import on_device
 from .backend import get_namespace, namespace
 
 
@@ -141,8 +142,10 @@ def is_traced(a) -> bool:
 
 def one_hot(xp, labels, num_classes, dtype):
     """One-hot rows ``(*labels.shape, num_classes)`` of ``dtype`` for integer labels (unchecked)."""
-    classes = xp.arange(num_classes, device=array_api_compat.device(labels))
-    return xp.astype(xp.reshape(labels, (*labels.shape, 1)) == classes, dtype)
+    device = array_api_compat.device(labels)
+    with on_device(xp, device):  # CuPy's arange ignores device=
+        classes = xp.arange(num_classes, device=device)
+        return xp.astype(xp.reshape(labels, (*labels.shape, 1)) == classes, dtype)
 
 
 def check_label_range(xp, t, num_classes, name="t"):

@@ -9,7 +9,7 @@ import array_api_compat
 
 from ._checks import NonFiniteError, positive_number, prepare, require_finite, require_float
 from ._typing import Array, ArrayLike, ScalarFunction
-from .accel import chunk_size
+from .accel import chunk_size, on_device
 
 __all__ = ["NonFiniteError", "numerical_diff", "numerical_gradient", "numerical_gradient_batched",
            "gradient_descent"]
@@ -124,27 +124,28 @@ def numerical_gradient_batched(f: Callable[[Array], Array], x: Array, h: float =
         k = min(batch, n)
     else:
         raise ValueError(f"batch must be a positive int or 'auto', got {batch!r}")
-    dev = array_api_compat.device(x)
-    flat_x = xp.reshape(x, (1, n))
-    pieces = []
-    for start in range(0, n, k):
-        stop = min(start + k, n)
-        rows = xp.arange(start, stop, device=dev)
-        hot = xp.reshape(rows, (-1, 1)) == xp.arange(n, device=dev)
-        step = xp.where(hot, xp.asarray(h, dtype=x.dtype, device=dev), xp.asarray(0.0, dtype=x.dtype, device=dev))
-        plus = xp.reshape(flat_x + step, (stop - start, *x.shape))
-        minus = xp.reshape(flat_x - step, (stop - start, *x.shape))
-        fp = xp.reshape(xp.asarray(f(plus)), (-1,))
-        fm = xp.reshape(xp.asarray(f(minus)), (-1,))
-        if fp.shape[0] != stop - start or fm.shape[0] != stop - start:
-            raise ValueError(
-                f"f must return one value per stacked input: gave {fp.shape[0]} for {stop - start}"
-            )
-        pieces.append((fp - fm) / (2 * h))
-    grad = xp.reshape(xp.concat(pieces) if len(pieces) > 1 else pieces[0], x.shape)
-    grad = xp.astype(grad, x.dtype)
-    require_finite(xp, grad, "numerical_gradient: the gradient")
-    return grad
+    with on_device(xp, array_api_compat.device(x)):  # CuPy makes new arrays on the current device
+        dev = array_api_compat.device(x)
+        flat_x = xp.reshape(x, (1, n))
+        pieces = []
+        for start in range(0, n, k):
+            stop = min(start + k, n)
+            rows = xp.arange(start, stop, device=dev)
+            hot = xp.reshape(rows, (-1, 1)) == xp.arange(n, device=dev)
+            step = xp.where(hot, xp.asarray(h, dtype=x.dtype, device=dev), xp.asarray(0.0, dtype=x.dtype, device=dev))
+            plus = xp.reshape(flat_x + step, (stop - start, *x.shape))
+            minus = xp.reshape(flat_x - step, (stop - start, *x.shape))
+            fp = xp.reshape(xp.asarray(f(plus)), (-1,))
+            fm = xp.reshape(xp.asarray(f(minus)), (-1,))
+            if fp.shape[0] != stop - start or fm.shape[0] != stop - start:
+                raise ValueError(
+                    f"f must return one value per stacked input: gave {fp.shape[0]} for {stop - start}"
+                )
+            pieces.append((fp - fm) / (2 * h))
+        grad = xp.reshape(xp.concat(pieces) if len(pieces) > 1 else pieces[0], x.shape)
+        grad = xp.astype(grad, x.dtype)
+        require_finite(xp, grad, "numerical_gradient: the gradient")
+        return grad
 
 
 def _numerical_gradient_copies(xp, f, x, h):
@@ -156,18 +157,19 @@ def _numerical_gradient_copies(xp, f, x, h):
             "f ignores its argument (the book's idiom f = lambda w: net.loss(x, t), which reads parameters the "
             f"loop changes in place), but arrays of {getattr(xp, '__name__', 'this library')} cannot be changed in "
             "place; give a function of its argument instead, e.g. lambda w: loss_of(w)")
-    shape, n = tuple(x.shape), math.prod(x.shape)
-    flat = xp.reshape(x, (n,))
-    positions = xp.arange(n, device=array_api_compat.device(x))
-    values = []
-    for i in range(n):
-        step = xp.where(positions == i, xp.asarray(h, dtype=x.dtype), xp.zeros_like(flat))
-        fxh1 = _scalar(f(xp.reshape(flat + step, shape)))
-        fxh2 = _scalar(f(xp.reshape(flat - step, shape)))
-        values.append(xp.astype(xp.reshape(xp.asarray((fxh1 - fxh2) / (2 * h)), ()), x.dtype))
-    grad = xp.reshape(xp.stack(values), shape) if values else xp.zeros_like(x)
-    require_finite(xp, grad, "numerical_gradient: the gradient")
-    return grad
+    with on_device(xp, array_api_compat.device(x)):
+        shape, n = tuple(x.shape), math.prod(x.shape)
+        flat = xp.reshape(x, (n,))
+        positions = xp.arange(n, device=array_api_compat.device(x))
+        values = []
+        for i in range(n):
+            step = xp.where(positions == i, xp.asarray(h, dtype=x.dtype), xp.zeros_like(flat))
+            fxh1 = _scalar(f(xp.reshape(flat + step, shape)))
+            fxh2 = _scalar(f(xp.reshape(flat - step, shape)))
+            values.append(xp.astype(xp.reshape(xp.asarray((fxh1 - fxh2) / (2 * h)), ()), x.dtype))
+        grad = xp.reshape(xp.stack(values), shape) if values else xp.zeros_like(x)
+        require_finite(xp, grad, "numerical_gradient: the gradient")
+        return grad
 
 
 def _scalar(value):

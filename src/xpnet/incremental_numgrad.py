@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import array_api_compat
 
-from .accel import chunk_size, parallel_map
+from .accel import chunk_size, on_device, parallel_map
 from .accel.contract import replaceable
 from .backend import namespace
 from .functions import log_delta, sigmoid_of
@@ -111,26 +111,27 @@ def incremental_gradient(params, x, t, h=1e-4, batch="auto", xp=None):
         dict ``W1, b1, W2, b2`` of gradients.
     """
     xp = namespace(x, params["W1"]) if xp is None else xp
-    point = Point(xp, params, x, t)
-    n, d = x.shape
-    hidden = params["W1"].shape[1]
-    if batch == "auto":
-        # about 12 temporaries of (rows, H, N) per chunk; on the host each of them small
-        # enough to stay in cache (and under glibc's 128 KiB mmap threshold)
-        row_bytes = hidden * n * (4 if "float32" in str(x.dtype) else 8) * 12
-        rows = chunk_size(xp, row_bytes, cap=d, host_bytes=12 * 2**17)
-    elif isinstance(batch, int) and not isinstance(batch, bool) and batch >= 1:
-        rows = max(1, batch // hidden)
-    else:
-        raise ValueError(f"batch must be a positive int or 'auto', got {batch!r}")
-    ones = xp.ones((1, n), dtype=x.dtype, device=array_api_compat.device(x))
-    grads = {
-        "W1": w1_gradient(point, h, rows, xp=xp),
-        "b1": xp.reshape(hidden_gradient(point, ones, h, xp=xp), (hidden,)),
-    }
-    grads["W2"], grads["b2"] = output_gradient(point, h, xp=xp)
-    dt = params["W1"].dtype
-    return {k: xp.astype(grads[k], dt) for k in ("W1", "b1", "W2", "b2")}
+    with on_device(xp, array_api_compat.device(x)):  # CuPy makes new arrays on the current device
+        point = Point(xp, params, x, t)
+        n, d = x.shape
+        hidden = params["W1"].shape[1]
+        if batch == "auto":
+            # about 12 temporaries of (rows, H, N) per chunk; on the host each of them small
+            # enough to stay in cache (and under glibc's 128 KiB mmap threshold)
+            row_bytes = hidden * n * (4 if "float32" in str(x.dtype) else 8) * 12
+            rows = chunk_size(xp, row_bytes, cap=d, host_bytes=12 * 2**17)
+        elif isinstance(batch, int) and not isinstance(batch, bool) and batch >= 1:
+            rows = max(1, batch // hidden)
+        else:
+            raise ValueError(f"batch must be a positive int or 'auto', got {batch!r}")
+        ones = xp.ones((1, n), dtype=x.dtype, device=array_api_compat.device(x))
+        grads = {
+            "W1": w1_gradient(point, h, rows, xp=xp),
+            "b1": xp.reshape(hidden_gradient(point, ones, h, xp=xp), (hidden,)),
+        }
+        grads["W2"], grads["b2"] = output_gradient(point, h, xp=xp)
+        dt = params["W1"].dtype
+        return {k: xp.astype(grads[k], dt) for k in ("W1", "b1", "W2", "b2")}
 
 
 @replaceable

@@ -18,6 +18,7 @@ from ._checks import (positive_int, positive_number, prepare, require_finite, re
                       targets)
 from . import paramfile
 from ._typing import Array, ArrayLike, DTypeLike
+from .accel import on_device
 from .accel.contract import replaceable
 from .backend import asarray, dtype_name, float_dtype, get_device, get_namespace, namespace, to_numpy
 from .constants import DELTA
@@ -181,12 +182,13 @@ class TwoLayerNet:
         self.weight_init_std = float(weight_init_std)
         rng = Rng(seed)
         device = get_device(backend)
-        self.params = {
-            "W1": rng.normal((self.input_size, self.hidden_size), weight_init_std, self.dtype, backend),
-            "b1": xp.zeros((self.hidden_size,), dtype=dt, device=device),
-            "W2": rng.normal((self.hidden_size, self.output_size), weight_init_std, self.dtype, backend),
-            "b2": xp.zeros((self.output_size,), dtype=dt, device=device),
-        }
+        with on_device(xp, device):  # the biases beside the weights (CuPy's zeros ignores device=)
+            self.params = {
+                "W1": rng.normal((self.input_size, self.hidden_size), weight_init_std, self.dtype, backend),
+                "b1": xp.zeros((self.hidden_size,), dtype=dt, device=device),
+                "W2": rng.normal((self.hidden_size, self.output_size), weight_init_std, self.dtype, backend),
+                "b2": xp.zeros((self.output_size,), dtype=dt, device=device),
+            }
 
     # ------------------------------------------------------------ forward
     @property

@@ -218,3 +218,78 @@ def test_cublas_is_the_library_cupy_loaded(cp):
     mapped = [p for p in loaded_libraries("libcublas.so") if major_of(p, "libcublas.so") == major]
     assert mapped and lib._name in mapped + [f"libcublas.so.{major}"]
     assert major_of(lib._name, "libcublas.so") == major
+
+
+# ------------------------------------------------------------------ issue 20: the GPU check's cases
+
+def test_headline_accuracies_equal_numpys():
+    """``XPNET_BACKEND=cupy python examples/train.py``'s run (bundled digits, seed 0), fast and plain
+    path, ends at NumPy's accuracies."""
+    from xpnet.datasets import load_mnist_t10k
+    finals = {}
+    for name, backend, fast in (("numpy", "numpy", "auto"), ("cupy", "cupy", "auto"), ("plain", "cupy", False)):
+        (x, t), (xt, tt) = load_mnist_t10k(dtype="float64", backend=backend)
+        net = TwoLayerNet(784, 50, 10, seed=0, backend=backend)
+        h = fit(net, x, t, xt, tt, iters=2000, seed=0, progress=False, fast=fast)
+        finals[name] = (h.final["train_acc"], h.final["test_acc"], h.loss)
+    for name in ("cupy", "plain"):
+        assert abs(finals[name][0] - finals["numpy"][0]) <= 0.002, name
+        assert abs(finals[name][1] - finals["numpy"][1]) <= 0.002, name
+        np.testing.assert_allclose(finals[name][2][:100], finals["numpy"][2][:100], rtol=1e-8)
+
+
+@pytest.mark.parametrize("dtype", ["float64", "float32"])
+def test_infinite_scores_in_the_fused_softmax(cp, dtype):
+    """Rows with inf and -inf give the Array-API softmax's loss and gradient, not NaN."""
+    from xpnet.accel.cupy import kernels
+    import reference_kernels as ref
+    scores = cp.asarray([[np.inf, 0, 0], [-np.inf, -np.inf, -np.inf], [np.inf, np.inf, 1], [-np.inf, 2, 1]],
+                        dtype=dtype)
+    b = cp.zeros(3, dtype=dtype)
+    t = cp.asarray(np.eye(3)[[0, 1, 0, 1]], dtype=dtype)
+    got, want = kernels.softmax_loss_grad(scores, b, t, 4), ref.softmax_loss_grad(scores, b, t, 4)
+    assert bool(cp.isfinite(got[0])) and float(got[0]) == pytest.approx(float(want[0]), rel=1e-6)
+    for g, w in zip(got[1:], want[1:]):
+        np.testing.assert_allclose(cp.asnumpy(g), cp.asnumpy(w), rtol=1e-6, atol=1e-12)
+
+
+@pytest.mark.parametrize("bad", ["int64", "int32", "float16"])
+def test_fused_functions_refuse_what_the_array_api_refuses(cp, bad):
+    x = cp.arange(6).astype(bad).reshape(2, 3)
+    with pytest.raises(TypeError, match="floating-point"):
+        xpnet.sigmoid(x)
+    net = TwoLayerNet(3, 4, 2, seed=0, backend="cupy")
+    with pytest.raises(TypeError, match="floating-point"):
+        net.gradient(x, cp.asarray([0, 1]))
+
+
+def test_fit_many_on_cupy_equals_separate_fits():
+    rng = np.random.default_rng(0)
+    x = xpnet.asarray(rng.random((300, 16)), backend="cupy")
+    t = xpnet.asarray(rng.integers(0, 4, 300), backend="cupy")
+    nets = [TwoLayerNet(16, 10, 4, seed=i, backend="cupy") for i in range(3)]
+    hs = xpnet.fit_many(nets, x, t, lr=[0.1, 0.5, 1.0], seed=[1, 2, 3], iters=150, batch_size=20)
+    for i, h in enumerate(hs):
+        ref = TwoLayerNet(16, 10, 4, seed=i, backend="cupy")
+        hr = fit(ref, x, t, lr=[0.1, 0.5, 1.0][i], seed=i + 1, iters=150, batch_size=20, progress=False)
+        np.testing.assert_allclose(h.loss, hr.loss, rtol=1e-9)
+        for k in ref.params:
+            np.testing.assert_allclose(xpnet.to_numpy(nets[i].params[k]), xpnet.to_numpy(ref.params[k]),
+                                       rtol=1e-9, atol=1e-12)
+
+
+@pytest.mark.parametrize("spec", ["cupy:0", "cupy:cuda:0", "cupy:cuda", "cupy:LAST"])
+def test_the_device_option_by_index_and_by_name(cp, spec):
+    n = cp.cuda.runtime.getDeviceCount()
+    spec = spec.replace("LAST", str(n - 1))
+    index = int(spec.rsplit(":", 1)[1]) if spec[-1].isdigit() else 0
+    with xpnet.use_backend(spec):
+        net = TwoLayerNet(8, 5, 3, seed=0)
+        x = xpnet.asarray(np.random.default_rng(0).random((40, 8)))
+        t = xpnet.asarray(np.arange(40) % 3)
+        assert {v.device.id for v in net.params.values()} == {index}  # biases too
+        assert xpnet.to_one_hot(t, 3).device.id == index
+        h = fit(net, x, t, iters=30, batch_size=10, progress=False)
+        assert h.iterations == 30 and {v.device.id for v in net.params.values()} == {index}
+        name = xpnet.device_name(xpnet.get_namespace(), xpnet.backend.get_device())
+        assert name.endswith(f"(CUDA device {index})")

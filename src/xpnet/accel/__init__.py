@@ -48,7 +48,7 @@ from .registry import BACKENDS, BackendError, api, backend_of, package
 
 __all__ = ["ACCELERATION_HOOKS", "Acceleration", "Library", "Stepper", "BACKENDS", "BackendError", "accelerated",
            "replaceable", "replacement", "replacements", "backend_of", "package", "chunk_size", "parallel_map",
-           "workers", "run_scope", "device_scope", "cpu_threads", "cpu_thread_scope", "stepper", "stacked_stepper",
+           "workers", "run_scope", "on_device", "device_scope", "cpu_threads", "cpu_thread_scope", "stepper", "stacked_stepper",
            ]
 
 
@@ -100,6 +100,12 @@ def workers(xp) -> int:
     per CPU core (at most 8) on NumPy, 1 elsewhere (a GPU or a compiler runs each piece whole)."""
     mod = _module(xp)
     return 1 if getattr(mod, "parallel_map", None) is None else max(1, int(getattr(mod, "WORKERS", 1)))
+
+
+def on_device(xp, device):
+    """The context in which ``xp``'s creation functions make arrays on ``device`` (see
+    :meth:`xpnet.accel.contract.Library.on_device`)."""
+    return package(backend_of(xp)).on_device(device)
 
 
 def device_scope(xp, device=None):

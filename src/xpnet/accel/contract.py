@@ -37,6 +37,13 @@ class Library(Protocol):
     def describe(self) -> list[str]:
         """Lines for ``xpnet info``: the library's version, devices, what it was built with."""
 
+    def to_numpy(self, x: Any) -> Any:
+        """A host copy (or view) of an array of this library."""
+
+    def on_device(self, device: Any) -> contextlib.AbstractContextManager:
+        """The context in which the library's creation functions make arrays on ``device``
+        (nothing where ``device=`` already says it; CuPy: that device made current)."""
+
 
 #: The hooks an ``accel/<name>/api.py`` may provide, and what ``accel`` does with each.
 ACCELERATION_HOOKS = {

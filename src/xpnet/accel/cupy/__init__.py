@@ -75,3 +75,12 @@ def to_numpy(x):
     """A host copy (or view) of an array of this library."""
     import numpy as np
     return x.get()
+
+
+def on_device(device):
+    """The chosen device made current: CuPy's creation functions (``zeros``, ``arange``...) ignore
+    ``device=`` and allocate on the current device; ``device`` None leaves the current one."""
+    import contextlib
+
+    import cupy
+    return contextlib.nullcontext() if device is None else cupy.cuda.Device(device.id)

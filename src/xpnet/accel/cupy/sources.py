@@ -43,6 +43,7 @@ __device__ void softmax_loss_grad(const T* scores, const T* b, const T* t, T* dy
     __shared__ T col_part[32][33];
     __shared__ T loss_part[32];
     int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
+    const T big = (T)(sizeof(T) == 8 ? 1.7976931348623157e308 : 3.4028234663852886e38);
     bool on = lane < c;
     int kk = on ? lane : 0;  // idle lanes repeat class 0, which leaves the maximum alone
     T bias = b[kk];
@@ -50,9 +51,11 @@ __device__ void softmax_loss_grad(const T* scores, const T* b, const T* t, T* dy
     for (int r = warp; r < n; r += 32) {
         long i = (long)r * c + kk;
         T v = scores[i] + bias;
+        v = v > big ? big : (v < -big ? -big : v);  // xp.clip: +-inf as the largest finite numbers, NaN kept
         T tk = on ? t[i] : (T)0;
         T m = warp_max(v);
-        T e = on ? exp(v - m) : (T)0;
+        T h = exp(v / (T)2 - m / (T)2);  // exp(v - m) as exp(v/2 - m/2) ** 2: no overflow for huge v, m
+        T e = on ? h * h : (T)0;
         T sum = warp_sum(e);
         T y = e / sum;
         T yd = y + delta;

@@ -1,0 +1,21 @@
+#!/usr/bin/env bash
+# The headline command on the GPU, fast path and plain path, against NumPy (same seed, the bundled
+# digits); its last line compares their accuracies. Called by gpu_session.sh:
+#   bash benchmarks/gpu_headline.sh OUTDIR
+set -u
+out=${1:-benchmarks/out}
+for run in "numpy|--backend numpy" "cupy|--backend cupy" "cupy-plain|--backend cupy --plain"; do
+  IFS='|' read -r name flags <<< "$run"
+  python3 examples/train.py --dataset mnist-t10k --seed 0 $flags --out "$out/headline-$name" --overwrite \
+      --no-progress --no-plots > "$out/headline-$name.log" 2>&1 || { echo "$name: exit code $?"; tail -3 "$out/headline-$name.log"; exit 1; }
+  tail -2 "$out/headline-$name.log" | head -1
+done
+python3 - "$out" <<'PY'
+import json, sys
+out = sys.argv[1]
+final = {n: json.load(open(f"{out}/headline-{n}/metrics.json"))["epochs"][-1] for n in ("numpy", "cupy", "cupy-plain")}
+worst = max(abs(final[n][k] - final["numpy"][k]) for n in ("cupy", "cupy-plain") for k in ("train_acc", "test_acc"))
+line = " | ".join(f"{n} train {f['train_acc']:.4f} test {f['test_acc']:.4f}" for n, f in final.items())
+print(f"headline: {line} | largest difference from NumPy {worst:.4f} ({'within' if worst <= 0.002 else 'PAST'} 0.002)")
+sys.exit(0 if worst <= 0.002 else 1)
+PY
