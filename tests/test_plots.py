@@ -36,4 +36,31 @@ def test_figures_come_back_for_notebooks():
     fig = plot_accuracy(h)
     ax = fig.axes[0]
     assert ax.get_title() == "Accuracy per epoch (figure 4-12)" and len(ax.lines) == 1
-    assert fig._repr_html_() is None or True  # a Figure: Jupyter shows it through its own formatter
+    bundle = fig._repr_mimebundle_()
+    import base64
+    assert base64.b64decode(bundle["image/png"])[:8] == b"\x89PNG\r\n\x1a\n"  # a notebook shows it as it is
+    assert "image/svg+xml" not in bundle  # PNG only, unless asked
+    assert bundle["text/plain"].startswith("<")
+    svg = fig._repr_mimebundle_(include={"image/svg+xml", "image/png"})
+    assert svg["image/svg+xml"].lstrip().startswith("<?xml") and "<svg" in svg["image/svg+xml"]
+
+
+def test_sweep_figures_read_well():
+    """The legend sits outside the curves; a rate whose seeds disagree is drawn seed by seed (no mean
+    with a band); the per-seed points have a legend entry."""
+    from xpnet.plots import plot_sweep
+
+    def h(accs, stopped=None):
+        return History(config={"per_epoch": 1}, stopped=stopped,
+                       epochs=[{"iteration": i + 1, "train_acc": a, "test_acc": a} for i, a in enumerate(accs)])
+    results = [(0.1, s, h([0.5, 0.8, 0.9])) for s in range(3)]
+    results += [(10.0, 0, h([0.5, 0.9, 0.93])), (10.0, 1, h([0.5, 0.9, 0.94])), (10.0, 2, h([0.3, 0.1, 0.1]))]
+    curves, final = plot_sweep(results)
+    ax = curves.axes[0]
+    legend = ax.get_legend()
+    assert legend.get_bbox_to_anchor().x0 >= ax.get_window_extent().x1 - 1  # anchored right of the axes
+    labels = [t.get_text() for t in legend.get_texts()]
+    assert labels == ["lr 0.1", "lr 10 (each seed: they disagree)"]
+    assert len(ax.lines) == 1 + 3 and len(ax.collections) == 1  # one mean + three thin seeds; one band (lr 0.1)
+    final_labels = [t.get_text() for t in final.axes[0].get_legend().get_texts()]
+    assert "each seed" in final_labels and "mean over seeds" in final_labels

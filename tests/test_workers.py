@@ -399,3 +399,35 @@ def test_auto_falls_back_when_a_placed_file_inflates_too_far(tmp_path):
     assert run.returncode == 0, run.stderr
     assert "notice: MNIST's training images are not available" in run.stderr
     assert "data: mnist-t10k" in run.stdout
+
+
+def test_a_dask_cluster_gets_the_data_scattered_once():
+    distributed = pytest.importorskip("distributed", reason="Dask's distributed: pip install '.[test]'")
+    import warnings
+    x, t = _data()
+    here = [TwoLayerNet(16, 10, 4, seed=i) for i in range(4)]
+    h_here = xpnet.fit_many(here, x, t, lr=0.5, seed=[1, 2, 3, 4], iters=30, batch_size=20)
+    with distributed.Client(n_workers=2, threads_per_worker=1, processes=False, dashboard_address=None) as client:
+        scattered = []
+        real = client.scatter
+
+        def scatter(data, **kwargs):
+            scattered.append((len(data), kwargs.get("broadcast")))
+            return real(data, **kwargs)
+        client.scatter = scatter
+        there = [TwoLayerNet(16, 10, 4, seed=i) for i in range(4)]
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", UserWarning)  # Dask's "Sending large graph" would fail here
+            h_there = xpnet.fit_many(there, x, t, lr=0.5, seed=[1, 2, 3, 4], iters=30, batch_size=20,
+                                     executor=client.get_executor(), shards=2)
+    assert scattered == [(2, True)]  # x and t, once, to every worker
+    for a, b, ha, hb in zip(here, there, h_here, h_there):
+        np.testing.assert_array_equal(a.params["W1"], b.params["W1"])
+        assert ha.loss == hb.loss
+
+
+def test_unaligned_host_arrays_are_aligned_once():
+    buf = np.zeros(8 * 1000 + 1, dtype=np.uint8)[1:].view(np.float64).reshape(100, 10)  # as a worker may hold
+    assert not buf.flags.aligned
+    a = xpnet.asarray(buf, backend="numpy")
+    assert a.flags.aligned and np.array_equal(a, buf)

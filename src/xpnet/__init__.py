@@ -7,7 +7,7 @@ makes new arrays is chosen by ``XPNET_BACKEND`` (or :func:`set_backend`).
 from .backend import (BACKENDS, BackendError, asarray, backend_available, device_name,
                       get_backend, get_namespace, namespace, set_backend, to_numpy, use_backend)
 from .functions import (DELTA, cross_entropy_error, mean_squared_error, relu, sigmoid,
-                        sigmoid_grad, softmax, sum_squares_error, to_one_hot)
+                        sigmoid_grad, softmax, sum_squared_error, sum_squares_error, to_one_hot)
 from .gradient import (NonFiniteError, gradient_descent, numerical_diff, numerical_gradient,
                        numerical_gradient_batched)
 from .nets import SimpleNet, TwoLayerNet
@@ -62,7 +62,7 @@ __all__ = [
     "BACKENDS", "BackendError", "asarray", "backend_available", "device_name", "get_backend",
     "get_namespace", "namespace", "set_backend", "to_numpy", "use_backend",
     "DELTA", "cross_entropy_error", "mean_squared_error", "relu", "sigmoid", "sigmoid_grad",
-    "softmax", "sum_squares_error", "to_one_hot",
+    "softmax", "sum_squares_error", "sum_squared_error", "to_one_hot",
     "NonFiniteError", "gradient_descent", "numerical_diff", "numerical_gradient",
     "numerical_gradient_batched", "SimpleNet", "TwoLayerNet", "Rng",
     "load_mnist", "load_fashion_mnist", "load_digits", "DatasetError", "fit", "fit_many", "History",

@@ -1,9 +1,11 @@
 """Progress bars that follow tqdm's conventions.
 
-``progress=None`` (the default everywhere): a bar only when the stream is a
-terminal, so logs and pipes get no bar text; ``True``: a bar wherever the
-output goes; ``False``: none. ``TQDM_DISABLE`` (any value but "" or "0")
-switches every bar off, as it does in tqdm itself.
+``progress=None`` (the default everywhere): a bar when the stream is a
+terminal or the code runs in a Jupyter notebook (a widget where ipywidgets is
+installed, text otherwise, never tqdm's "IProgress not found" warning), so logs
+and pipes get no bar text; ``True``: a bar wherever the output goes; ``False``:
+none. ``TQDM_DISABLE`` (any value but "" or "0") switches every bar off, as it
+does in tqdm itself.
 """
 
 from __future__ import annotations
@@ -21,8 +23,24 @@ def wanted(progress, file=None) -> bool:
     if progress is None:
         stream = sys.stderr if file is None else file
         isatty = getattr(stream, "isatty", None)
-        return bool(isatty and isatty())
+        return bool(isatty and isatty()) or (in_notebook() and stream in (sys.stderr, sys.stdout))
     return progress
+
+
+def in_notebook() -> bool:
+    """Whether this code runs in a Jupyter kernel (a notebook, or a notebook run by nbclient)."""
+    ipython = sys.modules.get("IPython")
+    shell = ipython.get_ipython() if ipython is not None and hasattr(ipython, "get_ipython") else None
+    return shell is not None and type(shell).__name__ == "ZMQInteractiveShell"
+
+
+def _widgets() -> bool:
+    """Whether ipywidgets can draw a bar (else a text bar: tqdm's widget bar would warn)."""
+    try:
+        import ipywidgets  # noqa: F401
+    except ImportError:
+        return False
+    return True
 
 
 class NoBar:
@@ -61,5 +79,9 @@ def bar(progress=None, file=None, **kwargs):
     file = sys.stderr if file is None else file
     if not wanted(progress, file):
         return NoBar(**kwargs)
-    from tqdm.auto import tqdm
+    if in_notebook() and _widgets():
+        from tqdm.notebook import tqdm as notebook_bar
+        kwargs.pop("dynamic_ncols", None)
+        return notebook_bar(**kwargs)
+    from tqdm.std import tqdm
     return tqdm(file=file, **kwargs)

@@ -284,7 +284,7 @@ def asarray(x: Any, dtype: Any = None, backend: str | None = None, device: Any =
         host = host.astype(np.dtype(dtype_name(dtype)), copy=False)
     if host.dtype.byteorder not in ("=", "|"):
         host = host.astype(host.dtype.newbyteorder("="))
-    if not host.flags.c_contiguous:
+    if not host.flags.c_contiguous or not host.flags.aligned:  # unaligned (a Dask worker's buffers): 100x slower
         host = np.array(host, order="C")
     kwargs = {} if device is None else {"device": device}
     return xp.asarray(host, **kwargs)

@@ -22,7 +22,7 @@ from .nets import SimpleNet, TwoLayerNet
 __all__ = [
     # common/functions.py
     "identity_function", "step_function", "sigmoid", "sigmoid_grad", "relu", "relu_grad", "softmax",
-    "sum_squared_error", "mean_squared_error", "cross_entropy_error", "softmax_loss",
+    "sum_squares_error", "sum_squared_error", "mean_squared_error", "cross_entropy_error", "softmax_loss",
     # common/gradient.py, ch04/gradient_1d.py, ch04/gradient_2d.py, ch04/gradient_method.py
     "numerical_diff", "numerical_gradient", "numerical_gradient_2d", "gradient_descent",
     # ch04/gradient_simplenet.py, ch04/two_layer_net.py
@@ -31,8 +31,9 @@ __all__ = [
     "load_mnist",
 ]
 
-#: The repository's current name for the sum of squares error (``0.5 * sum((y - t) ** 2)``).
-sum_squared_error = mean_squared_error
+#: The sum of squares error (``0.5 * sum((y - t) ** 2)``) under both its names: the chapter's text
+#: (``sum_squares_error``) and the book repository's current one (``sum_squared_error``).
+sum_squares_error = sum_squared_error = mean_squared_error
 
 
 def identity_function(x):

@@ -15,7 +15,7 @@ from ._typing import Array, ArrayLike, DTypeLike
 from .constants import DELTA
 
 __all__ = ["DELTA", "sigmoid", "sigmoid_grad", "relu", "softmax", "to_one_hot", "mean_squared_error",
-           "sum_squares_error", "cross_entropy_error"]
+           "sum_squares_error", "sum_squared_error", "cross_entropy_error"]
 
 
 def sigmoid(x: ArrayLike) -> Array:
@@ -131,8 +131,9 @@ def mean_squared_error(y: ArrayLike, t: ArrayLike) -> Array:
     return 0.5 * xp.sum((y - t) ** 2)
 
 
-#: The book's other name for :func:`mean_squared_error`.
-sum_squares_error = mean_squared_error
+#: The book's other names for :func:`mean_squared_error`: the chapter's text says ``sum_squares_error``,
+#: the book's repository ``sum_squared_error``.
+sum_squares_error = sum_squared_error = mean_squared_error
 
 
 def cross_entropy_error(y: ArrayLike, t: ArrayLike) -> Array:

@@ -177,7 +177,8 @@ def _scalar(value):
     shape = getattr(value, "shape", ())
     if math.prod(shape) != 1 and shape != ():
         raise TypeError(f"f must return one number (a scalar or a 0-d array), got an array of shape {tuple(shape)}; "
-                        "for a function of many points use numerical_gradient(f, x, batch=K)")
+                        "for a function of each row of x (the book's gradient_2d), use "
+                        "xpnet.book.numerical_gradient_2d(f, x), which takes f's gradient at every row")
     return value if shape == () else array_api_compat.array_namespace(value).reshape(value, ())
 
 

@@ -12,7 +12,7 @@ from ._io import atomic_write
 __all__ = ["History", "new_history"]
 
 
-@dataclasses.dataclass
+@dataclasses.dataclass(repr=False)
 class History:
     """What happened during :func:`fit`.
 
@@ -42,6 +42,44 @@ class History:
     nonfinite_iteration: int | None = None
     signal: int | None = None
     config: dict = dataclasses.field(default_factory=dict)
+
+    def __repr__(self) -> str:
+        """One line: the net, iterations, final metrics, why it stopped (never the loss list)."""
+        c, f = self.config, self.final
+        what = [f"{self.iterations} iterations"]
+        if c.get("lr") is not None:
+            what.append(f"lr {c['lr']:g}")
+        if f:
+            what.append(f"train acc {f['train_acc']:.4f}")
+            if f.get("test_acc") is not None:
+                what.append(f"test acc {f['test_acc']:.4f}")
+        if self.loss:
+            what.append(f"last loss {self.loss[-1]:.4f}")
+        what.append(f"stopped: {self.stopped}" if self.stopped else "finished")
+        return f"History({', '.join(what)})"
+
+    def _repr_html_(self) -> str:
+        """A notebook's view: the final metrics as a small table beside the two curves (figures 4-11, 4-12)."""
+        import base64
+        import html
+
+        from .plots import figure_data, plot_accuracy, plot_loss
+        c, f = self.config, self.final
+        rows = [("iterations", self.iterations), ("learning rate", c.get("lr")), ("batch size", c.get("batch_size")),
+                ("train acc", f.get("train_acc")), ("test acc", f.get("test_acc")),
+                ("last loss", self.loss[-1] if self.loss else None),
+                ("it/s", round(self.iters_per_second) if self.train_seconds > 0 else None),
+                ("stopped", self.stopped or "no: finished")]
+        shown = {"learning rate": "{:g}"}
+        cells = "".join(f"<tr><th style='text-align:left'>{html.escape(k)}</th><td>"
+                        f"{html.escape(shown.get(k, '{:.4f}').format(v) if isinstance(v, float) else str(v))}</td></tr>"
+                        for k, v in rows if v is not None)
+        images = []
+        for draw in ((plot_loss, plot_accuracy) if self.epochs else (plot_loss,) if self.loss else ()):
+            png = base64.b64encode(figure_data(draw(self), "png", dpi=60)).decode("ascii")
+            images.append(f"<img src='data:image/png;base64,{png}' style='max-width:380px'/>")
+        return (f"<div style='display:flex;gap:12px;align-items:flex-start'><table>{cells}</table>"
+                f"{''.join(images)}</div>")
 
     def mark(self) -> tuple:
         """What the training record holds now, for :meth:`rewind` (a chunk of steps that is

@@ -2,9 +2,11 @@
 
 Figures are ``matplotlib.figure.Figure`` objects made directly, never
 through pyplot: plotting changes neither the user's backend nor pyplot's
-state, works headless, and the functions return the figure, so a notebook
-shows it (``display(fig)``, or as a cell's last value). With ``path``, a PNG
-is written under a temporary name and renamed.
+state, and works headless. The functions return the figure, which a notebook
+shows inline as it is, with no magic and no pyplot: as a cell's last value and
+through ``display(fig)``, as PNG (and SVG too where :data:`FORMATS` or the
+frontend asks for it). With ``path``, a PNG is written under a temporary name
+and renamed.
 """
 
 from __future__ import annotations
@@ -16,18 +18,51 @@ import numpy as np
 
 from ._io import atomic_path
 
-if TYPE_CHECKING:  # only for the annotations
+if TYPE_CHECKING:  # only for the annotations (History: xpnet.history.History, which imports this module)
     from matplotlib.figure import Figure
 
-    from .train import History
+__all__ = ["subplots", "save_figure", "plot_loss", "plot_accuracy", "plot_sweep", "FORMATS", "figure_data"]
 
-__all__ = ["subplots", "save_figure", "plot_loss", "plot_accuracy", "plot_sweep"]
+#: The formats a notebook gets of each figure (``"png"``, and ``"svg"`` where wanted).
+FORMATS: list[str] = ["png"]
+
+
+def figure_data(fig, fmt: str = "png", dpi: int = 100):
+    """A figure rendered: PNG bytes, or SVG text (no pyplot, no backend)."""
+    import io
+    buf = io.BytesIO()
+    fig.savefig(buf, format=fmt, dpi=dpi, bbox_inches="tight")
+    return buf.getvalue() if fmt == "png" else buf.getvalue().decode("utf-8")
+
+
+_figure_class = None
+
+
+def _notebook_figure():
+    """``matplotlib.figure.Figure`` that a notebook displays as an image by itself."""
+    global _figure_class
+    if _figure_class is None:
+        import base64
+
+        from matplotlib.figure import Figure
+
+        class NotebookFigure(Figure):
+            """A Figure a notebook shows inline (``_repr_mimebundle_``), pyplot or not."""
+
+            def _repr_mimebundle_(self, include=None, exclude=None):
+                data = {"text/plain": repr(self),
+                        "image/png": base64.b64encode(figure_data(self, "png")).decode("ascii")}
+                if "svg" in FORMATS or (include is not None and "image/svg+xml" in include):
+                    data["image/svg+xml"] = figure_data(self, "svg")
+                return {k: v for k, v in data.items() if not exclude or k not in exclude}
+
+        _figure_class = NotebookFigure
+    return _figure_class
 
 
 def subplots(nrows: int = 1, ncols: int = 1, figsize: tuple[float, float] = (6.4, 4.0), **kwargs: Any):
-    """``(figure, axes)`` like ``pyplot.subplots``, without pyplot."""
-    from matplotlib.figure import Figure
-    fig = Figure(figsize=figsize)
+    """``(figure, axes)`` like ``pyplot.subplots``, without pyplot; a notebook shows the figure."""
+    fig = _notebook_figure()(figsize=figsize)
     return fig, fig.subplots(nrows, ncols, **kwargs)
 
 
@@ -105,7 +140,7 @@ def plot_sweep(results, path_curves: str | os.PathLike | None = None, path_final
     from .datasets import TITLES
     suffix = f"\n{TITLES.get(dataset, dataset)}" if dataset else ""
     rates = sorted({lr for lr, _, _ in results})
-    curves, ax = subplots(figsize=(6.8, 4.2))
+    curves, ax = subplots(figsize=(8.2, 4.2))
     for lr in rates:
         runs = [h for r, _, h in results if r == lr and h.epochs]
         if not runs:
@@ -115,14 +150,21 @@ def plot_sweep(results, path_curves: str | os.PathLike | None = None, path_final
         epochs = [r["iteration"] / per_epoch for r in runs[0].epochs[:points]]
         accs = np.array([[r["test_acc"] if r["test_acc"] is not None else r["train_acc"] for r in h.epochs[:points]]
                          for h in runs])
+        if _split(runs, accs):  # the seeds disagree (one diverged): each drawn, thin, no mean to mislead
+            color = None
+            for j, (h, a) in enumerate(zip(runs, accs)):
+                line, = ax.plot(epochs, a, linewidth=0.9, color=color,
+                                label=f"lr {lr:g} (each seed: they disagree)" if j == 0 else None)
+                color = line.get_color()
+            continue
         line, = ax.plot(epochs, accs.mean(axis=0), marker="o", markersize=3, label=f"lr {lr:g}")
         if len(runs) > 1:
             ax.fill_between(epochs, accs.min(axis=0), accs.max(axis=0), color=line.get_color(), alpha=0.2)
     ax.set_xlabel("epochs")
     ax.set_ylabel("test accuracy")
     ax.set_ylim(0, 1.0)
-    ax.set_title("Test accuracy per learning rate (mean over seeds, range shaded)" + suffix)
-    ax.legend(loc="lower right")
+    ax.set_title("Test accuracy per learning rate (mean over seeds, range shaded)" + suffix, fontsize=10)
+    ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize=8, borderaxespad=0)  # outside the curves
     ax.grid(alpha=0.3)
     curves.tight_layout()
     final, ax = subplots(figsize=(6.4, 4.2))
@@ -131,7 +173,8 @@ def plot_sweep(results, path_curves: str | os.PathLike | None = None, path_final
         accs = [h.final.get("test_acc") if h.final.get("test_acc") is not None else h.final.get("train_acc", np.nan)
                 for r, _, h in results if r == lr]
         accs = [np.nan if a is None else a for a in accs]
-        ax.scatter([lr] * len(accs), accs, color="tab:blue", alpha=0.6, s=18)
+        ax.scatter([lr] * len(accs), accs, color="tab:blue", alpha=0.6, s=18,
+                   label="each seed" if lr == rates[0] else None)
         means.append(np.nanmean(accs) if np.isfinite(accs).any() else np.nan)
     ax.plot(rates, means, color="tab:orange", marker="s", label="mean over seeds")
     ax.set_xscale("log")
@@ -147,3 +190,11 @@ def plot_sweep(results, path_curves: str | os.PathLike | None = None, path_final
     if path_final is not None:
         save_figure(final, path_final)
     return curves, final
+
+
+def _split(runs, accs):
+    """Whether a rate's seeds end far apart (some stopped, or final accuracies more than 0.2 apart):
+    a mean with a band would then draw a curve no seed followed."""
+    if len(runs) < 2:
+        return False
+    return any(h.stopped for h in runs) or float(np.ptp(accs[:, -1])) > 0.2

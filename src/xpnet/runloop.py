@@ -169,9 +169,9 @@ class RunLoop:
             self.done += n
             if bad:
                 self.bar.total = sum(h.iterations if h.stopped else self.iters for h in histories)  # the ETA
-            self.bar.update(sum(h.iterations for h in histories) - self.bar.n)
-            if members.k == 1 and not bad:
+            if members.k == 1 and not bad:  # before the update that draws: the last frame shows the last loss
                 self.bar.set_postfix(loss=f"{losses[-1, 0]:.4f}", refresh=False)
+            self.bar.update(sum(h.iterations for h in histories) - self.bar.n)
 
     def _find_bad(self, losses):
         """``{member: (chunk position, what)}`` for the active members that went wrong, by one rule:

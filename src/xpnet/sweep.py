@@ -35,7 +35,9 @@ from .accel.registry import backend_of
 from .backend import asarray, namespace, to_numpy
 from .functions import to_one_hot
 from .history import new_history
+from .live import LiveCurves, require_notebook
 from .nets import PARAM_NAMES, TwoLayerNet, correct_counts
+from .plots import plot_sweep
 from .random import Rng
 from .runloop import IndexStream, RunLoop, Steps, index_block, step_flops
 from .steps import stacked_step, step_of_data
@@ -51,7 +53,7 @@ def fit_many(nets: Sequence[TwoLayerNet], x_train: ArrayLike, t_train: ArrayLike
              eval_every: int | None = None, eval_batch: int = 10_000, evaluate: bool = True,
              executor: Any = None, shards: int | None = None, threads: int | None = None,
              blas_threads: int | None = None, fast: bool | str = "auto",
-             progress: bool | None = None) -> list[History]:
+             progress: bool | None = None, live: bool = False) -> list[History]:
     """Train ``nets`` (one shape, one dtype, one backend) as one stacked computation.
 
     Args:
@@ -76,7 +78,9 @@ def fit_many(nets: Sequence[TwoLayerNet], x_train: ArrayLike, t_train: ArrayLike
             compiled and scanned on JAX); ``False``: the plain path, the stacked
             Array-API step (batched matrix products) one iteration at a time.
         progress: one progress bar over the whole sweep (net-iterations), as
-            for :func:`xpnet.fit` (None: when stderr is a terminal).
+            for :func:`xpnet.fit` (None: when stderr is a terminal, or in a notebook).
+        live: in a Jupyter notebook, the sweep's accuracy figure drawn under the
+            cell while the nets train (as for :func:`xpnet.fit`; in this process only).
 
     Returns:
         One :class:`xpnet.History` per net, in order. Ctrl-C stops every member,
@@ -101,6 +105,11 @@ def fit_many(nets: Sequence[TwoLayerNet], x_train: ArrayLike, t_train: ArrayLike
     if executor is not None and not callable(getattr(executor, "submit", None)):
         raise TypeError(f"executor must be a concurrent.futures.Executor (with submit), got {type(executor).__name__}")
     shards = None if shards is None else positive_int(shards, "shards")
+    if live:
+        if executor is not None:
+            raise ValueError("live is for a sweep in this process; with executor= plot the histories after: "
+                             "xpnet.plots.plot_sweep")
+        require_notebook()
     data = prepare_run(nets[0], x_train, t_train, x_test, t_test, batch_size, eval_every)
     if executor is not None:
         return _fit_sharded(executor, shards, nets, lrs, seeds, data,
@@ -108,7 +117,7 @@ def fit_many(nets: Sequence[TwoLayerNet], x_train: ArrayLike, t_train: ArrayLike
                                  evaluate=evaluate, blas_threads=blas_threads, fast=fast, threads=1,
                                  progress=False))
     return _fit_stacked(nets, lrs, seeds, data, iters, batch_size, eval_batch, evaluate, blas_threads, progress, fast,
-                        threads)
+                        threads, live)
 
 
 def _many(value):
@@ -139,7 +148,7 @@ def _check_nets(nets):
 
 
 def _fit_stacked(nets, lrs, seeds, data, iters, batch_size, eval_batch, evaluate, blas_threads, progress, fast,
-                 member_threads):
+                 member_threads, live=False):
     first = nets[0]
     xp, x, labels, test, per_epoch, eval_every = data
     train_size, k = x.shape[0], len(nets)
@@ -151,17 +160,20 @@ def _fit_stacked(nets, lrs, seeds, data, iters, batch_size, eval_batch, evaluate
         seed=seeds[i], train_size=train_size, test_size=None if test is None else test[0].shape[0],
         backend=backend_of(xp), dtype=str(first.dtype), member=i, members=k) for i in range(k)]
     members = StackedNets(nets, x, labels, lrs, streams, xp, member_threads)
+    board = LiveCurves(lambda: [plot_sweep(list(zip(lrs, seeds, histories)))[0]]) if live else None
     bar = _progress.bar(progress, total=k * iters, unit="net-it", dynamic_ncols=True, smoothing=0.1)
     try:  # members may step side by side (threads on NumPy): BLAS is sized to one member's step
         with accel.run_scope(xp, device, step_flops=step_flops(first, batch_size), blas_threads=blas_threads,
                              fast=fast) as threads:
-            loop = RunLoop(members, histories, bar, (), eval_batch, (x, labels), test)
+            loop = RunLoop(members, histories, bar, () if board is None else (board,), eval_batch, (x, labels), test)
             workers = getattr(members.stepper(loop.active), "workers", 1)  # made here, the loop's first
             for h in histories:  # how it ran, for the record (fit's config has blas_threads too)
                 h.config.update(blas_threads=threads, threads=min(workers, k))
             loop.run(iters, eval_every, per_epoch, evaluate)
     finally:
         bar.close()
+    if board is not None:
+        board.finish()
     for i, net in enumerate(nets):
         net.params = {key: xp.asarray(members.params[key][i, ...], copy=True) for key in PARAM_NAMES}
     return histories
@@ -345,9 +357,10 @@ def _unshare(shared):
     """The data a shard received (:func:`_shared`), as host arrays (files memory-mapped)."""
     if "files" in shared:
         return [None if p is None else np.load(p, mmap_mode="r", allow_pickle=False) for p in shared["files"]]
-    if "scattered" in shared:
+    if "scattered" in shared:  # a worker's copy may sit unaligned in its buffers: aligned once here
         arrays = iter(shared["scattered"])
-        return [next(arrays) if present else None for present in shared["present"]]
+        return [np.require(next(arrays), requirements=["C", "A"]) if present else None
+                for present in shared["present"]]
     return shared["arrays"]
 
 

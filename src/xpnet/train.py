@@ -13,7 +13,9 @@ from ._typing import ArrayLike
 from .accel.registry import backend_of
 from .backend import namespace
 from .history import History, new_history
+from .live import LiveCurves, require_notebook
 from .nets import TwoLayerNet
+from .plots import plot_accuracy, plot_loss
 from .runloop import IndexStream, Plan, Steps, evaluation_points, run_one
 from .steps import numerical_step, sgd_step
 
@@ -61,7 +63,7 @@ def fit(net: "TwoLayerNet", x_train: ArrayLike, t_train: ArrayLike, x_test: Arra
         grad: str = "backprop", eval_every: int | None = None, seed: int | None = None,
         callbacks: Iterable[Callable[[dict, "History"], Any]] = (), progress: bool | None = None,
         fast: bool | int | str = "auto", eval_batch: int = 10_000, progress_file: IO[str] | None = None,
-        evaluate: bool = True, blas_threads: int | None = None) -> "History":
+        evaluate: bool = True, blas_threads: int | None = None, live: bool = False) -> "History":
     """Train ``net`` by mini-batch SGD as the book does, evaluating per epoch.
 
     Mini-batches are drawn as in the book (``batch_size`` indices with
@@ -98,6 +100,10 @@ def fit(net: "TwoLayerNet", x_train: ArrayLike, t_train: ArrayLike, x_test: Arra
             from the step's size (one thread at the book's size, where more
             only lose time on a busy machine; ``XPNET_BLAS_THREADS`` overrides
             the choice); an int sets it. No effect on a GPU.
+        live: in a Jupyter notebook, draw figures 4-11 and 4-12 under the cell
+            while the net trains, updated in place at each evaluation (at most
+            twice a second); when it ends they are ``plot_loss(history)`` and
+            ``plot_accuracy(history)``. Outside a notebook: a ValueError.
 
     Returns:
         History. Training stops early (``history.stopped``) when the loss
@@ -124,6 +130,11 @@ def fit(net: "TwoLayerNet", x_train: ArrayLike, t_train: ArrayLike, x_test: Arra
                           test_size=None if test is None else test[0].shape[0], backend=backend_of(xp),
                           dtype=str(net.dtype))
     plan = Plan(iters, batch_size, eval_every, per_epoch, eval_batch, evaluate, fast, blas_threads, grad)
-    run_one(net, xp, (x_train, labels_train), test, history, plan, seed, lr, list(callbacks), progress,
-            progress_file)
+    callbacks = list(callbacks)
+    if live:
+        require_notebook()
+        callbacks.append(LiveCurves(lambda: [plot_loss(history), plot_accuracy(history)]))
+    run_one(net, xp, (x_train, labels_train), test, history, plan, seed, lr, callbacks, progress, progress_file)
+    if live:
+        callbacks[-1].finish()
     return history

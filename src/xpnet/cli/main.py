@@ -154,10 +154,13 @@ def main(argv=None, prog=None):
     parsed = []
 
     def parse():
-        parsed.append(parser.parse_args(argv))
-        if parsed[0].command is None:
+        args, extra = parser.parse_known_args(argv)
+        if args.command is None:
             parser.print_help(sys.stderr)
             raise UsageError("choose a command: train, sweep, fetch or info")
+        if extra:  # an option the subcommand does not know: the message names the subcommand
+            raise UsageError(f"unrecognized arguments: {' '.join(extra)}", prog=f"{prog} {args.command}")
+        parsed.append(args)
         return 0
     code = _guarded(prog, parse)
     if code:
@@ -173,6 +176,7 @@ def train_main(argv=None, prog=None):
     prog = prog or program_name()
     parser = add_train_arguments(_Parser(prog=prog, description="Train the book's TwoLayerNet by mini-batch SGD "
                                          "(Deep Learning from Scratch, chapter 4) on NumPy, CuPy, JAX or another Array-API library."))
+    parser.add_argument("--version", action="version", version=f"xpnet {__version__}")
     return _guarded(prog, lambda: train_command.run(parser.parse_args(argv), prog))
 
 
@@ -185,6 +189,7 @@ def sweep_main(argv=None, prog=None):
     prog = prog or program_name()
     parser = add_sweep_arguments(_Parser(prog=prog, description="The learning-rate experiment: one TwoLayerNet per "
                                          "rate and seed, trained as one stacked computation."))
+    parser.add_argument("--version", action="version", version=f"xpnet {__version__}")
     return _guarded(prog, lambda: sweep_command.run(parser.parse_args(argv), prog))
 
 

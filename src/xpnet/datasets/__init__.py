@@ -191,6 +191,9 @@ def _missing_message(spec, root, missing, tried):
         text += " (download switched off)"
     text += (f". To fix: run 'xpnet fetch {spec.folder}' where there is network, or copy the "
              f"four files into {where} (or set XPNET_DATA_DIR), or put a mirror first with {spec.mirror_env}=URL")
+    if spec is MNIST:
+        text += (". Offline, MNIST's 10,000 test digits ship with xpnet: xpnet.datasets.load_mnist_t10k() "
+                 "(8,000 to train on, 2,000 to test; --dataset mnist-t10k on the command line)")
     return text
 
 
