@@ -85,6 +85,11 @@ def two_layer_net_class(functions):
         def loss(self, x, t):
             return cross_entropy_error(self.predict(x), t)
 
+        def accuracy(self, x, t):
+            y = np.argmax(self.predict(x), axis=1)
+            t = np.argmax(t, axis=1)
+            return np.sum(y == t) / float(x.shape[0])
+
         def numerical_gradient(self, x, t):
             loss_W = lambda W: self.loss(x, t)  # noqa: E731
             return {k: numerical_gradient(loss_W, self.params[k]) for k in ("W1", "b1", "W2", "b2")}

@@ -206,7 +206,7 @@ def test_replacement_used_declined_or_switched_off(monkeypatch):
         np.testing.assert_allclose(xpnet.to_numpy(xpnet.sigmoid(pos)), 1 / (1 + np.exp([-1.0, -2.0])))
     assert fake.calls == 2  # not asked at all when switched off
     assert accel.replacement(xpnet.functions.sigmoid_of, "array_api_strict") is not None
-    assert accel.replacement(xpnet.functions.sigmoid_of, "numpy") is None
+    assert accel.replacement(xpnet.functions.sigmoid_of, "jax") is None  # JAX fuses by itself
 
 
 def test_policies_on_the_host():
@@ -469,3 +469,23 @@ def test_cuda_softmax_source_clips_and_halves():
     assert "v = v > big ? big : (v < -big ? -big : v);" in src
     assert "T h = exp(v / (T)2 - m / (T)2);" in src and "T e = on ? h * h : (T)0;" in src
     assert "T e = on ? exp(v - m)" not in src
+
+
+@pytest.mark.parametrize("dtype", ["float64", "float32"])
+def test_numpy_sigmoid_and_softmax_are_the_array_api_ones_value_for_value(dtype):
+    """NumPy's replacements (the book's code calls sigmoid and softmax directly: every microsecond shows)
+    give the Array-API functions' values exactly, extremes, zeros of both signs and NaN included."""
+    from xpnet import functions
+    from xpnet.accel.numpy import api
+    dt = np.dtype(dtype)
+    big = np.finfo(dt).max
+    specials = np.array([0.0, -0.0, np.inf, -np.inf, np.nan, big, -big, 700, -700, 100, -100, 1e-30, -1e-30], dtype=dt)
+    rng = np.random.default_rng(0)
+    for x in (rng.standard_normal((100, 50)).astype(dt) * 50, specials, specials.reshape(1, -1),
+              rng.standard_normal((3, 4, 5)).astype(dt)):
+        for f, impl in ((functions.sigmoid_of, api.sigmoid_of), (functions.softmax_of, api.softmax_of)):
+            want, got = f.array_api(x), impl(x)
+            assert got.dtype == want.dtype and np.array_equal(got, want, equal_nan=True), f.__name__
+    assert accel.replacement(functions.sigmoid_of, "numpy") is api.sigmoid_of
+    assert accel.replacement(functions.softmax_of, "numpy") is api.softmax_of
+    assert api.sigmoid_of(np.float64(1.0)) is NotImplemented and api.softmax_of(np.arange(3)) is NotImplemented

@@ -43,3 +43,55 @@ def test_readme_fit_many_example(tmp_path):
     code = re.search(r"```python\n(.*?)```", section, re.S).group(1)
     want = re.search(r"print\(.*\)\s+# (\[.*\])", code).group(1)
     assert _run_block(code, tmp_path).strip() == want
+
+
+def _normalized(line, data_dir=None):
+    """A printed line with what differs between runs and machines (times, rates, paths, the
+    failed-download detail) written as the README writes it."""
+    if data_dir:
+        line = line.replace(str(data_dir), "/home/you/.cache/xpnet")
+    line = re.sub(r"download failed: [^)]*\)", "download failed: ...)", line)
+    line = re.sub(r"device CPU \([^)]*\)", "device CPU (...)", line)
+    line = re.sub(r"runs/\d{8}-\d{6}(-\d+)?", "runs/<timestamp>", line)
+    line = re.sub(r"done: (\d+) iterations in .* wall [0-9.]+ s;", r"done: \1 iterations in ...;", line)
+    return line
+
+
+def _readme_output_after(marker):
+    text = open(os.path.join(ROOT, "README.md")).read()
+    after = text.split(marker, 1)[1]
+    return re.search(r"```\n(.*?)```", after, re.S).group(1).splitlines()
+
+
+def _in_order(want, got):
+    """Every README line (but '...') appears among the printed lines, in the same order."""
+    it = iter(got)
+    for w in want:
+        if w == "...":
+            continue
+        assert any(g == w for g in it), (w, got)
+
+
+def test_readme_train_output_offline(tmp_path):
+    """`python examples/train.py` with no MNIST and no network prints the README's lines."""
+    env = dict(os.environ, XPNET_DATA_DIR=str(tmp_path / "data"), KERAS_HOME=str(tmp_path / "keras"),
+               XPNET_MNIST_MIRROR="http://127.0.0.1:9/", TQDM_DISABLE="1")
+    env.pop("XPNET_BACKEND", None)
+    run = subprocess.run([sys.executable, os.path.join(ROOT, "examples", "train.py")], capture_output=True,
+                         text=True, cwd=tmp_path, env=env, timeout=600)
+    assert run.returncode == 0, run.stderr
+    got = [_normalized(line, tmp_path / "data") for line in (run.stderr + run.stdout).splitlines()]
+    want = [_normalized(line) for line in _readme_output_after("This is what\nthat prints on a 2-core CPU with no network:")]
+    _in_order(want, got)
+
+
+def test_readme_sweep_output(tmp_path):
+    """`xpnet sweep` with its defaults prints the README's table."""
+    env = dict(os.environ, XPNET_DATA_DIR=str(tmp_path / "data"), KERAS_HOME=str(tmp_path / "keras"),
+               XPNET_MNIST_MIRROR="http://127.0.0.1:9/", TQDM_DISABLE="1", MPLBACKEND="Agg")
+    env.pop("XPNET_BACKEND", None)
+    run = subprocess.run([sys.executable, "-m", "xpnet", "sweep"], capture_output=True, text=True, cwd=tmp_path,
+                         env=env, timeout=1200)
+    assert run.returncode == 0, run.stderr
+    got = [_normalized(line) for line in run.stdout.splitlines()]
+    _in_order(_readme_output_after("xpnet sweep                                     #"), got)

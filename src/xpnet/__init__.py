@@ -29,14 +29,15 @@ def _version() -> str:
         return found.group(1) if found else "0+unknown"
 
 
-__version__ = _version()
-
-
 _SUBMODULES = ("accel", "backend", "book", "cli", "datasets", "functions", "gradcheck", "gradient", "nets",
                "incremental_numgrad", "plots", "random", "sweep", "train")
 
 
-def __getattr__(name):  # keep ``import xpnet`` light: data and training load on use
+def __getattr__(name):  # keep ``import xpnet`` light: data, training and the version load on use
+    if name == "__version__":
+        global __version__
+        __version__ = _version()  # importlib.metadata costs 25 ms: only when asked
+        return __version__
     if name in ("load_mnist", "load_fashion_mnist", "load_digits", "DatasetError"):
         from . import datasets
         return getattr(datasets, name)

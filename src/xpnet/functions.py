@@ -6,8 +6,8 @@ NumPy, CuPy, PyTorch or ``array_api_strict`` unchanged.
 
 from __future__ import annotations
 
-from array_api_compat import array_namespace
 
+from .backend import namespace
 from ._checks import (check_label_range, is_int, one_hot, positive_int, prepare, require_float, require_ndim,
                       targets)
 from .accel.contract import replaceable
@@ -38,7 +38,7 @@ def sigmoid(x: ArrayLike) -> Array:
 @replaceable
 def sigmoid_of(x: Array) -> Array:
     """:func:`sigmoid` of a checked float array (the formula; a backend may fuse it)."""
-    xp = array_namespace(x)
+    xp = namespace(x)
     e = xp.exp(-xp.abs(x))
     return xp.where(x >= 0, 1.0, e) / (1 + e)  # 1 / (1 + e) for x >= 0, e / (1 + e) below
 
@@ -72,6 +72,13 @@ def softmax(x: ArrayLike) -> Array:
     require_float(xp, x, "x")
     if x.ndim < 1:
         raise ValueError("x must have at least 1 dimension (one sample or a batch), got a scalar")
+    return softmax_of(x)
+
+
+@replaceable
+def softmax_of(x: Array) -> Array:
+    """:func:`softmax` of a checked float array of at least one dimension (the formula)."""
+    xp = namespace(x)
     big = _LARGEST[x.dtype == xp.float32]
     x = xp.clip(x, -big, big)  # +-inf as the largest finite numbers; finite values unchanged
     m = xp.max(x, axis=-1, keepdims=True)

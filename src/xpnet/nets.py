@@ -22,7 +22,7 @@ from .accel import on_device
 from .accel.contract import replaceable
 from .backend import asarray, dtype_name, float_dtype, get_device, get_namespace, namespace, to_numpy
 from .constants import DELTA
-from .functions import cross_entropy, cross_entropy_error, sigmoid_of, softmax
+from .functions import cross_entropy, cross_entropy_error, sigmoid_of, softmax, softmax_of
 from .gradient import numerical_gradient
 from .incremental_numgrad import incremental_gradient
 from .random import Rng
@@ -43,7 +43,7 @@ def forward(params: dict[str, Array], x: Array, xp: Any = None) -> tuple[Array, 
     a1 = xp.matmul(x, W1) + xp.expand_dims(b1, axis=-2)  # a bias row for every sample
     z1 = sigmoid_of(a1)
     a2 = xp.matmul(z1, W2) + xp.expand_dims(b2, axis=-2)
-    y = softmax(a2)
+    y = softmax_of(a2)
     return a1, z1, a2, y
 
 

@@ -20,7 +20,7 @@ import threading
 
 import numpy as np
 
-from ... import nets
+from ... import functions, nets
 from ..contract import Stepper
 from ...constants import DELTA
 
@@ -69,7 +69,43 @@ def loss_and_gradient(params, x, t, xp=None, with_loss=True):
     return loss, grads
 
 
-REPLACEMENTS: dict = {nets.loss_and_gradient: loss_and_gradient}
+def sigmoid_of(x):
+    """Replaces ``xpnet.functions.sigmoid_of`` for float NumPy arrays, value for value:
+    ``where(x >= 0, 1, e) / (1 + e)`` with ``e = exp(-|x|)``, its numerator computed as
+    ``exp(min(x, 0))`` (the same numbers: ``exp(0) = 1`` where ``x >= 0``, ``exp(x) = e`` below,
+    NaN kept), which spares the select that costs most at the book's size (the book's own code
+    calls ``sigmoid`` directly: every microsecond of a call shows)."""
+    if type(x) is not np.ndarray or x.dtype.kind != "f" or x.ndim == 0:
+        return NotImplemented
+    e = np.abs(x)
+    np.negative(e, out=e)
+    np.exp(e, out=e)  # e = exp(-|x|)
+    z = np.minimum(x, x.dtype.type(0.0))
+    np.exp(z, out=z)  # where(x >= 0, 1, e)
+    e += 1
+    z /= e
+    return z
+
+
+def softmax_of(x):
+    """Replaces ``xpnet.functions.softmax_of`` for float NumPy arrays: the same operations in the
+    same order (clip, halved exponent, squared, normalised), in place."""
+    if type(x) is not np.ndarray or x.dtype.kind != "f" or x.ndim == 0:
+        return NotImplemented
+    big = np.finfo(x.dtype).max
+    y = np.clip(x, -big, big)  # +-inf as the largest finite numbers
+    m = np.max(y, axis=-1, keepdims=True)
+    m /= 2
+    y /= 2
+    y -= m
+    np.exp(y, out=y)
+    y *= y
+    y /= np.sum(y, axis=-1, keepdims=True)
+    return y
+
+
+REPLACEMENTS: dict = {nets.loss_and_gradient: loss_and_gradient, functions.sigmoid_of: sigmoid_of,
+                      functions.softmax_of: softmax_of}
 
 #: Below this many floating-point operations per step, BLAS runs on one thread: at the
 #: book's size (16 MFLOP a step) a second thread gains nothing on a quiet machine and
