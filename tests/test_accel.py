@@ -240,6 +240,14 @@ def test_backend_module_asks_the_backend_packages():
     assert not re.findall(r"import (?:cupy|torch|jax)|is_(?:cupy|torch|jax)_|getDeviceProperties|cupy\.cuda", text)
 
 
+def test_the_command_line_names_no_library():
+    """``xpnet info`` asks each backend package to describe its library: the cli names none."""
+    import re
+    for path in (pathlib.Path(xpnet.__file__).parent / "cli").glob("*.py"):
+        code = "\n".join(line for line in path.read_text().splitlines() if not line.strip().startswith("#"))
+        assert not re.findall(r"\b(?:cupy|torch|jax)\b", code), path.name
+
+
 def test_no_import_loops():
     import ast
     src = pathlib.Path(xpnet.__file__).parent

@@ -29,6 +29,8 @@ CELLS = {
                 "              callbacks=[lambda r, h: print('epoch line', r['iteration'])])",
     "live": "h3 = xpnet.fit(xpnet.TwoLayerNet(784, 20, 10, seed=2), x, t, xt, tt, iters=400, eval_every=50, seed=0,\n"
             "               progress=False, live=True)",
+    "live_many": "hs = xpnet.fit_many([xpnet.TwoLayerNet(784, 20, 10, seed=s) for s in range(2)], x, t, xt, tt,\n"
+                 "                    lr=[0.1, 1.0], seed=[0, 1], iters=240, eval_every=40, progress=False, live=True)",
     "live_final": "import base64\nfrom xpnet.plots import figure_data\n"
                   "print(len(h3.epochs), figure_data(xpnet.plot_loss(h3))[:8] == b'\\x89PNG\\r\\n\\x1a\\n')",
 }
@@ -96,6 +98,13 @@ def test_live_curves_end_as_plot_loss_and_plot_accuracy(outputs):
     assert all(o.get("metadata") is not None for o in images)
     done = [o.get("text", "").strip() for o in outputs["live_final"] if o.get("name") == "stdout"]
     assert done == ["9 True"]
+
+
+def test_live_sweep_draws_its_accuracy_figure(outputs):
+    images = _images(outputs["live_many"])
+    assert len(images) == 1 and _png(images[0])
+    stderr = "".join(o.get("text", "") for o in outputs["live_many"] if o.get("name") == "stderr")
+    assert "Warning" not in stderr and "Traceback" not in stderr, stderr  # the first, empty frame too
 
 
 def test_live_outside_a_notebook_is_a_clear_error():

@@ -164,7 +164,8 @@ def plot_sweep(results, path_curves: str | os.PathLike | None = None, path_final
     ax.set_ylabel("test accuracy")
     ax.set_ylim(0, 1.0)
     ax.set_title("Test accuracy per learning rate (mean over seeds, range shaded)" + suffix, fontsize=10)
-    ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize=8, borderaxespad=0)  # outside the curves
+    if ax.get_legend_handles_labels()[0]:  # (none before the first evaluation)
+        ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize=8, borderaxespad=0)  # outside the curves
     ax.grid(alpha=0.3)
     curves.tight_layout()
     final, ax = subplots(figsize=(6.4, 4.2))
@@ -178,6 +179,8 @@ def plot_sweep(results, path_curves: str | os.PathLike | None = None, path_final
         means.append(np.nanmean(accs) if np.isfinite(accs).any() else np.nan)
     ax.plot(rates, means, color="tab:orange", marker="s", label="mean over seeds")
     ax.set_xscale("log")
+    if rates:  # limits from the rates, not the data (before any evaluation there is none to scale by)
+        ax.set_xlim(min(rates) / 2, max(rates) * 2)
     ax.set_xlabel("learning rate")
     ax.set_ylabel("final test accuracy")
     ax.set_ylim(0, 1.0)

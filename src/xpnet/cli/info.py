@@ -35,12 +35,8 @@ def info_lines():
              f"{platform.system()} {platform.machine()}, {os.cpu_count()} cores)",
              f"array-api-compat {_version('array-api-compat')}"]
     usable = [b for b in BACKENDS if _usable(backend_available, b)]
-    for name in BACKENDS:
-        if name in usable or name == "numpy":
-            lines += _described(name)
-        elif name == "cupy":
-            lines.append("cupy: not usable here (no CuPy, or no CUDA device); for NVIDIA GPUs: "
-                         "pip install 'xpnet[cuda13]' (or 'xpnet[cuda12]')")
+    for name in BACKENDS:  # each package describes its library (or says how to get it)
+        lines += _described(name)
     lines.append(f"backends usable here: {', '.join(usable)}")
     try:
         active = get_backend()

@@ -52,6 +52,11 @@ def describe() -> list[str]:
     """CuPy, CUDA and the devices; each line on its own, so one failure still leaves the rest."""
     lines = []
     try:
+        load()
+    except BackendError:  # no CuPy, or no device: say how to get it
+        return ["cupy: not usable here (no CuPy, or no CUDA device); for NVIDIA GPUs: "
+                "pip install 'xpnet[cuda13]' (or 'xpnet[cuda12]')"]
+    try:
         import cupy
         rt = cupy.cuda.runtime
         lines.append(f"cupy {cupy.__version__}: CUDA runtime {_cuda_version(rt.runtimeGetVersion())}, "

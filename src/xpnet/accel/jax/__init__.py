@@ -28,7 +28,10 @@ def synchronize(xp) -> None:
 
 
 def describe() -> list[str]:
-    import jax
+    try:
+        import jax
+    except ImportError:
+        return []
     return [f"jax {jax.__version__}: devices {', '.join(str(d) for d in jax.devices())}"]
 
 

@@ -32,7 +32,10 @@ def synchronize(xp) -> None:
 
 
 def describe() -> list[str]:
-    import torch
+    try:
+        import torch
+    except ImportError:
+        return []
     cuda = torch.version.cuda
     lines = [f"torch {torch.__version__} ({'CUDA ' + cuda if cuda else 'CPU build'})"]
     if torch.cuda.is_available():
