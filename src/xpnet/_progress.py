@@ -36,8 +36,9 @@ def in_notebook() -> bool:
 
 def _widgets() -> bool:
     """Whether ipywidgets can draw a bar (else a text bar: tqdm's widget bar would warn)."""
+    import importlib
     try:
-        import ipywidgets  # noqa: F401
+        importlib.import_module("ipywidgets")
     except ImportError:
         return False
     return True

@@ -78,7 +78,7 @@ def _named(title, history):
     return f"{title}\n{TITLES.get(dataset, dataset)}" if dataset else title
 
 
-def plot_loss(history: History, path: str | os.PathLike | None = None, title: str | None = None) -> Figure:
+def plot_loss(history: Any, path: str | os.PathLike | None = None, title: str | None = None) -> Figure:
     """Loss per iteration (the book's figure 4-11); returns the figure.
 
     The title names the data set when ``history.config["dataset"]`` says it.
@@ -104,7 +104,7 @@ def plot_loss(history: History, path: str | os.PathLike | None = None, title: st
     return fig
 
 
-def plot_accuracy(history: History, path: str | os.PathLike | None = None,
+def plot_accuracy(history: Any, path: str | os.PathLike | None = None,
                   title: str | None = None) -> Figure:
     """Train and test accuracy per epoch (the book's figure 4-12); returns the figure."""
     per_epoch = history.config.get("per_epoch") or 1

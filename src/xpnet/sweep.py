@@ -34,7 +34,7 @@ from ._typing import ArrayLike
 from .accel.registry import backend_of
 from .backend import asarray, namespace, to_numpy
 from .functions import to_one_hot
-from .history import new_history
+from .history import History, new_history
 from .live import LiveCurves, require_notebook
 from .nets import PARAM_NAMES, TwoLayerNet, correct_counts
 from .plots import plot_sweep

@@ -173,24 +173,26 @@ def main(argv=None, prog=None):
 
 def train_main(argv=None, prog=None):
     """``examples/train.py`` and ``xpnet-train``: ``xpnet train`` under the script's own name."""
-    prog = prog or program_name()
-    parser = add_train_arguments(_Parser(prog=prog, description="Train the book's TwoLayerNet by mini-batch SGD "
-                                         "(Deep Learning from Scratch, chapter 4) on NumPy, CuPy, JAX or another Array-API library."))
-    parser.add_argument("--version", action="version", version=f"xpnet {__version__}")
-    return _guarded(prog, lambda: train_command.run(parser.parse_args(argv), prog))
-
-
-def _on_signal(signum, frame):
-    raise Interrupted(signum, signal.Signals(signum).name)
+    return _script(add_train_arguments, train_command.run, "Train the book's TwoLayerNet by mini-batch SGD (Deep "
+                   "Learning from Scratch, chapter 4) on NumPy, CuPy, JAX or another Array-API library.", argv, prog)
 
 
 def sweep_main(argv=None, prog=None):
     """``examples/sweep.py``: ``xpnet sweep`` under the script's own name."""
+    return _script(add_sweep_arguments, sweep_command.run, "The learning-rate experiment: one TwoLayerNet per rate "
+                   "and seed, trained as one stacked computation.", argv, prog)
+
+
+def _script(add_arguments, command, description, argv, prog):
+    """One command as a script of its own (its options, ``--version``, the exit-code policy)."""
     prog = prog or program_name()
-    parser = add_sweep_arguments(_Parser(prog=prog, description="The learning-rate experiment: one TwoLayerNet per "
-                                         "rate and seed, trained as one stacked computation."))
+    parser = add_arguments(_Parser(prog=prog, description=description))
     parser.add_argument("--version", action="version", version=f"xpnet {__version__}")
-    return _guarded(prog, lambda: sweep_command.run(parser.parse_args(argv), prog))
+    return _guarded(prog, lambda: command(parser.parse_args(argv), prog))
+
+
+def _on_signal(signum, frame):
+    raise Interrupted(signum, signal.Signals(signum).name)
 
 
 def _guarded(prog, run):

@@ -27,7 +27,7 @@ import numpy as np
 
 from ..backend import asarray, dtype_name
 from . import cache
-from .keras import KERAS_MNIST_SHA256, keras_mnist_path, load_keras_npz  # noqa: F401
+from .keras import keras_mnist_path, load_keras_npz
 from .download import download_file, md5sum
 from .idx import DatasetError, read_idx
 

@@ -78,7 +78,6 @@ def describe() -> list[str]:
 
 def to_numpy(x):
     """A host copy (or view) of an array of this library."""
-    import numpy as np
     return x.get()
 
 

@@ -46,7 +46,6 @@ def describe() -> list[str]:
 
 def to_numpy(x):
     """A host copy (or view) of an array of this library."""
-    import numpy as np
     return x.detach().cpu().numpy()
 
 
