@@ -32,34 +32,22 @@ class _Parser(argparse.ArgumentParser):
         raise UsageError(message, prog=self.prog)
 
 
-def _positive_int(text):
-    try:
-        v = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"must be a positive whole number, got {text!r}")
-    if v < 1:
-        raise argparse.ArgumentTypeError(f"must be a positive whole number, got {text!r}")
-    return v
+def _argument(parse, ok, what):
+    """An argparse type: ``parse`` the text, then ``ok`` the value; else one message naming ``what``."""
+    def convert(text):
+        try:
+            value = parse(text)
+        except ValueError:
+            value = None
+        if value is None or not ok(value):
+            raise argparse.ArgumentTypeError(f"must be {what}, got {text!r}")
+        return value
+    return convert
 
 
-def _positive_float(text):
-    try:
-        v = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"must be a positive number, got {text!r}")
-    if not math.isfinite(v) or v <= 0:
-        raise argparse.ArgumentTypeError(f"must be a positive number, got {text!r}")
-    return v
-
-
-def _seed(text):
-    try:
-        v = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"must be a whole number from 0 to 2**32 - 1, got {text!r}")
-    if not 0 <= v < 2**32:
-        raise argparse.ArgumentTypeError(f"must be a whole number from 0 to 2**32 - 1, got {text!r}")
-    return v
+_positive_int = _argument(int, lambda v: v >= 1, "a positive whole number")
+_positive_float = _argument(float, lambda v: math.isfinite(v) and v > 0, "a positive number")
+_seed = _argument(int, lambda v: 0 <= v < 2**32, "a whole number from 0 to 2**32 - 1")
 
 
 def program_name(argv0=None) -> str:
