@@ -26,7 +26,7 @@ from .accel.contract import Stepper
 from .backend import to_numpy
 from .constants import DELTA
 from .history import History
-from .functions import to_one_hot
+from ._checks import one_hot
 from .nets import correct_counts
 from .random import Rng
 from .steps import numerical_step, step_of_data
@@ -59,7 +59,7 @@ def run_one(net, xp, train, test, history, plan, seed, lr, callbacks=(), progres
         with accel.run_scope(xp, array_api_compat.device(x), step_flops=step_flops(net, plan.batch_size),
                              grad=plan.grad, blas_threads=plan.blas_threads, fast=plan.fast) as threads:
             history.config["blas_threads"] = threads
-            t_hot = to_one_hot(labels, net.output_size, dtype=net.params["W1"].dtype)
+            t_hot = one_hot(xp, labels, net.output_size, net.params["W1"].dtype)  # labels checked by fit
             one = OneNet(net, x, t_hot, lr, plan, Rng(seed), xp)
             RunLoop(one, [history], bar, callbacks, plan.eval_batch, train, test).run(
                 plan.iters, plan.eval_every, plan.per_epoch, plan.evaluate)
@@ -169,7 +169,8 @@ class RunLoop:
             self.done += n
             if bad:
                 self.bar.total = sum(h.iterations if h.stopped else self.iters for h in histories)  # the ETA
-            if members.k == 1 and not bad:  # before the update that draws: the last frame shows the last loss
+            if members.k == 1 and not bad and not self.bar.disable:  # before the update that draws: the last
+                # frame shows the last loss
                 self.bar.set_postfix(loss=f"{losses[-1, 0]:.4f}", refresh=False)
             self.bar.update(sum(h.iterations for h in histories) - self.bar.n)
 

@@ -29,11 +29,10 @@ import numpy as np
 import array_api_compat
 
 from . import _progress, accel
-from ._checks import fast_value, per_net, positive_int, positive_number, seed_value
+from ._checks import fast_value, one_hot, per_net, positive_int, positive_number, seed_value
 from ._typing import ArrayLike
 from .accel.registry import backend_of
 from .backend import asarray, namespace, to_numpy
-from .functions import to_one_hot
 from .history import History, new_history
 from .live import LiveCurves, require_notebook
 from .nets import PARAM_NAMES, TwoLayerNet, correct_counts
@@ -189,7 +188,7 @@ class StackedNets:
         self.k = len(nets)
         dt = nets[0].params["W1"].dtype
         self.device = array_api_compat.device(x)
-        self.t_hot = to_one_hot(labels, nets[0].output_size, dtype=dt)
+        self.t_hot = one_hot(xp, labels, nets[0].output_size, dt)  # labels checked by fit_many
         self.params = {key: xp.stack([namespace(n.params[key]).asarray(n.params[key], copy=True) for n in nets])
                        for key in PARAM_NAMES}
         self.lr = xp.asarray(lrs, dtype=dt, device=self.device)

@@ -11,7 +11,6 @@ from typing import IO, Any, Callable, Iterable
 from ._checks import fast_value, is_int, positive_int, positive_number, prepare, require_float, seed_value, targets
 from ._typing import ArrayLike
 from .accel.registry import backend_of
-from .backend import namespace
 from .history import History, new_history
 from .live import LiveCurves, require_notebook
 from .nets import TwoLayerNet
@@ -28,8 +27,7 @@ GRADS = ("backprop", "numerical")
 
 def prepare_data(net, x, t, name):
     """``(xp, x, labels)``: x checked and in the net's dtype, labels checked (int64)."""
-    xp, x = prepare(**{f"x_{name}": x})
-    xp = namespace(x, net.params["W1"])
+    xp, x, _ = prepare(**{f"x_{name}": x, "W1": net.params["W1"]})  # one library, one device
     if not is_int(xp, x):  # integer images (uint8) are converted below
         require_float(xp, x, f"x_{name}")
     if x.ndim != 2 or x.shape[1] != net.input_size:

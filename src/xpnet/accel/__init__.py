@@ -102,10 +102,18 @@ def workers(xp) -> int:
     return 1 if getattr(mod, "parallel_map", None) is None else max(1, int(getattr(mod, "WORKERS", 1)))
 
 
+_packages_of: dict = {}  # id of a namespace module -> its backend package (asked once)
+
+
 def on_device(xp, device):
     """The context in which ``xp``'s creation functions make arrays on ``device`` (see
     :meth:`xpnet.accel.contract.Library.on_device`)."""
-    return package(backend_of(xp)).on_device(device)
+    pkg = _packages_of.get(id(xp))
+    if pkg is None:
+        pkg = package(backend_of(xp))
+        if isinstance(xp, types.ModuleType):  # modules live as long as the process: safe to remember
+            _packages_of[id(xp)] = pkg
+    return pkg.on_device(device)
 
 
 def device_scope(xp, device=None):
