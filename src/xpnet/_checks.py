@@ -197,19 +197,20 @@ def seed_value(value, name):
     return int(value)
 
 
-def per_net(value, k, name):
-    """``value`` once per net: one value for all, or a sequence (list, tuple, range, 1-D array) of
-    exactly ``k``; ValueError naming ``name`` otherwise."""
+def per_net(value, k, name, check):
+    """``value`` once per net, each passed through ``check(v, name)``: one value for all (named
+    ``name``), or a sequence (list, tuple, range, 1-D array) of exactly ``k`` (named ``name[i]``);
+    ValueError naming ``name`` otherwise."""
     if isinstance(value, (str, bytes, dict, set)):
         raise ValueError(f"{name} must be one value or a sequence of one per net ({k}), got {type(value).__name__}")
     if isinstance(value, (list, tuple, range)) or (np.ndim(value) == 1 and not np.isscalar(value)):
         values = list(value)
         if len(values) != k:
             raise ValueError(f"{name} must be one value or one per net ({k}), got {len(values)} values")
-        return values
+        return [check(v, f"{name}[{i}]") for i, v in enumerate(values)]
     if np.ndim(value) > 1:
         raise ValueError(f"{name} must be one value or a sequence of one per net ({k}), got shape {np.shape(value)}")
-    return [value] * k
+    return [check(value, name)] * k
 
 
 class NonFiniteError(FloatingPointError):

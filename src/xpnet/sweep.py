@@ -87,9 +87,8 @@ def fit_many(nets: Sequence[TwoLayerNet], x_train: ArrayLike, t_train: ArrayLike
     """
     nets = _check_nets(nets)
     k = len(nets)
-    lrs = [positive_number(v, "lr" if k == 1 or not _many(lr) else f"lr[{i}]")
-           for i, v in enumerate(per_net(lr, k, "lr"))]
-    seeds = [seed_value(v, "seed" if not _many(seed) else f"seed[{i}]") for i, v in enumerate(per_net(seed, k, "seed"))]
+    lrs = per_net(lr, k, "lr", positive_number)
+    seeds = per_net(seed, k, "seed", seed_value)
     iters = positive_int(iters, "iters")
     batch_size = positive_int(batch_size, "batch_size")
     eval_batch = positive_int(eval_batch, "eval_batch")
@@ -117,10 +116,6 @@ def fit_many(nets: Sequence[TwoLayerNet], x_train: ArrayLike, t_train: ArrayLike
                                  progress=False))
     return _fit_stacked(nets, lrs, seeds, data, iters, batch_size, eval_batch, evaluate, blas_threads, progress, fast,
                         threads, live)
-
-
-def _many(value):
-    return isinstance(value, (list, tuple, range)) or np.ndim(value) == 1
 
 
 def _check_nets(nets):
