@@ -40,30 +40,20 @@ math -> accel -> accel.<backend>.api -> math's function objects, never back.
 from __future__ import annotations
 
 import contextlib
-import types
 
-from .contract import (ACCELERATION_HOOKS, ENABLED, Acceleration, Library, Stepper, accelerated, replaceable,
-                       replacement, replacements)
+from .contract import (ACCELERATION_HOOKS, ENABLED, Acceleration, Library, Stepper, accelerated, namespace_backend,
+                       replaceable, replacement, replacements)
 from .registry import BACKENDS, BackendError, api, backend_of, package
 
 __all__ = ["ACCELERATION_HOOKS", "Acceleration", "Library", "Stepper", "BACKENDS", "BackendError", "accelerated",
-           "replaceable", "replacement", "replacements", "backend_of", "package", "chunk_size", "parallel_map",
-           "workers", "run_scope", "on_device", "device_scope", "cpu_threads", "cpu_thread_scope", "stepper", "stacked_stepper",
-           ]
-
-
-_apis_of: dict = {}  # id of a namespace module -> its backend's api.py (asked once)
+           "replaceable", "replacement", "replacements", "backend_of", "namespace_backend", "package", "chunk_size",
+           "parallel_map", "workers", "run_scope", "on_device", "device_scope", "cpu_threads", "cpu_thread_scope",
+           "stepper", "stacked_stepper"]
 
 
 def _module(xp):
     """The ``api.py`` of the backend of namespace ``xp`` (None when it has none)."""
-    key = id(xp)
-    if key not in _apis_of:
-        mod = api(backend_of(xp))
-        if not isinstance(xp, types.ModuleType):  # modules live as long as the process: safe to remember
-            return mod
-        _apis_of[key] = mod
-    return _apis_of[key]
+    return api(namespace_backend(xp))
 
 
 # ------------------------------------------------------------------ policies
@@ -102,18 +92,10 @@ def workers(xp) -> int:
     return 1 if getattr(mod, "parallel_map", None) is None else max(1, int(getattr(mod, "WORKERS", 1)))
 
 
-_packages_of: dict = {}  # id of a namespace module -> its backend package (asked once)
-
-
 def on_device(xp, device):
     """The context in which ``xp``'s creation functions make arrays on ``device`` (see
     :meth:`xpnet.accel.contract.Library.on_device`)."""
-    pkg = _packages_of.get(id(xp))
-    if pkg is None:
-        pkg = package(backend_of(xp))
-        if isinstance(xp, types.ModuleType):  # modules live as long as the process: safe to remember
-            _packages_of[id(xp)] = pkg
-    return pkg.on_device(device)
+    return package(namespace_backend(xp)).on_device(device)
 
 
 def device_scope(xp, device=None):

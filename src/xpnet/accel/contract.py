@@ -124,6 +124,11 @@ def _name_of(obj, key) -> str | None:
     return name
 
 
+def namespace_backend(xp) -> str | None:
+    """The backend name of a namespace; a module (it lives as long as the process) is asked once."""
+    return _name_of(xp, id(xp)) if isinstance(xp, types.ModuleType) else backend_of(xp)
+
+
 def _backend_of_args(args) -> str | None:
     for a in args:
         if isinstance(a, dict):
@@ -151,7 +156,7 @@ def replaceable(fn):
         if ENABLED.get():
             xp = kwargs.get("xp")
             if xp is not None:
-                backend = _name_of(xp, id(xp)) if isinstance(xp, types.ModuleType) else backend_of(xp)
+                backend = namespace_backend(xp)
             elif args and type(args[0]) is np.ndarray:  # the common case, cheaply
                 backend = "numpy"
             else:
