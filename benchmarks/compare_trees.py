@@ -69,13 +69,14 @@ def main():
             runs[name].append(run(getattr(args, name)))
     print(f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} cores; "
           f"median of {args.repeats} interleaved runs each (seconds; ratio new/old, below 1 = faster)")
-    print(f"{'work':<10} {'old':>8} {'new':>8} {'new/old':>8}")
+    print(f"{'work':<10} {'old':>8} {'new':>8} {'new/old':>8}  {'per-pair new/old (min-max)':>26}")
     table = {}
     for key in ("fit", "fit_many", "gradient"):
         old = statistics.median(r[key] for r in runs["old"])
         new = statistics.median(r[key] for r in runs["new"])
-        table[key] = {"old": old, "new": new, "ratio": new / old}
-        print(f"{key:<10} {old:8.3f} {new:8.3f} {new / old:8.3f}")
+        pairs = [n[key] / o[key] for o, n in zip(runs["old"], runs["new"])]  # the spread, pair by pair
+        table[key] = {"old": old, "new": new, "ratio": new / old, "pairs": pairs}
+        print(f"{key:<10} {old:8.3f} {new:8.3f} {new / old:8.3f}  {min(pairs):12.3f} - {max(pairs):.3f}")
     same = {r["fit_acc"] for r in runs["old"] + runs["new"]}
     print(f"fit's final test accuracy, every run of both trees: {sorted(same)}")
     if args.json:

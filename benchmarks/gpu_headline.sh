@@ -2,14 +2,21 @@
 # The headline command on the GPU, fast path and plain path, against NumPy (same seed, the bundled
 # digits); its last line compares their accuracies. Called by gpu_session.sh:
 #   bash benchmarks/gpu_headline.sh OUTDIR
+# CuPy's legs run first and every leg runs: a NumPy leg that fails cannot hide the GPU's answer.
 set -u
 out=${1:-benchmarks/out}
-for run in "numpy|--backend numpy" "cupy|--backend cupy" "cupy-plain|--backend cupy --plain"; do
+failed=0
+for run in "cupy|--backend cupy" "cupy-plain|--backend cupy --plain" "numpy|--backend numpy"; do
   IFS='|' read -r name flags <<< "$run"
-  python3 examples/train.py --dataset mnist-t10k --seed 0 $flags --out "$out/headline-$name" --overwrite \
-      --no-progress --no-plots > "$out/headline-$name.log" 2>&1 || { echo "$name: exit code $?"; tail -3 "$out/headline-$name.log"; exit 1; }
-  tail -2 "$out/headline-$name.log" | head -1
+  if python3 examples/train.py --dataset mnist-t10k --seed 0 $flags --out "$out/headline-$name" --overwrite \
+      --no-progress --no-plots > "$out/headline-$name.log" 2>&1; then
+    tail -2 "$out/headline-$name.log" | head -1
+  else
+    echo "$name: exit code $?: $(tail -1 "$out/headline-$name.log")"
+    failed=1
+  fi
 done
+[ "$failed" = 0 ] || exit 1
 python3 - "$out" <<'PY'
 import json, sys
 out = sys.argv[1]

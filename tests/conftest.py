@@ -10,8 +10,10 @@ import pytest
 
 import xpnet
 
-SHARED_MNIST = pathlib.Path(os.environ.get("XPNET_TEST_MNIST_DIR") or
-                            pathlib.Path(__file__).resolve().parents[1].parent / "shared" / "data" / "mnist")
+SHARED_MNIST = pathlib.Path(
+    os.environ.get("XPNET_TEST_MNIST_DIR")
+    or pathlib.Path(__file__).resolve().parents[1].parent / "shared" / "data" / "mnist"
+)
 
 
 def _cupy_reason():
@@ -19,6 +21,7 @@ def _cupy_reason():
         return "CuPy is not installed"
     try:
         import cupy
+
         if cupy.cuda.runtime.getDeviceCount() < 1:
             return "no CUDA device"
     except Exception as exc:  # driver missing
@@ -32,9 +35,14 @@ CUPY_SKIP = _cupy_reason()
 ARRAY_API_VERSION = "2024.12"
 if importlib.util.find_spec("array_api_strict") is not None:
     import array_api_strict
+
     array_api_strict.set_array_api_strict_flags(api_version=ARRAY_API_VERSION)
-TORCH_SKIP = None if importlib.util.find_spec("torch") else "PyTorch is not installed"
-JAX_SKIP = None if importlib.util.find_spec("jax") else "JAX is not installed: pip install 'xpnet[jax]'"
+TORCH_SKIP = (
+    None
+    if importlib.util.find_spec("torch")
+    else "PyTorch is not installed (a CPU build: pip install torch --index-url https://download.pytorch.org/whl/cpu)"
+)
+JAX_SKIP = None if importlib.util.find_spec("jax") else "JAX is not installed: pip install '.[jax]'"
 
 
 def backend_params(include_torch=True):
@@ -44,10 +52,14 @@ def backend_params(include_torch=True):
         pytest.param("cupy", id="cupy", marks=pytest.mark.skipif(CUPY_SKIP is not None, reason=f"cupy: {CUPY_SKIP}")),
     ]
     if include_torch:
-        params.append(pytest.param("torch", id="torch",
-                                   marks=pytest.mark.skipif(TORCH_SKIP is not None, reason=f"torch: {TORCH_SKIP}")))
-    params.append(pytest.param("jax", id="jax",
-                               marks=pytest.mark.skipif(JAX_SKIP is not None, reason=f"jax: {JAX_SKIP}")))
+        params.append(
+            pytest.param(
+                "torch", id="torch", marks=pytest.mark.skipif(TORCH_SKIP is not None, reason=f"torch: {TORCH_SKIP}")
+            )
+        )
+    params.append(
+        pytest.param("jax", id="jax", marks=pytest.mark.skipif(JAX_SKIP is not None, reason=f"jax: {JAX_SKIP}"))
+    )
     return params
 
 
@@ -76,7 +88,8 @@ def _no_env_backend(monkeypatch):
 
 def arr(xp, values, dtype="float64"):
     import numpy as np
-    return xpnet.asarray(np.asarray(values), dtype=dtype, backend=xpnet.backend.backend_of(xp))
+
+    return xpnet.asarray(np.asarray(values), dtype=dtype, backend=xpnet.backend.backend_of(xp).name)
 
 
 def host(a):
@@ -88,6 +101,7 @@ def shared_mnist(tmp_path):
     """A copy of MNIST's official test files (real digits) in a temporary folder,
     so that caches are written there and never beside the shared originals."""
     import shutil
+
     source = SHARED_MNIST
     if not (source / "t10k-images-idx3-ubyte.gz").exists():  # the copy that ships with xpnet
         from xpnet.datasets import BUNDLED_DIR as source

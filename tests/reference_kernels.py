@@ -1,13 +1,20 @@
 """Reference versions of the CuPy kernels' wrappers, written from the Array-API formulas they
-replace (``xpnet/accel/cupy/sources.py`` REPLACES), with the same signatures and the same
+replace (``xpnet/backend/cupy/sources.py`` REPLACES), with the same signatures and the same
 ``NotImplemented`` for inputs the real kernel declines. CPU tests run the fused compositions
-(``xpnet/accel/cupy/fused.py``) with these; the GPU tests compare the real kernels with them."""
+(``xpnet/backend/cupy/fast.py``) with these; the GPU tests compare the real kernels with them."""
 
 import array_api_compat
 
 from xpnet import softmax
-from xpnet.functions import sigmoid_of as _sigmoid
+from xpnet.backend import accelerated
 from xpnet.constants import DELTA
+from xpnet.functions import sigmoid_of
+
+
+def _sigmoid(x):
+    """``functions.sigmoid_of``'s Array-API code (no faster form)."""
+    with accelerated(False):
+        return sigmoid_of(x)
 
 
 def _xp(a):
@@ -15,13 +22,13 @@ def _xp(a):
 
 
 def sigmoid(x):
-    return _sigmoid.array_api(x)
+    return _sigmoid(x)
 
 
 def bias_sigmoid(a, b):
     if a.ndim != 2 or tuple(b.shape) != (a.shape[1],) or a.dtype != b.dtype:
         return NotImplemented
-    return _sigmoid.array_api(a + b)
+    return _sigmoid(a + b)
 
 
 def softmax_loss_grad(scores, b, t, n):
@@ -61,8 +68,9 @@ def take_rows(arrays, idx):
 def _label_loss(xp, scores, labels):
     """-mean over the last-but-one axis of log(softmax(scores)[label] + delta); scores (..., N, C)."""
     e = xp.exp(scores)
-    picked = xp.take_along_axis(scores, xp.broadcast_to(xp.reshape(labels, (-1, 1)), scores.shape[:-1] + (1,)),
-                                axis=-1)[..., 0]
+    picked = xp.take_along_axis(
+        scores, xp.broadcast_to(xp.reshape(labels, (-1, 1)), scores.shape[:-1] + (1,)), axis=-1
+    )[..., 0]
     return -xp.mean(xp.log(xp.exp(picked) / xp.sum(e, axis=-1) + DELTA), axis=-1)
 
 
@@ -71,7 +79,7 @@ def numgrad_hidden(a1t, z1t, xrows, w2, a2c, labels, h):
     xp = _xp(a1t)
     out = []
     for sign in (1.0, -1.0):
-        dz = _sigmoid.array_api(a1t[None, ...] + (sign * h) * xrows[:, None, :]) - z1t[None, ...]  # (R, H, N)
+        dz = _sigmoid(a1t[None, ...] + (sign * h) * xrows[:, None, :]) - z1t[None, ...]  # (R, H, N)
         scores = a2c[None, None, ...] + dz[..., None] * w2[None, :, None, :]  # (R, H, N, C)
         out.append(_label_loss(xp, scores, labels))
     return (out[0] - out[1]) / (2 * h)

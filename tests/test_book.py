@@ -17,8 +17,19 @@ import book_reference as book  # noqa: E402  (the book's chapter-4 code, written
 
 
 def test_the_names_a_reader_looks_for():
-    for name in ("sum_squared_error", "mean_squared_error", "simpleNet", "numerical_gradient_2d", "gradient_descent",
-                 "TwoLayerNet", "load_mnist", "softmax_loss", "relu_grad", "step_function", "identity_function"):
+    for name in (
+        "sum_squared_error",
+        "mean_squared_error",
+        "simpleNet",
+        "numerical_gradient_2d",
+        "gradient_descent",
+        "TwoLayerNet",
+        "load_mnist",
+        "softmax_loss",
+        "relu_grad",
+        "step_function",
+        "identity_function",
+    ):
         assert name in xb.__all__ and callable(getattr(xb, name))
     y = np.array([0.1, 0.05, 0.6, 0.0, 0.05, 0.1, 0.0, 0.1, 0.0, 0.0])
     t = np.array([0, 0, 1, 0, 0, 0, 0, 0, 0, 0])
@@ -30,7 +41,8 @@ def test_the_names_a_reader_looks_for():
 
 def test_gradient_2d_and_gradient_method_forms():
     def function_2(x):
-        return x[0] ** 2 + x[1] ** 2 if x.ndim == 1 else np.sum(x ** 2, axis=1)
+        return x[0] ** 2 + x[1] ** 2 if x.ndim == 1 else np.sum(x**2, axis=1)
+
     X = np.array([[3.0, 4.0], [0.0, 2.0], [3.0, 0.0]])
     g = xb.numerical_gradient_2d(function_2, X)
     np.testing.assert_allclose(g, 2 * X, atol=1e-7)
@@ -58,6 +70,7 @@ def test_seed_none_follows_numpys_global_seed():
 
 def test_load_mnist_in_the_books_dtypes(tmp_path, monkeypatch, shared_mnist):
     from test_datasets import make_set
+
     monkeypatch.setenv("XPNET_DATA_DIR", str(tmp_path / "data"))
     monkeypatch.setenv("KERAS_HOME", str(tmp_path / "no-keras"))
     make_set(tmp_path / "data" / "mnist", seed=2)
@@ -83,8 +96,10 @@ def _train_neuralnet(functions, x, t, xt, tt, iters):
                 net.params[key] -= lr * grad[key]
             loss = net.loss(x[mask], t[mask])
             if i % iter_per_epoch == 0:
-                acc = [float(np.sum(np.argmax(net.predict(a), axis=1) == np.argmax(b, axis=1)) / a.shape[0])
-                       for a, b in ((x, t), (xt, tt))]
+                acc = [
+                    float(np.sum(np.argmax(net.predict(a), axis=1) == np.argmax(b, axis=1)) / a.shape[0])
+                    for a, b in ((x, t), (xt, tt))
+                ]
                 printed.append(f"train acc, test acc | {acc[0]}, {acc[1]}  loss {float(loss):.10f}")
     return printed, net
 
@@ -101,7 +116,23 @@ def test_train_neuralnet_prints_the_same_with_xpnet():
 
 def test_xpnet_book_names_are_xpnets_and_work_on_other_backends():
     import array_api_strict as xps
+
     assert xb.sigmoid is xpnet.sigmoid and xb.TwoLayerNet is xpnet.TwoLayerNet
     y = xps.asarray([[0.1, 0.9], [0.8, 0.2]])
     assert float(xb.softmax_loss(y, xps.asarray([1, 0]))) == pytest.approx(
-        float(xb.cross_entropy_error(xb.softmax(y), xps.asarray([1, 0]))))
+        float(xb.cross_entropy_error(xb.softmax(y), xps.asarray([1, 0])))
+    )
+
+
+def test_the_books_int_arrays_and_lists_give_the_books_results():
+    """Chapter 3's own calls: ``softmax(np.array([1010, 1000, 990]))`` (ints) and lists."""
+    from xpnet import book
+
+    y = book.softmax(np.array([1010, 1000, 990]))
+    np.testing.assert_allclose(y, [9.99954600e-01, 4.53978686e-05, 2.06106005e-09], rtol=1e-6)
+    assert y.dtype == np.float64
+    np.testing.assert_allclose(book.sigmoid(np.array([-1, 1, 2])), [0.26894142, 0.73105858, 0.88079708], rtol=1e-7)
+    np.testing.assert_allclose(book.sigmoid([0, 1]), [0.5, 0.73105858], rtol=1e-7)
+    np.testing.assert_allclose(book.sigmoid_grad(np.array([0])), [0.25])
+    with pytest.raises(TypeError):  # the core API stays strict
+        xpnet.softmax(np.array([1010, 1000, 990]))

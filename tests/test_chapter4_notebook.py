@@ -7,9 +7,9 @@ import os
 
 import pytest
 
-nbformat = pytest.importorskip("nbformat", reason="the notebook tests need nbclient: pip install '.[test]'")
-pytest.importorskip("nbclient", reason="the notebook tests need nbclient: pip install '.[test]'")
-pytest.importorskip("ipykernel", reason="the notebook tests need ipykernel: pip install '.[test]'")
+nbformat = pytest.importorskip("nbformat", reason="the notebook tests need nbclient: pip install '.[notebook]'")
+pytest.importorskip("nbclient", reason="the notebook tests need nbclient: pip install '.[notebook]'")
+pytest.importorskip("ipykernel", reason="the notebook tests need ipykernel: pip install '.[notebook]'")
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 PATH = os.path.join(ROOT, "examples", "chapter4.ipynb")
@@ -20,12 +20,20 @@ BOOK = [
     ["(8000, 784) (8000, 10)", "(10, 784) (10, 10)"],
     ["0.1999999999990898", "0.2999999999986347"],
     ["[6. 8.]", "[0. 4.]", "[6. 0.]"],
-    ["lr=0.1: [-6.11110793e-10  8.14814391e-10]", "lr=10: [-2.58983747e+13 -1.29524862e+12]",
-     "lr=1e-10: [-2.99999994  3.99999992]"],
+    [
+        "lr=0.1: [-6.11110793e-10  8.14814391e-10]",
+        "lr=10: [-2.58983747e+13 -1.29524862e+12]",
+        "lr=1e-10: [-2.99999994  3.99999992]",
+    ],
     # simpleNet from the weights the book prints (rounded to 8 digits; the book's loss, 0.92806853663411326,
     # and dW come from the unrounded ones, so they agree to 6 or 7 digits)
-    ["[1.05414809 0.63071653 1.1328074 ]", "2", "0.9280682857864075",
-     "[[ 0.21924757  0.14356243 -0.36281   ]", " [ 0.32887136  0.21534364 -0.544215  ]]"],
+    [
+        "[1.05414809 0.63071653 1.1328074 ]",
+        "2",
+        "0.9280682857864075",
+        "[[ 0.21924757  0.14356243 -0.36281   ]",
+        " [ 0.32887136  0.21534364 -0.544215  ]]",
+    ],
     ["{'W1': (784, 50), 'b1': (50,), 'W2': (50, 10), 'b2': (10,)}", "W1 True", "b1 True", "W2 True", "b2 True"],
     None,  # the training's final accuracies: checked below, with their tolerance
 ]
@@ -36,8 +44,12 @@ def _stdout(cell):
 
 
 def _images(cell):
-    return [o for o in cell.outputs if o.get("output_type") in ("display_data", "execute_result")
-            and base64.b64decode(o.get("data", {}).get("image/png", ""))[:4] == b"\x89PNG"]
+    return [
+        o
+        for o in cell.outputs
+        if o.get("output_type") in ("display_data", "execute_result")
+        and base64.b64decode(o.get("data", {}).get("image/png", ""))[:4] == b"\x89PNG"
+    ]
 
 
 def _tagged(nb, tag):
@@ -47,6 +59,7 @@ def _tagged(nb, tag):
 @pytest.fixture(scope="module")
 def executed(tmp_path_factory):
     import sys
+
     sys.path.insert(0, os.path.join(ROOT, "examples"))
     try:
         import make_chapter4_notebook as maker
@@ -62,6 +75,7 @@ def executed(tmp_path_factory):
 
 def test_the_stored_notebook_is_the_one_the_maker_writes():
     import sys
+
     sys.path.insert(0, os.path.join(ROOT, "examples"))
     try:
         import make_chapter4_notebook as maker

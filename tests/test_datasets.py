@@ -23,10 +23,12 @@ def make_set(folder, n_train=30, n_test=12, seed=0, compress=False):
     no published checksum, so they are checked for structure (a .gz under MNIST's names must be
     the published file; see publish())."""
     rng = np.random.default_rng(seed)
-    arrays = {"train_images": rng.integers(0, 256, (n_train, 28, 28), dtype=np.uint8),
-              "train_labels": rng.integers(0, 10, n_train, dtype=np.uint8),
-              "test_images": rng.integers(0, 256, (n_test, 28, 28), dtype=np.uint8),
-              "test_labels": rng.integers(0, 10, n_test, dtype=np.uint8)}
+    arrays = {
+        "train_images": rng.integers(0, 256, (n_train, 28, 28), dtype=np.uint8),
+        "train_labels": rng.integers(0, 10, n_train, dtype=np.uint8),
+        "test_images": rng.integers(0, 256, (n_test, 28, 28), dtype=np.uint8),
+        "test_labels": rng.integers(0, 10, n_test, dtype=np.uint8),
+    }
     os.makedirs(folder, exist_ok=True)
     for key, name in FILES.items():
         write_idx(os.path.join(folder, name if compress else name[:-3]), arrays[key])
@@ -36,6 +38,7 @@ def make_set(folder, n_train=30, n_test=12, seed=0, compress=False):
 def publish(monkeypatch, folder, spec="MNIST"):
     """Make the .gz files in ``folder`` the 'published' ones of ``spec`` for this test."""
     import dataclasses
+
     old = getattr(datasets, spec)
     md5 = {k: hashlib.md5((folder / name).read_bytes()).hexdigest() for k, name in FILES.items()}
     monkeypatch.setattr(datasets, spec, dataclasses.replace(old, md5=md5))
@@ -59,14 +62,15 @@ def test_load_forms_and_backend(tmp_path, backend, compress, monkeypatch):
     if compress:
         publish(monkeypatch, tmp_path / "mnist")
     (x, t), (xt, tt) = datasets.load_mnist(data_dir=tmp_path, download=False)
-    assert xpnet.backend.backend_of(xpnet.namespace(x)) == backend
+    assert xpnet.backend.backend_of(xpnet.namespace(x)).name == backend
     x, t, xt = xpnet.to_numpy(x), xpnet.to_numpy(t), xpnet.to_numpy(xt)
     assert x.shape == (30, 784) and x.dtype == np.float32 and xt.shape == (12, 784)
     assert 0.0 <= x.min() and x.max() <= 1.0
     np.testing.assert_allclose(x, arrays["train_images"].reshape(30, 784) / 255.0, rtol=1e-6)
     assert t.dtype == np.int64 and np.array_equal(t, arrays["train_labels"])
-    (x, t), _ = datasets.load_mnist(normalize=False, flatten=False, one_hot_label=True,
-                                    data_dir=tmp_path, download=False)
+    (x, t), _ = datasets.load_mnist(
+        normalize=False, flatten=False, one_hot_label=True, data_dir=tmp_path, download=False
+    )
     x, t = xpnet.to_numpy(x), xpnet.to_numpy(t)
     assert x.shape == (30, 1, 28, 28) and x.dtype == np.uint8
     assert np.array_equal(x[:, 0], arrays["train_images"])
@@ -118,14 +122,17 @@ def _corrupt(tmp_path, how):
     return path
 
 
-@pytest.mark.parametrize("how,pattern", [
-    ("truncated-gzip", "truncated or damaged"),
-    ("magic", "IDX file has 7 dimensions|wrong magic"),
-    ("length", r"header promises .* \(truncated\)"),
-    ("counts", "holds 30 images but .* holds 29 labels"),
-    ("dims", r"items of shape \(20, 20\), expected \(28, 28\)"),
-    ("labels-as-images", "has 1 dimensions, expected 3"),
-])
+@pytest.mark.parametrize(
+    "how,pattern",
+    [
+        ("truncated-gzip", "truncated or damaged"),
+        ("magic", "IDX file has 7 dimensions|wrong magic"),
+        ("length", r"header promises .* \(truncated\)"),
+        ("counts", "holds 30 images but .* holds 29 labels"),
+        ("dims", r"items of shape \(20, 20\), expected \(28, 28\)"),
+        ("labels-as-images", "has 1 dimensions, expected 3"),
+    ],
+)
 def test_bad_files(tmp_path, how, pattern):
     _corrupt(tmp_path, how)
     with pytest.raises(DatasetError, match=pattern) as info:
@@ -148,6 +155,7 @@ def test_missing_without_download(tmp_path):
 
 
 # ------------------------------------------------------------------ downloads
+
 
 class _Handler(http.server.BaseHTTPRequestHandler):
     routes = {}
@@ -180,7 +188,7 @@ class _Handler(http.server.BaseHTTPRequestHandler):
             self.send_header("Content-Length", str(len(body)))
             self.end_headers()
             for i in range(len(body)):
-                self.wfile.write(body[i:i + 1])
+                self.wfile.write(body[i : i + 1])
                 self.wfile.flush()
                 time.sleep(0.05)
         elif mode == "endless":  # streams without end, no length announced
@@ -222,8 +230,9 @@ def server():
 def _spec_for(tmp_path, base_urls, arrays_dir):
     """A Spec whose checksums are those of files made here."""
     md5 = {k: hashlib.md5((arrays_dir / name).read_bytes()).hexdigest() for k, name in FILES.items()}
-    return datasets.Spec(name="TEST", folder="test-set", md5=md5, mirrors=tuple(base_urls),
-                         mirror_env="XPNET_TEST_MIRROR")
+    return datasets.Spec(
+        name="TEST", folder="test-set", md5=md5, mirrors=tuple(base_urls), mirror_env="XPNET_TEST_MIRROR"
+    )
 
 
 @pytest.mark.parametrize("first", ["404", "500", "slow"])
@@ -239,13 +248,15 @@ def test_mirror_order(tmp_path, server, first):
     raw = datasets.load_raw(spec, root, progress=False) if first != "slow" else None
     if first == "slow":
         from xpnet.datasets import fetch
+
         paths = fetch(spec, root, progress=False, timeout=0.5)
         assert set(paths) == set(FILES)
         raw = datasets.load_raw(spec, root, download=False, progress=False)
     assert raw["train_images"].shape == (30, 28, 28)
     assert sorted(files_in(root / "test-set")) == sorted(list(FILES.values()) + ["test-set-all.cache"])
     assert sorted(files_in(root / "test-set" / "test-set-all.cache")) == sorted(
-        [f"{k}.npy" for k in FILES] + ["signature.json"])
+        [f"{k}.npy" for k in FILES] + ["signature.json"]
+    )
 
 
 def test_env_mirror_goes_first(tmp_path, server, monkeypatch):
@@ -302,8 +313,9 @@ def test_all_mirrors_fail_message(tmp_path, server):
 
 # ------------------------------------------------------------------ other sets
 
+
 def test_digits_option(backend):
-    pytest.importorskip("sklearn", reason="the 8x8 digits need scikit-learn: pip install 'xpnet[digits]'")
+    pytest.importorskip("sklearn", reason="the 8x8 digits need scikit-learn: pip install '.[digits]'")
     (x, t), (xt, tt) = datasets.load_digits()
     assert tuple(x.shape) == (1437, 64) and tuple(xt.shape) == (360, 64)
     h = xpnet.to_numpy(x)
@@ -316,14 +328,17 @@ def test_digits_option(backend):
 def test_digits_without_scikit_learn_is_one_clear_error(monkeypatch):
     monkeypatch.setitem(sys.modules, "sklearn", None)
     monkeypatch.setitem(sys.modules, "sklearn.datasets", None)
-    with pytest.raises(DatasetError, match=r"scikit-learn, which is not installed: pip install 'xpnet\[digits\]'"):
+    with pytest.raises(DatasetError, match=r"scikit-learn, which is not installed: pip install scikit-learn"):
         datasets.load_digits()
 
 
 def test_bundled_test_digits_are_the_published_files(tmp_path):
     import hashlib
-    files = {"t10k-images-idx3-ubyte.gz": "9fb629c4189551a2d022fa330f9573f3",
-             "t10k-labels-idx1-ubyte.gz": "ec29112dd5afa0611ce80d1b7f02629c"}
+
+    files = {
+        "t10k-images-idx3-ubyte.gz": "9fb629c4189551a2d022fa330f9573f3",
+        "t10k-labels-idx1-ubyte.gz": "ec29112dd5afa0611ce80d1b7f02629c",
+    }
     for name, md5 in files.items():
         assert hashlib.md5((datasets.BUNDLED_DIR / name).read_bytes()).hexdigest() == md5
     assert "Creative Commons Attribution-Share Alike 3.0" in (datasets.BUNDLED_DIR / "NOTICE").read_text()
@@ -352,8 +367,10 @@ def test_fashion_mnist_from_folder(tmp_path):
     assert np.array_equal(xpnet.to_numpy(t), arrays["train_labels"])
 
 
-@pytest.mark.skipif(not os.path.exists("/usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz"),
-                    reason="Debian's dataset-fashion-mnist is not installed")
+@pytest.mark.skipif(
+    not os.path.exists("/usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz"),
+    reason="Debian's dataset-fashion-mnist is not installed",
+)
 def test_fashion_mnist_debian(tmp_path):
     (x, t), (xt, tt) = datasets.load_fashion_mnist(data_dir=tmp_path, download=False)
     assert tuple(x.shape) == (60000, 784) and tuple(xt.shape) == (10000, 784)
@@ -361,21 +378,28 @@ def test_fashion_mnist_debian(tmp_path):
 
 def test_cli_check(tmp_path):
     make_set(tmp_path / "mnist")
-    run = subprocess.run([sys.executable, "-m", "xpnet.datasets", "mnist", "--data-dir", str(tmp_path),
-                          "--no-download"], capture_output=True, text=True)
+    run = subprocess.run(
+        [sys.executable, "-m", "xpnet.datasets", "mnist", "--data-dir", str(tmp_path), "--no-download"],
+        capture_output=True,
+        text=True,
+    )
     assert run.returncode == 0, run.stderr
     assert "valid: 30 training and 12 test images" in run.stdout
     assert run.stdout.count("md5 ") == 4
     bad = subprocess.run([sys.executable, "-m", "xpnet.datasets", "cifar"], capture_output=True, text=True)
     assert bad.returncode == 2 and "Traceback" not in bad.stderr and len(bad.stderr.strip().splitlines()) == 1
-    missing = subprocess.run([sys.executable, "-m", "xpnet.datasets", "mnist", "--data-dir",
-                              str(tmp_path / "none"), "--no-download"], capture_output=True, text=True)
+    missing = subprocess.run(
+        [sys.executable, "-m", "xpnet.datasets", "mnist", "--data-dir", str(tmp_path / "none"), "--no-download"],
+        capture_output=True,
+        text=True,
+    )
     assert missing.returncode == 1 and "not found" in missing.stderr
 
 
 def test_real_mnist_test_digits(shared_mnist, tmp_path):
     """The official test files (byte-identical to the published ones) load and checksum."""
     import shutil
+
     for name in (FILES["test_images"], FILES["test_labels"]):
         shutil.copy(shared_mnist / name, tmp_path / name)
         assert hashlib.md5((tmp_path / name).read_bytes()).hexdigest() in datasets.MNIST.md5.values()
@@ -388,6 +412,7 @@ def test_real_digits_train_to_90_percent(shared_mnist):
     """TwoLayerNet(784, 50, 10) by backprop with the book's hyper-parameters (batch 100,
     lr 0.1) on the first 8,000 real test digits; the last 2,000 are held out."""
     from xpnet.train import fit
+
     (x, t), (xt, tt) = datasets.load_mnist_t10k(data_dir=shared_mnist.parent, dtype="float64")
     net = xpnet.TwoLayerNet(784, 50, 10, seed=0)
     h = fit(net, x, t, xt, tt, iters=2400, batch_size=100, lr=0.1, seed=0, progress=False)
@@ -397,45 +422,56 @@ def test_real_digits_train_to_90_percent(shared_mnist):
 
 # ------------------------------------------------------------------ where other libraries keep MNIST
 
+
 def test_mnist_found_in_torchvisions_layout(tmp_path, monkeypatch):
     """torchvision keeps MNIST in <root>/MNIST/raw/ (uncompressed IDX files)."""
     monkeypatch.setenv("KERAS_HOME", str(tmp_path / "no-keras"))
     arrays = make_set(tmp_path / "root" / "MNIST" / "raw", seed=7, compress=False)
-    (x, t), (xt, tt) = datasets.load_mnist(data_dir=tmp_path / "root", normalize=False, download=False,
-                                           backend="numpy")
+    (x, t), (xt, tt) = datasets.load_mnist(data_dir=tmp_path / "root", normalize=False, download=False, backend="numpy")
     assert np.array_equal(x.reshape(-1, 28, 28), arrays["train_images"])
     assert np.array_equal(tt, arrays["test_labels"].astype(np.int64))
 
 
 def _keras_npz(path, arrays):
     path.parent.mkdir(parents=True, exist_ok=True)
-    np.savez_compressed(path, x_train=arrays["train_images"], y_train=arrays["train_labels"],
-                        x_test=arrays["test_images"], y_test=arrays["test_labels"])
+    np.savez_compressed(
+        path,
+        x_train=arrays["train_images"],
+        y_train=arrays["train_labels"],
+        x_test=arrays["test_images"],
+        y_test=arrays["test_labels"],
+    )
 
 
 def _full_size(seed=0):
     rng = np.random.default_rng(seed)
-    return {"train_images": rng.integers(0, 256, (60000, 28, 28), dtype=np.uint8),
-            "train_labels": rng.integers(0, 10, 60000, dtype=np.uint8),
-            "test_images": rng.integers(0, 256, (10000, 28, 28), dtype=np.uint8),
-            "test_labels": rng.integers(0, 10, 10000, dtype=np.uint8)}
+    return {
+        "train_images": rng.integers(0, 256, (60000, 28, 28), dtype=np.uint8),
+        "train_labels": rng.integers(0, 10, 60000, dtype=np.uint8),
+        "test_images": rng.integers(0, 256, (10000, 28, 28), dtype=np.uint8),
+        "test_labels": rng.integers(0, 10, 10000, dtype=np.uint8),
+    }
 
 
 def test_mnist_found_where_keras_keeps_it(tmp_path, monkeypatch):
     arrays = _full_size()
     monkeypatch.setenv("KERAS_HOME", str(tmp_path / "keras"))
     _keras_npz(tmp_path / "keras" / "datasets" / "mnist.npz", arrays)
-    (x, t), (xt, tt) = datasets.load_mnist(data_dir=tmp_path / "empty", normalize=False, download=False,
-                                           backend="numpy")
+    (x, t), (xt, tt) = datasets.load_mnist(
+        data_dir=tmp_path / "empty", normalize=False, download=False, backend="numpy"
+    )
     assert np.array_equal(x.reshape(-1, 28, 28), arrays["train_images"]) and xt.shape == (10000, 784)
     assert not (tmp_path / "empty").exists()  # nothing downloaded, nothing written
 
 
-@pytest.mark.parametrize("damage,pattern", [
-    ("labels", r"train_labels holds labels up to 12, expected 0-9"),
-    ("shape", r"test_images is uint8 of shape \(10, 28, 28\), expected uint8 \(10000, 28, 28\)"),
-    ("not npz", r"not a readable Keras MNIST file"),
-])
+@pytest.mark.parametrize(
+    "damage,pattern",
+    [
+        ("labels", r"train_labels holds labels up to 12, expected 0-9"),
+        ("shape", r"test_images is uint8 of shape \(10, 28, 28\), expected uint8 \(10000, 28, 28\)"),
+        ("not npz", r"not a readable Keras MNIST file"),
+    ],
+)
 def test_keras_file_is_checked_like_a_placed_file(tmp_path, monkeypatch, damage, pattern):
     arrays = _full_size(1)
     path = tmp_path / "keras" / "datasets" / "mnist.npz"
@@ -454,16 +490,23 @@ def test_keras_file_is_checked_like_a_placed_file(tmp_path, monkeypatch, damage,
 
 # ------------------------------------------------------------------ issue 11: downloads and caches at the edges
 
-@pytest.mark.parametrize("mode,pattern", [
-    ("chunked-cut", r"IncompleteRead|cut short"),
-    ("not-http", r"BadStatusLine|RemoteDisconnected|not HTTP"),
-    ("trickle", r"too slow"),
-    ("endless", r"sent more than the published file's"),
-])
-def test_every_network_failure_is_a_dataset_error_and_the_next_mirror_is_tried(tmp_path, server, monkeypatch,
-                                                                                mode, pattern):
+
+@pytest.mark.parametrize(
+    "mode,pattern",
+    [
+        ("chunked-cut", r"IncompleteRead|cut short"),
+        ("not-http", r"BadStatusLine|RemoteDisconnected|not HTTP"),
+        ("trickle", r"too slow"),
+        ("endless", r"sent more than the published file's"),
+    ],
+)
+def test_every_network_failure_is_a_dataset_error_and_the_next_mirror_is_tried(
+    tmp_path, server, monkeypatch, mode, pattern
+):
     import dataclasses
+
     from xpnet.datasets import download
+
     monkeypatch.setattr(download, "GRACE", 0.3)
     url, routes = server
     src = tmp_path / "src"
@@ -487,8 +530,9 @@ def test_auto_falls_back_when_the_mirror_breaks_mid_body(tmp_path, server, monke
     body = gzip.compress(b"x" * 100_000)
     for name in FILES.values():
         routes[f"/m/{name}"] = ("chunked-cut", body)
-    monkeypatch.setattr(datasets, "MNIST", datasets.MNIST.__class__(**{**datasets.MNIST.__dict__,
-                                                                       "mirrors": (f"{url}/m/",)}))
+    monkeypatch.setattr(
+        datasets, "MNIST", datasets.MNIST.__class__(**{**datasets.MNIST.__dict__, "mirrors": (f"{url}/m/",)})
+    )
     monkeypatch.setenv("KERAS_HOME", str(tmp_path / "no-keras"))
     lines = []
     name, ((x, _), _) = datasets.load_dataset("auto", data_dir=tmp_path, notice=lines.append, progress=False)
@@ -529,12 +573,17 @@ def test_another_data_sets_gz_under_mnists_names_is_refused(tmp_path, monkeypatc
 
 def test_float_or_signed_idx_elements_are_refused(tmp_path):
     import struct
+
     make_set(tmp_path / "mnist")
     labels = np.arange(30, dtype=">f4") % 10
     (tmp_path / "mnist" / "train-labels-idx1-ubyte").write_bytes(
-        bytes([0, 0, 0x0D, 1]) + struct.pack(">I", 30) + labels.tobytes())
-    with pytest.raises(DatasetError, match=r"train-labels-idx1-ubyte: elements of type float32 \(IDX code 0x0d\), "
-                                           r"expected uint8"):
+        bytes([0, 0, 0x0D, 1]) + struct.pack(">I", 30) + labels.tobytes()
+    )
+    with pytest.raises(
+        DatasetError,
+        match=r"train-labels-idx1-ubyte: elements of type float32 \(IDX code 0x0d\), "
+        r"expected uint8",
+    ):
         datasets.load_mnist(data_dir=tmp_path, download=False)
 
 
@@ -543,14 +592,20 @@ def test_fetch_does_not_call_a_truncated_file_checked(tmp_path):
     make_set(folder)
     path = folder / "train-images-idx3-ubyte"
     path.write_bytes(path.read_bytes()[:-100])
-    run = subprocess.run([sys.executable, "-m", "xpnet", "fetch", "mnist", "--data-dir", str(tmp_path),
-                          "--no-download"], capture_output=True, text=True)
+    run = subprocess.run(
+        [sys.executable, "-m", "xpnet", "fetch", "mnist", "--data-dir", str(tmp_path), "--no-download"],
+        capture_output=True,
+        text=True,
+    )
     assert run.returncode == 1 and "Traceback" not in run.stderr
     assert run.stdout == "" and "truncated" in run.stderr and len(run.stderr.strip().splitlines()) == 1
     path.unlink()
     make_set(folder)
-    ok = subprocess.run([sys.executable, "-m", "xpnet", "fetch", "mnist", "--data-dir", str(tmp_path),
-                         "--no-download"], capture_output=True, text=True)
+    ok = subprocess.run(
+        [sys.executable, "-m", "xpnet", "fetch", "mnist", "--data-dir", str(tmp_path), "--no-download"],
+        capture_output=True,
+        text=True,
+    )
     assert ok.returncode == 0 and ok.stdout.count("structure checked only (an uncompressed file") == 4
 
 

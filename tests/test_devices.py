@@ -11,11 +11,10 @@ import numpy as np
 import pytest
 
 import xpnet
+from conftest import JAX_SKIP
 from xpnet import TwoLayerNet
 from xpnet.backend import get_device
 from xpnet.train import fit
-
-from conftest import JAX_SKIP
 
 
 def _data(n=200, d=8, c=3, seed=0):
@@ -27,6 +26,7 @@ def _data(n=200, d=8, c=3, seed=0):
 
 def test_new_arrays_are_made_on_the_chosen_device():
     import array_api_strict as xps
+
     with xpnet.use_backend("array_api_strict", device="device1"):
         assert get_device() == xps.Device("device1")
         net = TwoLayerNet(8, 5, 3, seed=0)
@@ -52,7 +52,9 @@ def test_training_on_another_device_gives_the_same_numbers():
 
 def test_the_loaders_place_data_on_the_device(tmp_path):
     import array_api_strict as xps
+
     from xpnet.datasets import load_mnist_t10k
+
     with xpnet.use_backend("array_api_strict:device2"):
         (x, t), _ = load_mnist_t10k(data_dir=tmp_path)
     assert x.device == xps.Device("device2") and t.device == xps.Device("device2")
@@ -99,13 +101,48 @@ def test_cli_device_option(tmp_path):
     train = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "examples", "train.py")
     env = dict(os.environ, MPLBACKEND="Agg")
     env.pop("XPNET_BACKEND", None)
-    run = subprocess.run([sys.executable, train, "--dataset", "mnist-t10k", "--iters", "5", "--device", "cuda",
-                          "--out", str(tmp_path / "o")], capture_output=True, text=True, env=env, timeout=120)
+    run = subprocess.run(
+        [
+            sys.executable,
+            train,
+            "--dataset",
+            "mnist-t10k",
+            "--iters",
+            "5",
+            "--device",
+            "cuda",
+            "--out",
+            str(tmp_path / "o"),
+        ],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=120,
+    )
     assert run.returncode == 2 and run.stderr.strip().splitlines() == [
-        "train.py: error: unknown device 'cuda' for backend numpy: its devices are cpu (or their index, 0 to 0)"]
-    run = subprocess.run([sys.executable, train, "--dataset", "mnist-t10k", "--iters", "5", "--backend",
-                          "array_api_strict", "--device", "device1", "--out", str(tmp_path / "ok"), "--no-plots"],
-                         capture_output=True, text=True, env=env, timeout=300)
+        "train.py: error: unknown device 'cuda' for backend numpy: its devices are cpu (or their index, 0 to 0)"
+    ]
+    run = subprocess.run(
+        [
+            sys.executable,
+            train,
+            "--dataset",
+            "mnist-t10k",
+            "--iters",
+            "5",
+            "--backend",
+            "array_api_strict",
+            "--device",
+            "device1",
+            "--out",
+            str(tmp_path / "ok"),
+            "--no-plots",
+        ],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=300,
+    )
     assert run.returncode == 0, run.stderr
 
 
@@ -113,7 +150,9 @@ def test_everything_xpnet_makes_is_made_on_the_chosen_device():
     """Parameters, biases, one-hot rows, mini-batch indices and every numerical gradient land on the
     device the inputs live on (array-api-strict's stand-in 'device2'; CuPy's rule is the same)."""
     import array_api_strict as xps
+
     from xpnet.runloop import IndexStream
+
     dev = xps.Device("device2")
     with xpnet.use_backend("array_api_strict", device="device2"):
         net = TwoLayerNet(4, 3, 2, seed=0)
@@ -133,6 +172,7 @@ class _FakeCupy:
 
     def __init__(self):
         import types
+
         self.current, self.entered = 0, []
         fake = self
 
@@ -155,7 +195,8 @@ class _FakeCupy:
 def test_cupy_hooks_enter_and_name_the_chosen_device(monkeypatch):
     fake = _FakeCupy()
     monkeypatch.setitem(sys.modules, "cupy", fake)
-    from xpnet.accel import cupy as package  # its __init__ asks CuPy only inside its hooks
+    from xpnet.backend.cupy import BACKEND as package  # it asks CuPy only inside its methods
+
     chosen = fake.cuda.Device(1)
     with package.on_device(chosen):
         assert fake.current == 1  # CuPy's zeros and arange allocate here
@@ -164,5 +205,5 @@ def test_cupy_hooks_enter_and_name_the_chosen_device(monkeypatch):
         assert fake.current == 0  # no device chosen: the current one
     assert package.device_name(None, chosen) == "Fake GPU 1 (CUDA device 1)"
     assert package.device_name(None, None) == "Fake GPU 0 (CUDA device 0)"
-    api = (os.path.join(os.path.dirname(xpnet.__file__), "accel", "cupy", "api.py"))
-    assert "cupy.cuda.Device(device.id)" in open(api).read()  # device_scope enters it too (needs a GPU to run)
+    source = os.path.join(os.path.dirname(xpnet.__file__), "backend", "cupy", "__init__.py")
+    assert open(source).read().count("cupy.cuda.Device(device.id)") == 2  # run_scope enters it too (needs a GPU)

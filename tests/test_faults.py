@@ -29,8 +29,13 @@ def _env(**extra):
 
 
 def cli(*args, env=None, timeout=300):
-    return subprocess.run([sys.executable, TRAIN, "--dataset", "mnist-t10k", *args], capture_output=True,
-                          text=True, env=_env(**(env or {})), timeout=timeout)
+    return subprocess.run(
+        [sys.executable, TRAIN, "--dataset", "mnist-t10k", *args],
+        capture_output=True,
+        text=True,
+        env=_env(**(env or {})),
+        timeout=timeout,
+    )
 
 
 def one_line(run, code):
@@ -44,12 +49,22 @@ def consistent(out):
     metrics = json.loads((out / "metrics.json").read_text())
     net = TwoLayerNet.load(out / "params.npz")
     from xpnet.datasets import load_mnist_t10k
+
     (x, t), _ = load_mnist_t10k(dtype="float64", backend="numpy")
     cfg = metrics["config"]
     again = TwoLayerNet(784, cfg["hidden"], 10, seed=cfg["seed"])
     if metrics["iterations"]:
-        fit(again, x, t, iters=metrics["iterations"], batch_size=cfg["batch_size"], lr=cfg["lr"], seed=cfg["seed"],
-            progress=False, evaluate=False)
+        fit(
+            again,
+            x,
+            t,
+            iters=metrics["iterations"],
+            batch_size=cfg["batch_size"],
+            lr=cfg["lr"],
+            seed=cfg["seed"],
+            progress=False,
+            evaluate=False,
+        )
     for k in net.params:
         np.testing.assert_allclose(net.params[k], again.params[k], rtol=0, atol=0, err_msg=k)
     return metrics
@@ -57,13 +72,16 @@ def consistent(out):
 
 # ------------------------------------------------------------------ the run's folder
 
+
 def test_an_existing_out_is_refused_unless_overwrite(tmp_path):
     out = tmp_path / "run"
     assert cli("--iters", "20", "--out", str(out), "--no-progress").returncode == 0
     first = (out / "metrics.json").read_text()
     lines = one_line(cli("--iters", "30", "--out", str(out)), 2)
-    assert lines == [f"train.py: error: --out {str(out)!r} already holds accuracy.png, loss.png, metrics.csv...; "
-                     "choose another folder, or add --overwrite"]
+    assert lines == [
+        f"train.py: error: --out {str(out)!r} already holds accuracy.png, loss.png, metrics.csv...; "
+        "choose another folder, or add --overwrite"
+    ]
     assert (out / "metrics.json").read_text() == first  # untouched
     run = cli("--iters", "30", "--out", str(out), "--overwrite", "--no-plots")
     assert run.returncode == 0, run.stderr
@@ -73,6 +91,7 @@ def test_an_existing_out_is_refused_unless_overwrite(tmp_path):
 
 def test_default_folders_are_unique_and_a_busy_folder_is_refused(tmp_path):
     from xpnet.cli import runs
+
     os.chdir(tmp_path)
     a, b = runs.own_out(None, False), runs.own_out(None, False)
     assert a != b and os.path.isdir(a) and os.path.isdir(b)
@@ -87,6 +106,7 @@ def test_default_folders_are_unique_and_a_busy_folder_is_refused(tmp_path):
 
 # ------------------------------------------------------------------ stops keep a consistent run
 
+
 def test_divergence_stops_and_keeps_the_last_good_parameters(tmp_path):
     out = tmp_path / "run"
     run = cli("--lr", "1e308", "--iters", "500", "--out", str(out), "--no-plots", "--no-progress")
@@ -99,10 +119,26 @@ def test_divergence_stops_and_keeps_the_last_good_parameters(tmp_path):
 
 def test_numerical_gradient_stop_names_the_iteration(tmp_path):
     out = tmp_path / "run"
-    run = cli("--grad", "numerical", "--lr", "1e300", "--iters", "20", "--batch-size", "20", "--hidden", "8",
-              "--out", str(out), "--no-plots", "--no-progress")
+    run = cli(
+        "--grad",
+        "numerical",
+        "--lr",
+        "1e300",
+        "--iters",
+        "20",
+        "--batch-size",
+        "20",
+        "--hidden",
+        "8",
+        "--out",
+        str(out),
+        "--no-plots",
+        "--no-progress",
+    )
     lines = one_line(run, 1)
-    assert lines[-1].startswith("train.py: stopped: the loss diverged at iteration") and "Kept the parameters" in lines[-1]
+    assert (
+        lines[-1].startswith("train.py: stopped: the loss diverged at iteration") and "Kept the parameters" in lines[-1]
+    )
     metrics = json.loads((out / "metrics.json").read_text())
     net = TwoLayerNet.load(out / "params.npz")  # finite, loadable
     assert metrics["iterations"] == metrics["nonfinite_iteration"] - 1 and net.hidden_size == 8
@@ -110,6 +146,7 @@ def test_numerical_gradient_stop_names_the_iteration(tmp_path):
 
 def test_nan_loss_keeps_the_parameters_before_it():
     from xpnet.datasets import load_mnist_t10k
+
     (x, t), _ = load_mnist_t10k(dtype="float64", backend="numpy")
     net = TwoLayerNet(784, 20, 10, seed=0)
     plain = TwoLayerNet(784, 20, 10, seed=0)
@@ -118,11 +155,13 @@ def test_nan_loss_keeps_the_parameters_before_it():
     h_probe = fit(TwoLayerNet(784, 20, 10, seed=0), x, t, iters=1, batch_size=50, seed=1, progress=False)
     assert h_probe.iterations == 1
     from xpnet.random import Rng
+
     idx = Rng(1).integers(8000, (38, 50), backend=False)
     x2 = np.array(x)
     victims = np.setdiff1d(idx[37], idx[:37].ravel())
     x2[victims[0], :] = np.nan
     from xpnet import train
+
     prepared = train.prepare_data
     train.prepare_data = lambda n, xx, tt, name: (xpnet.get_namespace("numpy"), x2, prepared(n, x, tt, name)[2])
     try:
@@ -137,6 +176,7 @@ def test_nan_loss_keeps_the_parameters_before_it():
 def test_ctrl_c_in_the_middle_of_a_chunk_rolls_back(monkeypatch):
     from xpnet import runloop as steps
     from xpnet.datasets import load_mnist_t10k
+
     (x, t), _ = load_mnist_t10k(dtype="float64", backend="numpy")
     calls = {"n": 0}
     real_run = steps.Steps.run
@@ -148,6 +188,7 @@ def test_ctrl_c_in_the_middle_of_a_chunk_rolls_back(monkeypatch):
                 self.step(idx_rows[i, ...])
             raise KeyboardInterrupt
         return real_run(self, idx_rows)
+
     monkeypatch.setattr(steps.Steps, "run", run)
     net = TwoLayerNet(784, 20, 10, seed=0)
     h = fit(net, x, t, iters=1000, batch_size=50, seed=2, progress=False, eval_every=1000)
@@ -164,6 +205,7 @@ def test_ctrl_c_after_a_chunk_ran_but_before_it_was_recorded(monkeypatch):
     """The chunk is dropped whole: parameters rolled back, history rewound."""
     from xpnet import runloop
     from xpnet.datasets import load_mnist_t10k
+
     (x, t), _ = load_mnist_t10k(dtype="float64", backend="numpy")
     calls, real = {"n": 0}, runloop.first_bad
 
@@ -172,6 +214,7 @@ def test_ctrl_c_after_a_chunk_ran_but_before_it_was_recorded(monkeypatch):
         if calls["n"] == 3:  # the third chunk's steps are done; Ctrl-C before they are recorded
             raise KeyboardInterrupt
         return real(losses)
+
     monkeypatch.setattr(runloop, "first_bad", first_bad)
     net = TwoLayerNet(784, 20, 10, seed=0)
     h = fit(net, x, t, iters=1000, batch_size=50, seed=2, progress=False, eval_every=1000)
@@ -187,9 +230,27 @@ def test_ctrl_c_after_a_chunk_ran_but_before_it_was_recorded(monkeypatch):
 @pytest.mark.parametrize("sig,code", [(signal.SIGTERM, 143), (signal.SIGHUP, 129), (signal.SIGINT, 130)])
 def test_signals_stop_cleanly_and_keep_a_consistent_run(tmp_path, sig, code):
     out = tmp_path / "run"
-    proc = subprocess.Popen([sys.executable, TRAIN, "--dataset", "mnist-t10k", "--iters", "2000000", "--hidden", "20",
-                             "--eval-every", "400", "--out", str(out), "--no-progress"], stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True, env=_env())
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            TRAIN,
+            "--dataset",
+            "mnist-t10k",
+            "--iters",
+            "2000000",
+            "--hidden",
+            "20",
+            "--eval-every",
+            "400",
+            "--out",
+            str(out),
+            "--no-progress",
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=_env(),
+    )
     deadline = time.time() + 120
     seen = 0
     while time.time() < deadline and seen < 2:
@@ -208,29 +269,40 @@ def test_signals_stop_cleanly_and_keep_a_consistent_run(tmp_path, sig, code):
 
 # ------------------------------------------------------------------ faults while writing
 
+
 def test_a_full_disk_keeps_the_parameters(tmp_path, monkeypatch, capsys):
     from xpnet import cli as C
     from xpnet.train import History
 
     def full(self, path):
         raise OSError(errno.ENOSPC, "No space left on device", str(path))
+
     monkeypatch.setattr(History, "save", full)
     out = tmp_path / "run"
-    code = C.train_main(["--dataset", "mnist-t10k", "--iters", "30", "--out", str(out), "--no-progress"],
-                        prog="train.py")
+    code = C.train_main(
+        ["--dataset", "mnist-t10k", "--iters", "30", "--out", str(out), "--no-progress"], prog="train.py"
+    )
     err = capsys.readouterr().err.strip().splitlines()
     assert code == 1
-    assert err == [f"train.py: error: {out / 'metrics.json'} could not be written (No space left on device); "
-                   "the other files were kept"]
+    assert err == [
+        f"train.py: error: {out / 'metrics.json'} could not be written (No space left on device); "
+        "the other files were kept"
+    ]
     assert (out / "params.npz").exists() and (out / "metrics.csv").exists() and (out / "loss.png").exists()
     assert not (out / "metrics.json").exists() and not [p for p in os.listdir(out) if p.startswith(".")]
 
 
-@pytest.mark.parametrize("args,message", [
-    (["--seed", "-1"], "argument --seed: must be a whole number from 0 to 2**32 - 1, got '-1'"),
-    (["--hidden", "100000000"], "this run needs about"),
-    (["--iters", "100000000", "--eval-every", "1"], "evaluates accuracy 100,000,000 times; use a larger --eval-every"),
-])
+@pytest.mark.parametrize(
+    "args,message",
+    [
+        (["--seed", "-1"], "argument --seed: must be a whole number from 0 to 2**32 - 1, got '-1'"),
+        (["--hidden", "100000000"], "this run needs about"),
+        (
+            ["--iters", "100000000", "--eval-every", "1"],
+            "evaluates accuracy 100,000,000 times; use a larger --eval-every",
+        ),
+    ],
+)
 def test_sizes_refused_before_anything_is_allocated(tmp_path, args, message):
     lines = one_line(cli(*args, "--out", str(tmp_path / "o"), timeout=120), 2)
     assert len(lines) == 1 and message in lines[0]
@@ -243,6 +315,7 @@ def test_library_errors_reach_the_user_as_one_line(tmp_path):
 
 
 # ------------------------------------------------------------------ the library
+
 
 def test_library_edges():
     assert float(xpnet.sigmoid(np.float64(0.0))) == 0.5  # NumPy scalars are arrays too
@@ -285,20 +358,23 @@ def _rewrite(path, **changes):
     np.savez(path, **arrays)
 
 
-@pytest.mark.parametrize("damage,why", [
-    ("empty", "not an .npz archive"),
-    ("truncated", "not an .npz archive"),
-    ("bitflip", "damaged"),
-    ("npy", "not an .npz archive"),
-    ("no meta field", "input_size must be a positive whole number, got None"),
-    ("wrong type", "hidden_size must be a positive whole number, got '4'"),
-    ("nan", "W1 holds NaN or infinite values"),
-    ("inf", "b2 holds NaN or infinite values"),
-    ("complex", "W2 is complex128, expected float32 or float64"),
-    ("shape", "W1 has shape (5, 4), expected (6, 4)"),
-    ("huge meta", "implausibly large"),
-    ("bomb", "more than its shape allows"),
-])
+@pytest.mark.parametrize(
+    "damage,why",
+    [
+        ("empty", "not an .npz archive"),
+        ("truncated", "not an .npz archive"),
+        ("bitflip", "damaged"),
+        ("npy", "not an .npz archive"),
+        ("no meta field", "input_size must be a positive whole number, got None"),
+        ("wrong type", "hidden_size must be a positive whole number, got '4'"),
+        ("nan", "W1 holds NaN or infinite values"),
+        ("inf", "b2 holds NaN or infinite values"),
+        ("complex", "W2 is complex128, expected float32 or float64"),
+        ("shape", "W1 has shape (5, 4), expected (6, 4)"),
+        ("huge meta", "implausibly large"),
+        ("bomb", "more than its shape allows"),
+    ],
+)
 def test_load_rejects_anything_but_a_saved_net(tmp_path, damage, why):
     path = _saved(tmp_path)
     raw = path.read_bytes()
@@ -308,7 +384,7 @@ def test_load_rejects_anything_but_a_saved_net(tmp_path, damage, why):
         path.write_bytes(raw[: len(raw) // 2])
     elif damage == "bitflip":
         i = raw.index(b"W1.npy") + 200
-        path.write_bytes(raw[:i] + bytes([raw[i] ^ 0xFF]) + raw[i + 1:])
+        path.write_bytes(raw[:i] + bytes([raw[i] ^ 0xFF]) + raw[i + 1 :])
     elif damage == "npy":
         np.save(tmp_path / "p.npy", np.zeros(3))
         path = tmp_path / "p.npy"
@@ -322,7 +398,8 @@ def test_load_rejects_anything_but_a_saved_net(tmp_path, damage, why):
     elif damage == "wrong type":
         _rewrite(path, meta={"hidden_size": "4"})
     elif damage == "nan":
-        w = np.zeros((6, 4)); w[1, 1] = np.nan
+        w = np.zeros((6, 4))
+        w[1, 1] = np.nan
         _rewrite(path, W1=w)
     elif damage == "inf":
         _rewrite(path, b2=np.array([0.0, np.inf, 0.0]))

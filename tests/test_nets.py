@@ -2,23 +2,23 @@ import numpy as np
 import pytest
 
 import xpnet
-from xpnet import SimpleNet, TwoLayerNet
-
 from conftest import arr, host
+from xpnet import SimpleNet, TwoLayerNet
 
 BOOK_W = [[0.47355232, 0.9977393, 0.84668094], [0.85557411, 0.03563661, 0.69422093]]
 
 
 def test_simple_net_book_values(xp):
-    b = xpnet.backend.backend_of(xp)
+    b = xpnet.backend.backend_of(xp).name
     net = SimpleNet(W=np.array(BOOK_W), backend=b)
     x = arr(xp, [0.6, 0.9])
     np.testing.assert_allclose(host(net.predict(x)), [1.05414809, 0.63071653, 1.1328074], rtol=1e-7)
     t = arr(xp, [0, 0, 1])
     assert float(net.loss(x, t)) == pytest.approx(0.92806853663411326, rel=1e-6)  # W printed to 8 digits
     dW = host(net.numerical_gradient(x, t))
-    np.testing.assert_allclose(dW, [[0.21924763, 0.14356247, -0.36281009],
-                                    [0.32887144, 0.2153437, -0.54421514]], rtol=1e-6)
+    np.testing.assert_allclose(
+        dW, [[0.21924763, 0.14356247, -0.36281009], [0.32887144, 0.2153437, -0.54421514]], rtol=1e-6
+    )
     assert np.array_equal(host(net.W), np.array(BOOK_W))
 
 
@@ -78,8 +78,9 @@ def test_numerical_methods_agree_with_loop(backend):
         for method, batch in (("incremental", "auto"), ("incremental", 7), ("batched", 5)):
             other = net.numerical_gradient(x, t, method=method, batch=batch)
             for k in loop:
-                np.testing.assert_allclose(host(other[k]), host(loop[k]), rtol=0, atol=1e-8,
-                                           err_msg=f"{method} {batch} {k}")
+                np.testing.assert_allclose(
+                    host(other[k]), host(loop[k]), rtol=0, atol=1e-8, err_msg=f"{method} {batch} {k}"
+                )
 
 
 def test_soft_targets_incremental(backend):
@@ -177,7 +178,9 @@ def test_incremental_gradient_without_data_dependent_shapes():
     """Where a library has no data-dependent shapes (JAX; array-api-strict so configured), the
     incremental gradient takes its dense path and still equals the element loop."""
     import array_api_strict
+
     from xpnet.incremental_numgrad import _data_dependent_shapes
+
     rng = np.random.default_rng(4)
     x = rng.random((6, 10))
     x[x < 0.6] = 0  # mostly zeros: the sparse path would be chosen
@@ -191,3 +194,8 @@ def test_incremental_gradient_without_data_dependent_shapes():
     assert _data_dependent_shapes(array_api_strict)
     for k in loop:
         np.testing.assert_allclose(host(inc[k]), host(loop[k]), rtol=1e-7, atol=1e-10)
+
+
+def test_two_layer_net_reads_well_in_a_repr():
+    assert repr(TwoLayerNet(784, 50, 10)) == "TwoLayerNet(784, 50, 10, dtype=float64, backend=numpy)"
+    assert repr(TwoLayerNet(4, 3, 2, dtype="float32")) == "TwoLayerNet(4, 3, 2, dtype=float32, backend=numpy)"

@@ -6,9 +6,9 @@ import os
 
 import pytest
 
-nbformat = pytest.importorskip("nbformat", reason="the notebook tests need nbclient: pip install '.[test]'")
-nbclient = pytest.importorskip("nbclient", reason="the notebook tests need nbclient: pip install '.[test]'")
-pytest.importorskip("ipykernel", reason="the notebook tests need ipykernel: pip install '.[test]'")
+nbformat = pytest.importorskip("nbformat", reason="the notebook tests need nbclient: pip install '.[notebook]'")
+nbclient = pytest.importorskip("nbclient", reason="the notebook tests need nbclient: pip install '.[notebook]'")
+pytest.importorskip("ipykernel", reason="the notebook tests need ipykernel: pip install '.[notebook]'")
 
 SETUP = """\
 import sys, numpy as np, xpnet
@@ -19,20 +19,20 @@ from xpnet.datasets import load_mnist_t10k
 CELLS = {
     "setup": SETUP,
     "last_value": "net = xpnet.TwoLayerNet(784, 20, 10, seed=0)\n"
-                  "history = xpnet.fit(net, x, t, xt, tt, iters=240, seed=0, progress=False)\n"
-                  "xpnet.plot_loss(history)",
+    "history = xpnet.fit(net, x, t, xt, tt, iters=240, seed=0, progress=False)\n"
+    "xpnet.plot_loss(history)",
     "display": "from IPython.display import display\nfig = xpnet.plot_accuracy(history)\ndisplay(fig)",
     "assigned": "fig = xpnet.plot_accuracy(history); fig",
     "history": "history",
     "pyplot": "print('pyplot' in ' '.join(sys.modules))",
     "progress": "h2 = xpnet.fit(xpnet.TwoLayerNet(784, 20, 10, seed=1), x, t, iters=160, seed=0,\n"
-                "              callbacks=[lambda r, h: print('epoch line', r['iteration'])])",
+    "              callbacks=[lambda r, h: print('epoch line', r['iteration'])])",
     "live": "h3 = xpnet.fit(xpnet.TwoLayerNet(784, 20, 10, seed=2), x, t, xt, tt, iters=400, eval_every=50, seed=0,\n"
-            "               progress=False, live=True)",
+    "               progress=False, live=True)",
     "live_many": "hs = xpnet.fit_many([xpnet.TwoLayerNet(784, 20, 10, seed=s) for s in range(2)], x, t, xt, tt,\n"
-                 "                    lr=[0.1, 1.0], seed=[0, 1], iters=240, eval_every=40, progress=False, live=True)",
+    "                    lr=[0.1, 1.0], seed=[0, 1], iters=240, eval_every=40, progress=False, live=True)",
     "live_final": "import base64\nfrom xpnet.plots import figure_data\n"
-                  "print(len(h3.epochs), figure_data(xpnet.plot_loss(h3))[:8] == b'\\x89PNG\\r\\n\\x1a\\n')",
+    "print(len(h3.epochs), figure_data(xpnet.plot_loss(h3))[:8] == b'\\x89PNG\\r\\n\\x1a\\n')",
 }
 
 
@@ -42,8 +42,9 @@ def outputs(tmp_path_factory):
     nb.cells = [nbformat.v4.new_code_cell(src) for src in CELLS.values()]
     env_backend = os.environ.pop("XPNET_BACKEND", None)
     try:
-        nbclient.NotebookClient(nb, timeout=600, kernel_name="python3",
-                                resources={"metadata": {"path": str(tmp_path_factory.mktemp("nb"))}}).execute()
+        nbclient.NotebookClient(
+            nb, timeout=600, kernel_name="python3", resources={"metadata": {"path": str(tmp_path_factory.mktemp("nb"))}}
+        ).execute()
     finally:
         if env_backend is not None:
             os.environ["XPNET_BACKEND"] = env_backend
@@ -109,7 +110,10 @@ def test_live_sweep_draws_its_accuracy_figure(outputs):
 
 def test_live_outside_a_notebook_is_a_clear_error():
     import numpy as np
+
     import xpnet
+
     with pytest.raises(ValueError, match="live=True draws the curves in a Jupyter notebook"):
-        xpnet.fit(xpnet.TwoLayerNet(4, 3, 2), np.ones((10, 4)), np.zeros(10, dtype=int), iters=2, batch_size=5,
-                  live=True)
+        xpnet.fit(
+            xpnet.TwoLayerNet(4, 3, 2), np.ones((10, 4)), np.zeros(10, dtype=int), iters=2, batch_size=5, live=True
+        )

@@ -32,12 +32,14 @@ def test_plotting_leaves_the_backend_and_pyplot_alone(tmp_path):
 
 def test_figures_come_back_for_notebooks():
     from xpnet.plots import plot_accuracy
+
     h = History(config={"per_epoch": 1}, epochs=[{"iteration": 1, "train_acc": 0.5, "test_acc": None}])
     fig = plot_accuracy(h)
     ax = fig.axes[0]
     assert ax.get_title() == "Accuracy per epoch (figure 4-12)" and len(ax.lines) == 1
     bundle = fig._repr_mimebundle_()
     import base64
+
     assert base64.b64decode(bundle["image/png"])[:8] == b"\x89PNG\r\n\x1a\n"  # a notebook shows it as it is
     assert "image/svg+xml" not in bundle  # PNG only, unless asked
     assert bundle["text/plain"].startswith("<")
@@ -51,8 +53,12 @@ def test_sweep_figures_read_well():
     from xpnet.plots import plot_sweep
 
     def h(accs, stopped=None):
-        return History(config={"per_epoch": 1}, stopped=stopped,
-                       epochs=[{"iteration": i + 1, "train_acc": a, "test_acc": a} for i, a in enumerate(accs)])
+        return History(
+            config={"per_epoch": 1},
+            stopped=stopped,
+            epochs=[{"iteration": i + 1, "train_acc": a, "test_acc": a} for i, a in enumerate(accs)],
+        )
+
     results = [(0.1, s, h([0.5, 0.8, 0.9])) for s in range(3)]
     results += [(10.0, 0, h([0.5, 0.9, 0.93])), (10.0, 1, h([0.5, 0.9, 0.94])), (10.0, 2, h([0.3, 0.1, 0.1]))]
     curves, final = plot_sweep(results)

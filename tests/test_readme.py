@@ -21,8 +21,9 @@ def test_readme_library_example(tmp_path):
     env = dict(os.environ)
     env.pop("XPNET_BACKEND", None)
     env.pop("MPLBACKEND", None)
-    run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=tmp_path, env=env,
-                         timeout=300)
+    run = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, cwd=tmp_path, env=env, timeout=300
+    )
     assert run.returncode == 0, run.stderr
     assert run.stdout.splitlines() == want  # as printed, every line (the table prints bounds: the same anywhere)
     assert not [p for p in os.listdir(tmp_path)]  # the example writes nothing
@@ -31,8 +32,9 @@ def test_readme_library_example(tmp_path):
 def _run_block(code, tmp_path):
     env = dict(os.environ)
     env.pop("XPNET_BACKEND", None)
-    run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=tmp_path, env=env,
-                         timeout=600)
+    run = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, cwd=tmp_path, env=env, timeout=600
+    )
     assert run.returncode == 0, run.stderr
     return run.stdout
 
@@ -77,24 +79,44 @@ def _in_order(want, got):
 
 def test_readme_train_output_offline(tmp_path):
     """`python examples/train.py` with no MNIST and no network prints the README's lines."""
-    env = dict(os.environ, XPNET_DATA_DIR=str(tmp_path / "data"), KERAS_HOME=str(tmp_path / "keras"),
-               XPNET_MNIST_MIRROR="http://127.0.0.1:9/", TQDM_DISABLE="1")
+    env = dict(
+        os.environ,
+        XPNET_DATA_DIR=str(tmp_path / "data"),
+        KERAS_HOME=str(tmp_path / "keras"),
+        XPNET_MNIST_MIRROR="http://127.0.0.1:9/",
+        TQDM_DISABLE="1",
+    )
     env.pop("XPNET_BACKEND", None)
-    run = subprocess.run([sys.executable, os.path.join(ROOT, "examples", "train.py")], capture_output=True,
-                         text=True, cwd=tmp_path, env=env, timeout=600)
+    run = subprocess.run(
+        [sys.executable, os.path.join(ROOT, "examples", "train.py")],
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+        env=env,
+        timeout=600,
+    )
     assert run.returncode == 0, run.stderr
     got = [_normalized(line, tmp_path / "data") for line in (run.stderr + run.stdout).splitlines()]
-    want = [_normalized(line) for line in _readme_output_after("This is what\nthat prints on a 2-core CPU with no network:")]
+    want = [
+        _normalized(line) for line in _readme_output_after("This is what\nthat prints on a 2-core CPU with no network:")
+    ]
     _in_order(want, got)
 
 
 def test_readme_sweep_output(tmp_path):
     """`xpnet sweep` with its defaults prints the README's table."""
-    env = dict(os.environ, XPNET_DATA_DIR=str(tmp_path / "data"), KERAS_HOME=str(tmp_path / "keras"),
-               XPNET_MNIST_MIRROR="http://127.0.0.1:9/", TQDM_DISABLE="1", MPLBACKEND="Agg")
+    env = dict(
+        os.environ,
+        XPNET_DATA_DIR=str(tmp_path / "data"),
+        KERAS_HOME=str(tmp_path / "keras"),
+        XPNET_MNIST_MIRROR="http://127.0.0.1:9/",
+        TQDM_DISABLE="1",
+        MPLBACKEND="Agg",
+    )
     env.pop("XPNET_BACKEND", None)
-    run = subprocess.run([sys.executable, "-m", "xpnet", "sweep"], capture_output=True, text=True, cwd=tmp_path,
-                         env=env, timeout=1200)
+    run = subprocess.run(
+        [sys.executable, "-m", "xpnet", "sweep"], capture_output=True, text=True, cwd=tmp_path, env=env, timeout=1200
+    )
     assert run.returncode == 0, run.stderr
     got = [_normalized(line) for line in run.stdout.splitlines()]
     want = _readme_output_after("--seeds 3 by default\n```\n")

@@ -3,15 +3,17 @@ wrong, and runs in shards on any concurrent.futures executor (a process pool, a 
 
 import concurrent.futures
 import importlib.util
+import json
+import subprocess
+import sys
 
 import numpy as np
 import pytest
 
 import xpnet
+from conftest import host
 from xpnet import TwoLayerNet
 from xpnet.train import fit
-
-from conftest import host
 
 LRS, SEEDS = [0.1, 0.5, 1.0, 2.0], [1, 2, 3, 4]
 
@@ -34,8 +36,9 @@ def _same(net_a, h_a, net_b, h_b):
     for k in net_a.params:
         np.testing.assert_allclose(host(net_a.params[k]), host(net_b.params[k]), rtol=0, atol=1e-10, err_msg=k)
     np.testing.assert_allclose(h_a.loss, h_b.loss, rtol=1e-12)
-    assert [(r["iteration"], r["train_acc"], r["test_acc"]) for r in h_a.epochs] == \
-        [(r["iteration"], r["train_acc"], r["test_acc"]) for r in h_b.epochs]
+    assert [(r["iteration"], r["train_acc"], r["test_acc"]) for r in h_a.epochs] == [
+        (r["iteration"], r["train_acc"], r["test_acc"]) for r in h_b.epochs
+    ]
     assert h_a.iterations == h_b.iterations and (h_a.stopped is None) == (h_b.stopped is None)
 
 
@@ -54,13 +57,16 @@ def test_each_member_equals_its_separate_fit(backend, fast):
 def test_numpy_members_run_side_by_side_and_equal_fit_to_the_last_bit(monkeypatch, dtype):
     """NumPy's fast path steps members on threads, each with fit's own step: bit-identical results."""
     import threading
-    from xpnet import sweep
-    names, real = set(), sweep.step_of_data
+
+    from xpnet.sweep import stacked
+
+    names, real = set(), stacked.step_of_data
 
     def step(*args, **kwargs):
         names.add(threading.current_thread().name)
         return real(*args, **kwargs)
-    monkeypatch.setattr(sweep, "step_of_data", step)
+
+    monkeypatch.setattr(stacked, "step_of_data", step)
     x, t = _data()
     x = x.astype(dtype)
     for threads, expect in ((2, 2), (1, 1)):
@@ -92,13 +98,15 @@ def test_ctrl_c_during_a_threaded_chunk_keeps_a_consistent_sweep():
     and each member holds exactly the updates its history records."""
     import signal
     import threading
+
     x, t = _data()
     nets = [TwoLayerNet(16, 10, 4, seed=i) for i in range(4)]
     timer = threading.Timer(1.0, signal.raise_signal, (signal.SIGINT,))
     timer.start()
     try:
-        histories = xpnet.fit_many(nets, x, t, lr=LRS, seed=SEEDS, iters=10_000_000, batch_size=20, threads=2,
-                                   evaluate=False)
+        histories = xpnet.fit_many(
+            nets, x, t, lr=LRS, seed=SEEDS, iters=10_000_000, batch_size=20, threads=2, evaluate=False
+        )
     finally:
         timer.cancel()
     done = histories[0].iterations
@@ -114,6 +122,7 @@ def test_ctrl_c_during_a_threaded_chunk_keeps_a_consistent_sweep():
 def test_ctrl_c_after_a_chunk_ran_but_before_it_was_recorded(monkeypatch):
     """The chunk is dropped whole: the histories are rewound and the parameters rolled back."""
     from xpnet.runloop import RunLoop
+
     calls, real = {"n": 0}, RunLoop._record
 
     def record(self, *args):
@@ -122,6 +131,7 @@ def test_ctrl_c_after_a_chunk_ran_but_before_it_was_recorded(monkeypatch):
         if calls["n"] == 3:
             raise KeyboardInterrupt  # ... and then Ctrl-C
         return out
+
     monkeypatch.setattr(RunLoop, "_record", record)
     x, t = _data()
     nets = [TwoLayerNet(16, 10, 4, seed=i) for i in range(4)]
@@ -135,19 +145,31 @@ def test_ctrl_c_after_a_chunk_ran_but_before_it_was_recorded(monkeypatch):
 
 def test_an_error_in_one_member_thread_stops_the_sweep(monkeypatch):
     import time
-    from xpnet import sweep
-    calls, real = {"n": 0}, sweep.step_of_data
+
+    from xpnet.sweep import stacked
+
+    calls, real = {"n": 0}, stacked.step_of_data
 
     def step(params, data, idx, xp=None):
         calls["n"] += 1
         if data[2] == 0.5 and calls["n"] > 150:
             raise MemoryError("no room for this member")
         return real(params, data, idx, xp=xp)
-    monkeypatch.setattr(sweep, "step_of_data", step)
+
+    monkeypatch.setattr(stacked, "step_of_data", step)
     x, t = _data()
     with pytest.raises(MemoryError, match="no room for this member"):
-        xpnet.fit_many([TwoLayerNet(16, 10, 4, seed=i) for i in range(4)], x, t, lr=LRS, seed=SEEDS,
-                       iters=100_000, batch_size=20, threads=2, evaluate=False)
+        xpnet.fit_many(
+            [TwoLayerNet(16, 10, 4, seed=i) for i in range(4)],
+            x,
+            t,
+            lr=LRS,
+            seed=SEEDS,
+            iters=100_000,
+            batch_size=20,
+            threads=2,
+            evaluate=False,
+        )
     n = calls["n"]
     time.sleep(0.3)
     assert calls["n"] == n  # no member thread is still stepping
@@ -218,67 +240,129 @@ def _check_sharded(executor, shards):
     x, t = _data()
     ref_nets, ref_h = _in_process()
     nets = [TwoLayerNet(16, 10, 4, seed=i) for i in range(4)]
-    histories = xpnet.fit_many(nets, x, t, x, t, lr=LRS, seed=SEEDS, iters=120, batch_size=20,
-                               executor=executor, shards=shards)
+    histories = xpnet.fit_many(
+        nets, x, t, x, t, lr=LRS, seed=SEEDS, iters=120, batch_size=20, executor=executor, shards=shards
+    )
     for i in range(4):
         _same(nets[i], histories[i], ref_nets[i], ref_h[i])
 
 
 def test_shards_on_a_process_pool():
     import multiprocessing
+
     with concurrent.futures.ProcessPoolExecutor(2, mp_context=multiprocessing.get_context("spawn")) as pool:
         _check_sharded(pool, shards=3)
 
 
-@pytest.mark.skipif(importlib.util.find_spec("distributed") is None,
-                    reason="Dask's distributed is not installed: pip install 'dask[distributed]'")
+@pytest.mark.skipif(
+    importlib.util.find_spec("distributed") is None,
+    reason="Dask's distributed is not installed: pip install '.[dask]'",
+)
 def test_shards_on_a_local_dask_cluster():
     from distributed import Client, LocalCluster
-    with LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None) as cluster, \
-            Client(cluster) as client:
+
+    with (
+        LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None) as cluster,
+        Client(cluster) as client,
+    ):
         _check_sharded(client.get_executor(), shards=2)
 
 
 # ------------------------------------------------------------------ xpnet sweep
 
+
 def _xpnet(*args, env=None, timeout=600):
     import os
     import subprocess
     import sys
+
     e = dict(os.environ, MPLBACKEND="Agg", **(env or {}))
     e.pop("XPNET_BACKEND", None)
-    return subprocess.run([sys.executable, "-m", "xpnet", *args], capture_output=True, text=True, env=e,
-                          timeout=timeout)
+    return subprocess.run(
+        [sys.executable, "-m", "xpnet", *args], capture_output=True, text=True, env=e, timeout=timeout
+    )
 
 
 def test_xpnet_sweep_runs_the_experiment_and_equals_single_runs(tmp_path):
     import json
+
     out = tmp_path / "sweep"
-    run = _xpnet("sweep", "--dataset", "mnist-t10k", "--lr", "0.1", "1", "--seeds", "2", "--iters", "200",
-                 "--out", str(out), "--no-progress")
+    run = _xpnet(
+        "sweep",
+        "--dataset",
+        "mnist-t10k",
+        "--lr",
+        "0.1",
+        "1",
+        "--seeds",
+        "2",
+        "--iters",
+        "200",
+        "--out",
+        str(out),
+        "--no-progress",
+    )
     assert run.returncode == 0, run.stderr
     assert "sweep: 2 learning rates x 2 seeds = 4 TwoLayerNet(784, 50, 10)" in run.stdout
     table = [line.split() for line in run.stdout.splitlines() if line.strip().startswith(("0.1 ", "1 "))]
     assert [r[0] for r in table] == ["0.1", "1"]
-    assert sorted(p.name for p in out.iterdir()) == ["lr0.1-seed0", "lr0.1-seed1", "lr1-seed0", "lr1-seed1",
-                                                     "summary.csv", "summary.json", "sweep_accuracy.png",
-                                                     "sweep_final.png"]
+    assert sorted(p.name for p in out.iterdir()) == [
+        "lr0.1-seed0",
+        "lr0.1-seed1",
+        "lr1-seed0",
+        "lr1-seed1",
+        "summary.csv",
+        "summary.json",
+        "sweep_accuracy.png",
+        "sweep_final.png",
+    ]
     summary = json.loads((out / "summary.json").read_text())
     assert [r["lr"] for r in summary["rates"]] == [0.1, 1.0] and len(summary["members"]) == 4
     member = json.loads((out / "lr1-seed1" / "metrics.json").read_text())
     single = tmp_path / "single"
-    train = _xpnet("train", "--dataset", "mnist-t10k", "--lr", "1", "--seed", "1", "--iters", "200", "--out",
-                   str(single), "--no-progress", "--no-plots")
+    train = _xpnet(
+        "train",
+        "--dataset",
+        "mnist-t10k",
+        "--lr",
+        "1",
+        "--seed",
+        "1",
+        "--iters",
+        "200",
+        "--out",
+        str(single),
+        "--no-progress",
+        "--no-plots",
+    )
     assert train.returncode == 0, train.stderr
     alone = json.loads((single / "metrics.json").read_text())
     assert member["loss"] == alone["loss"] and member["epochs"][-1]["test_acc"] == alone["epochs"][-1]["test_acc"]
     from xpnet import TwoLayerNet
+
     a, b = TwoLayerNet.load(out / "lr1-seed1" / "params.npz"), TwoLayerNet.load(single / "params.npz")
     for k in a.params:
         np.testing.assert_allclose(a.params[k], b.params[k], rtol=0, atol=1e-10)
     # the same sweep on two processes: the same summary
-    again = _xpnet("sweep", "--dataset", "mnist-t10k", "--lr", "0.1", "1", "--seeds", "2", "--iters", "200",
-                   "--out", str(out), "--overwrite", "--workers", "2", "--no-progress", "--no-plots")
+    again = _xpnet(
+        "sweep",
+        "--dataset",
+        "mnist-t10k",
+        "--lr",
+        "0.1",
+        "1",
+        "--seeds",
+        "2",
+        "--iters",
+        "200",
+        "--out",
+        str(out),
+        "--overwrite",
+        "--workers",
+        "2",
+        "--no-progress",
+        "--no-plots",
+    )
     assert again.returncode == 0, again.stderr
     assert json.loads((out / "summary.json").read_text())["rates"] == summary["rates"]
     assert not (out / "sweep_final.png").exists()  # --overwrite removed the earlier run's files
@@ -291,11 +375,18 @@ def test_xpnet_sweep_bad_input_and_a_taken_folder(tmp_path):
     assert run.returncode == 2 and "already holds notes.txt" in run.stderr and "Traceback" not in run.stderr
     run = _xpnet("sweep", "--grad", "numerical", "--out", str(tmp_path / "n"))
     assert run.returncode == 2 and run.stderr.strip().splitlines() == [
-        "python -m xpnet sweep: error: --grad numerical is not for sweeps; use xpnet train --grad numerical"]
+        "python -m xpnet sweep: error: --grad numerical is not for sweeps; use xpnet train --grad numerical"
+    ]
     run = _xpnet("sweep", "--threads", "2", "--workers", "2", "--out", str(tmp_path / "t"))
-    assert run.returncode == 2 and run.stderr.strip().splitlines() == [
-        "python -m xpnet sweep: error: --threads is for a sweep in this process; with --workers N each process "
-        "trains its shard on one thread"] and not (tmp_path / "t").exists()
+    assert (
+        run.returncode == 2
+        and run.stderr.strip().splitlines()
+        == [
+            "python -m xpnet sweep: error: --threads is for a sweep in this process; with --workers N each process "
+            "trains its shard on one thread"
+        ]
+        and not (tmp_path / "t").exists()
+    )
     run = _xpnet("sweep", "--lr", "0.1", "-1")
     assert run.returncode == 2 and "argument --lr: must be a positive number, got '-1'" in run.stderr
 
@@ -307,13 +398,38 @@ def test_xpnet_sweep_sigterm_keeps_what_was_done(tmp_path):
     import subprocess
     import sys
     import time
+
     out = tmp_path / "sweep"
     env = dict(os.environ, MPLBACKEND="Agg")
     env.pop("XPNET_BACKEND", None)
-    proc = subprocess.Popen([sys.executable, "-m", "xpnet", "sweep", "--dataset", "mnist-t10k", "--lr", "0.1", "1",
-                             "--seeds", "1", "--iters", "2000000", "--eval-every", "200", "--hidden", "20",
-                             "--out", str(out), "--no-progress"], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                            text=True, env=env)
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "xpnet",
+            "sweep",
+            "--dataset",
+            "mnist-t10k",
+            "--lr",
+            "0.1",
+            "1",
+            "--seeds",
+            "1",
+            "--iters",
+            "2000000",
+            "--eval-every",
+            "200",
+            "--hidden",
+            "20",
+            "--out",
+            str(out),
+            "--no-progress",
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env,
+    )
     time.sleep(8)
     proc.send_signal(signal.SIGTERM)
     stdout, stderr = proc.communicate(timeout=120)
@@ -321,7 +437,9 @@ def test_xpnet_sweep_sigterm_keeps_what_was_done(tmp_path):
     assert "Traceback" not in stderr and "interrupted" in stderr
     for name in ("lr0.1-seed0", "lr1-seed0"):
         metrics = json.loads((out / name / "metrics.json").read_text())
-        assert metrics["iterations"] == len(metrics["loss"]) > 0 and metrics["stopped"].startswith("interrupted (SIGTERM)")
+        assert metrics["iterations"] == len(metrics["loss"]) > 0 and metrics["stopped"].startswith(
+            "interrupted (SIGTERM)"
+        )
     assert (out / "summary.json").exists()
 
 
@@ -329,13 +447,53 @@ def test_the_example_script_runs_a_sweep(tmp_path):
     import os
     import subprocess
     import sys
+
     script = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "examples", "sweep.py")
     env = dict(os.environ, MPLBACKEND="Agg")
     env.pop("XPNET_BACKEND", None)
-    run = subprocess.run([sys.executable, script, "--dataset", "mnist-t10k", "--lr", "0.5", "--seeds", "2",
-                          "--iters", "50", "--out", str(tmp_path / "s"), "--no-progress", "--no-plots"],
-                         capture_output=True, text=True, env=env, timeout=300)
+    run = subprocess.run(
+        [
+            sys.executable,
+            script,
+            "--dataset",
+            "mnist-t10k",
+            "--lr",
+            "0.5",
+            "--seeds",
+            "2",
+            "--iters",
+            "50",
+            "--out",
+            str(tmp_path / "s"),
+            "--no-progress",
+            "--no-plots",
+        ],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=300,
+    )
     assert run.returncode == 0, run.stderr
     assert (tmp_path / "s" / "lr0.5-seed1" / "params.npz").exists()
     bad = subprocess.run([sys.executable, script, "--seeds", "0"], capture_output=True, text=True, env=env, timeout=120)
     assert bad.returncode == 2 and bad.stderr.startswith("sweep.py: error: argument --seeds")
+
+
+def test_a_sweep_out_to_1e300_draws_its_figures_and_writes_strict_json(tmp_path):
+    """A rate that overflows everything: no traceback from matplotlib, and no NaN tokens in the JSON."""
+    out = tmp_path / "sweep"
+    run = subprocess.run(
+        [sys.executable, "-m", "xpnet", "sweep", "--dataset", "mnist-t10k", "--iters", "300", "--hidden", "10",
+         "--lr", "0.1", "1e300", "--seeds", "1", "--out", str(out), "--no-progress"],
+        capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+    assert run.returncode == 0 and "Traceback" not in run.stderr, run.stderr[-2000:]
+
+    def refuse(token):
+        raise ValueError(f"{token} is not JSON")
+
+    summary = json.loads((out / "summary.json").read_text(), parse_constant=refuse)
+    assert [m["stopped"] is not None for m in summary["members"]] == [False, True]
+    for name in ("lr0.1-seed0", "lr1e+300-seed0"):
+        json.loads((out / name / "metrics.json").read_text(), parse_constant=refuse)
+    assert (out / "sweep_final.png").stat().st_size > 10_000

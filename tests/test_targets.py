@@ -88,9 +88,12 @@ def test_good_targets_in_every_form_agree(backend):
     rng = np.random.default_rng(1)
     x = xpnet.asarray(rng.random((N, D)), backend=backend)
     labels = rng.integers(0, C, N)
-    forms = [xpnet.asarray(labels, backend=backend), xpnet.asarray(labels.astype(np.int32), backend=backend),
-             xpnet.asarray(np.eye(C)[labels], backend=backend),
-             xpnet.asarray(np.eye(C, dtype=np.int64)[labels], backend=backend)]
+    forms = [
+        xpnet.asarray(labels, backend=backend),
+        xpnet.asarray(labels.astype(np.int32), backend=backend),
+        xpnet.asarray(np.eye(C)[labels], backend=backend),
+        xpnet.asarray(np.eye(C, dtype=np.int64)[labels], backend=backend),
+    ]
     losses = [float(net.loss(x, t)) for t in forms]
     accs = [net.accuracy(x, t) for t in forms]
     grads = [xpnet.to_numpy(net.gradient(x, t)["W1"]) for t in forms]

@@ -4,10 +4,10 @@ import numpy as np
 import pytest
 
 import xpnet
+from conftest import host, overflowed
 from xpnet import TwoLayerNet
 from xpnet.train import fit
 
-from conftest import host, overflowed
 
 def _data(backend, n=300, d=16, c=4, seed=0):
     rng = np.random.default_rng(seed)
@@ -21,8 +21,19 @@ def test_fit_learns_and_records(backend):
     x, t = _data(backend)
     net = TwoLayerNet(16, 10, 4, seed=0)
     seen = []
-    h = fit(net, x[:200, ...], t[:200], x[200:, ...], t[200:], iters=300, batch_size=20, lr=0.5, seed=1,
-            progress=False, callbacks=[lambda r, hist: seen.append(r["iteration"])])
+    h = fit(
+        net,
+        x[:200, ...],
+        t[:200],
+        x[200:, ...],
+        t[200:],
+        iters=300,
+        batch_size=20,
+        lr=0.5,
+        seed=1,
+        progress=False,
+        callbacks=[lambda r, hist: seen.append(r["iteration"])],
+    )
     assert len(h.loss) == 300 and h.iterations == 300 and h.stopped is None
     assert [r["iteration"] for r in h.epochs] == seen
     assert seen[0] == 1 and seen[1] == 11 and seen[-1] == 300  # the book's i % iter_per_epoch == 0, and the end
@@ -82,14 +93,17 @@ def test_fit_rejects_nonfinite_data():
         fit(TwoLayerNet(16, 10, 4), x, t, progress=False)
 
 
-@pytest.mark.parametrize("kwargs,pattern", [
-    ({"iters": 0}, "iters must be a positive int"),
-    ({"batch_size": -1}, "batch_size must be a positive int"),
-    ({"batch_size": 1000}, r"batch_size \(1000\) is larger than the training set \(300 rows\)"),
-    ({"lr": 0.0}, "lr must be a positive number"),
-    ({"lr": float("nan")}, "lr must be a positive number"),
-    ({"grad": "magic"}, "grad must be one of backprop, numerical"),
-])
+@pytest.mark.parametrize(
+    "kwargs,pattern",
+    [
+        ({"iters": 0}, "iters must be a positive int"),
+        ({"batch_size": -1}, "batch_size must be a positive int"),
+        ({"batch_size": 1000}, r"batch_size \(1000\) is larger than the training set \(300 rows\)"),
+        ({"lr": 0.0}, "lr must be a positive number"),
+        ({"lr": float("nan")}, "lr must be a positive number"),
+        ({"grad": "magic"}, "grad must be one of backprop, numerical"),
+    ],
+)
 def test_fit_bad_arguments(kwargs, pattern):
     x, t = _data("numpy")
     with pytest.raises(ValueError, match=pattern):
@@ -112,20 +126,26 @@ def test_history_files(tmp_path):
 
 def test_progress_follows_tqdm_conventions(monkeypatch):
     import io
+
     x, t = _data("numpy")
 
     class Tty(io.StringIO):
         def isatty(self):
             return True
-    for progress, stream, env, drawn in [(None, io.StringIO(), None, False), (None, Tty(), None, True),
-                                         (True, io.StringIO(), None, True), (False, Tty(), None, False),
-                                         (None, Tty(), "1", False), (True, io.StringIO(), "1", False)]:
+
+    for progress, stream, env, drawn in [
+        (None, io.StringIO(), None, False),
+        (None, Tty(), None, True),
+        (True, io.StringIO(), None, True),
+        (False, Tty(), None, False),
+        (None, Tty(), "1", False),
+        (True, io.StringIO(), "1", False),
+    ]:
         if env is None:
             monkeypatch.delenv("TQDM_DISABLE", raising=False)
         else:
             monkeypatch.setenv("TQDM_DISABLE", env)
-        fit(TwoLayerNet(16, 10, 4, seed=0), x, t, iters=30, batch_size=10, progress=progress,
-            progress_file=stream)
+        fit(TwoLayerNet(16, 10, 4, seed=0), x, t, iters=30, batch_size=10, progress=progress, progress_file=stream)
         assert ("it/s" in stream.getvalue() or "s/it" in stream.getvalue()) == drawn, (progress, env)
     with pytest.raises(ValueError, match="progress must be None"):
         fit(TwoLayerNet(16, 10, 4), x, t, iters=1, batch_size=10, progress="yes")
@@ -133,11 +153,13 @@ def test_progress_follows_tqdm_conventions(monkeypatch):
 
 def test_blas_threads_sized_to_the_step(monkeypatch):
     from threadpoolctl import threadpool_info
+
     x, t = _data("numpy")
     seen = []
 
     def record(r, h):
         seen.append([i["num_threads"] for i in threadpool_info() if i["user_api"] == "blas"])
+
     before = [i["num_threads"] for i in threadpool_info() if i["user_api"] == "blas"]
     h = fit(TwoLayerNet(16, 10, 4, seed=0), x, t, iters=20, batch_size=10, callbacks=[record], progress=False)
     assert h.config["blas_threads"] == 1 and seen and all(n == [1] * len(n) for n in seen)
@@ -155,7 +177,7 @@ def test_blas_threads_sized_to_the_step(monkeypatch):
 
 def test_fit_on_immutable_arrays_stops_and_rolls_back():
     """JAX: the update rebinds, and a diverged run keeps the parameters from before it."""
-    pytest.importorskip("jax", reason="JAX is not installed: pip install 'xpnet[jax]'")
+    pytest.importorskip("jax", reason="JAX is not installed: pip install '.[jax]'")
     x, t = _data("jax")
     net = TwoLayerNet(16, 10, 4, seed=0, backend="jax")
     h = fit(net, x, t, iters=200, batch_size=20, lr=1e300, seed=0, progress=False)
@@ -169,8 +191,9 @@ def test_fit_on_immutable_arrays_stops_and_rolls_back():
 
 def test_jax_scan_stepper_equals_the_plain_steps():
     """On JAX, fit compiles xpnet's own step and scans it; the numbers are the plain steps'."""
-    pytest.importorskip("jax", reason="JAX is not installed: pip install 'xpnet[jax]'")
-    from xpnet.accel.jax.api import ScanStepper
+    pytest.importorskip("jax", reason="JAX is not installed: pip install '.[jax]'")
+    from xpnet.backend.jax.steppers import ScanStepper
+
     x, t = _data("jax")
     plain = TwoLayerNet(16, 10, 4, seed=0, backend="jax")
     fast = TwoLayerNet(16, 10, 4, seed=0, backend="jax")
@@ -180,6 +203,5 @@ def test_jax_scan_stepper_equals_the_plain_steps():
     for k in plain.params:
         np.testing.assert_allclose(host(fast.params[k]), host(plain.params[k]), rtol=1e-12, atol=1e-15)
     assert [r["train_acc"] for r in hf.epochs] == [r["train_acc"] for r in hp.epochs]
-    import xpnet.accel as accel
-    stepper = accel.stepper(xpnet.get_namespace("jax"), lambda p, d, idx: None, {}, (), "auto")
+    stepper = xpnet.backend.faster(xpnet.get_namespace("jax")).stepper(lambda p, d, idx: None, {}, (), "auto")
     assert isinstance(stepper, ScanStepper)

@@ -11,8 +11,7 @@ import sys
 import array_api_compat
 import numpy as np
 
-from .accel import on_device
-from .backend import get_namespace, namespace
+from .backend import backend_of, get_namespace, namespace
 
 
 def prepare(**named):
@@ -118,8 +117,7 @@ def targets(xp, t, n, num_classes, *, form="given", dtype=None, name="t"):
         if form == "one_hot":
             return one_hot(xp, labels, num_classes, dtype), False
         return labels, True
-    if t.ndim == 2 and tuple(t.shape) == (n, num_classes) and (is_float(xp, t) or is_int(xp, t)
-                                                                or t.dtype == xp.bool):
+    if t.ndim == 2 and tuple(t.shape) == (n, num_classes) and (is_float(xp, t) or is_int(xp, t) or t.dtype == xp.bool):
         if form == "labels":
             return xp.argmax(t, axis=1), True
         return (t if t.dtype == dtype else xp.astype(t, dtype)), False
@@ -143,7 +141,7 @@ def is_traced(a) -> bool:
 def one_hot(xp, labels, num_classes, dtype):
     """One-hot rows ``(*labels.shape, num_classes)`` of ``dtype`` for integer labels (unchecked)."""
     device = array_api_compat.device(labels)
-    with on_device(xp, device):  # CuPy's arange ignores device=
+    with backend_of(xp).on_device(device):  # CuPy's arange ignores device=
         classes = xp.arange(num_classes, device=device)
         return xp.astype(xp.reshape(labels, (*labels.shape, 1)) == classes, dtype)
 
@@ -171,8 +169,12 @@ def positive_int(value, name):
 def positive_number(value, name):
     """``value`` as a Python float; ValueError naming ``name`` unless it is a finite real number > 0
     (NumPy scalars count as numbers)."""
-    if (isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, float, np.integer, np.floating))
-            or not math.isfinite(value) or value <= 0):
+    if (
+        isinstance(value, (bool, np.bool_))
+        or not isinstance(value, (int, float, np.integer, np.floating))
+        or not math.isfinite(value)
+        or value <= 0
+    ):
         raise ValueError(f"{name} must be a positive number, got {value!r}")
     return float(value)
 
@@ -184,7 +186,9 @@ def fast_value(value, name="fast", steps=True):
         return value
     if steps and not isinstance(value, (bool, np.bool_)) and isinstance(value, (int, np.integer)) and value >= 1:
         return int(value)
-    allowed = "'auto', True, False or a positive int (steps per CUDA graph or scan)" if steps else "'auto', True or False"
+    allowed = (
+        "'auto', True, False or a positive int (steps per CUDA graph or scan)" if steps else "'auto', True or False"
+    )
     raise ValueError(f"{name} must be {allowed}, got {value!r}")
 
 

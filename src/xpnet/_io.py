@@ -7,8 +7,11 @@ sees a half-written file.
 from __future__ import annotations
 
 import contextlib
+import json
+import math
 import os
 import tempfile
+from typing import Any
 
 
 def _umask() -> int:
@@ -42,3 +45,19 @@ def atomic_write(path, data) -> None:
     mode = "w" if isinstance(data, str) else "wb"
     with atomic_path(path) as tmp, open(tmp, mode) as fh:
         fh.write(data)
+
+
+def json_text(obj: Any, indent: int | None = 1) -> str:
+    """``obj`` as strict JSON: NaN and infinities become ``null`` (``json.dumps`` would write ``NaN``,
+    which is not JSON and which other readers refuse)."""
+    return json.dumps(_finite(obj), indent=indent, allow_nan=False)
+
+
+def _finite(obj: Any) -> Any:
+    if isinstance(obj, float):
+        return obj if math.isfinite(obj) else None
+    if isinstance(obj, dict):
+        return {k: _finite(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [_finite(v) for v in obj]
+    return obj

@@ -37,6 +37,7 @@ def in_notebook() -> bool:
 def _widgets() -> bool:
     """Whether ipywidgets can draw a bar (else a text bar: tqdm's widget bar would warn)."""
     import importlib
+
     try:
         importlib.import_module("ipywidgets")
     except ImportError:
@@ -82,7 +83,9 @@ def bar(progress=None, file=None, **kwargs):
         return NoBar(**kwargs)
     if in_notebook() and _widgets():
         from tqdm.notebook import tqdm as notebook_bar
+
         kwargs.pop("dynamic_ncols", None)
         return notebook_bar(**kwargs)
     from tqdm.std import tqdm
+
     return tqdm(file=file, **kwargs)

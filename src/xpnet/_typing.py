@@ -6,7 +6,8 @@ share no base class, so an array is typed as ``Array`` (``Any`` to a type checke
 
 from __future__ import annotations
 
-from typing import Any, Callable, Union
+from collections.abc import Callable
+from typing import Any
 
 #: An array of any Array-API library.
 Array = Any
@@ -15,4 +16,4 @@ ArrayLike = Any
 #: A dtype given by name (``"float64"``), as a NumPy dtype, or as a namespace's dtype.
 DTypeLike = Any
 #: A scalar function of an array.
-ScalarFunction = Callable[[Array], Union[float, Array]]
+ScalarFunction = Callable[[Array], float | Array]

@@ -1,21 +1,34 @@
 """Activation and loss functions (the book's ``common/functions.py``).
 
 Each function takes its array namespace from its inputs, so it runs on
-NumPy, CuPy, PyTorch or ``array_api_strict`` unchanged.
+NumPy, CuPy, JAX, PyTorch or ``array_api_strict`` unchanged. The public
+functions check their input, then call the unchecked formula (``sigmoid_of``,
+``softmax_of``), which first asks the array's backend for a faster form of it.
 """
 
 from __future__ import annotations
 
+from typing import Any
 
-from .backend import namespace
-from ._checks import (check_label_range, is_int, one_hot, positive_int, prepare, require_float, require_ndim,
-                      targets)
-from .accel.contract import replaceable
+import array_api_compat
+
+from ._checks import check_label_range, is_int, one_hot, positive_int, prepare, require_float, require_ndim, targets
 from ._typing import Array, ArrayLike, DTypeLike
+from .backend import faster, namespace
 from .constants import DELTA
 
-__all__ = ["DELTA", "sigmoid", "sigmoid_grad", "relu", "softmax", "to_one_hot", "mean_squared_error",
-           "sum_squares_error", "sum_squared_error", "cross_entropy_error"]
+__all__ = [
+    "DELTA",
+    "sigmoid",
+    "sigmoid_grad",
+    "relu",
+    "softmax",
+    "to_one_hot",
+    "mean_squared_error",
+    "sum_squares_error",
+    "sum_squared_error",
+    "cross_entropy_error",
+]
 
 
 def sigmoid(x: ArrayLike) -> Array:
@@ -35,9 +48,11 @@ def sigmoid(x: ArrayLike) -> Array:
     return sigmoid_of(x)
 
 
-@replaceable
 def sigmoid_of(x: Array) -> Array:
-    """:func:`sigmoid` of a checked float array (the formula; a backend may fuse it)."""
+    """:func:`sigmoid` of a checked float array (the formula; a backend may have a faster form)."""
+    fast = faster(x).sigmoid(x)
+    if fast is not NotImplemented:
+        return fast
     xp = namespace(x)
     e = xp.exp(-xp.abs(x))
     return xp.where(x >= 0, 1.0, e) / (1 + e)  # 1 / (1 + e) for x >= 0, e / (1 + e) below
@@ -75,12 +90,17 @@ def softmax(x: ArrayLike) -> Array:
     return softmax_of(x)
 
 
-@replaceable
 def softmax_of(x: Array) -> Array:
-    """:func:`softmax` of a checked float array of at least one dimension (the formula)."""
+    """:func:`softmax` of a checked float array of at least one dimension (the formula; a backend
+    may have a faster form)."""
+    fast = faster(x).softmax(x)
+    if fast is not NotImplemented:
+        return fast
     xp = namespace(x)
-    big = _LARGEST[x.dtype == xp.float32]
-    x = xp.clip(x, -big, big)  # +-inf as the largest finite numbers; finite values unchanged
+    big = xp.full((), _LARGEST[x.dtype == xp.float32], dtype=x.dtype, device=array_api_compat.device(x))
+    # +-inf as the largest finite numbers, finite values and NaN unchanged; not xp.clip, which
+    # array-api-compat writes for CuPy with boolean masks (a host sync, refused in a CUDA graph)
+    x = xp.minimum(xp.maximum(x, -big), big)
     m = xp.max(x, axis=-1, keepdims=True)
     # exp(x - m) as exp((x - m) / 2) ** 2: x / 2 - m / 2 cannot overflow even when x
     # and m are huge and of opposite signs (halving is exact), and squaring, unlike
@@ -109,7 +129,7 @@ def to_one_hot(t: ArrayLike, num_classes: int, dtype: DTypeLike = None) -> Array
     return one_hot(xp, t, num_classes, xp.float64 if dtype is None else dtype)
 
 
-def _rows(xp, y, t):
+def _rows(xp: Any, y: Array, t: Array) -> Any:
     """y as rows ``(N, C)`` and t with it, for one sample ``(C,)`` or a batch."""
     if y.ndim == 1:
         if tuple(t.shape) == tuple(y.shape):  # one one-hot row (integer, as the book writes it, or float)
@@ -173,12 +193,12 @@ def cross_entropy_error(y: ArrayLike, t: ArrayLike) -> Array:
     return cross_entropy(xp, y, t)
 
 
-def log_delta(xp, y):
+def log_delta(xp: Any, y: Array) -> Any:
     """``log(y + 1e-7)``: the cross-entropy's term, the book's delta keeping ``log(0)`` finite."""
     return xp.log(y + DELTA)
 
 
-def cross_entropy(xp, y, t):
+def cross_entropy(xp: Any, y: Array, t: Array) -> Any:
     """The mean cross-entropy of rows ``y`` against one-hot (or soft) rows ``t``, unchecked:
     ``-sum(t * log(y + 1e-7)) / N`` over the last two axes (K stacked batches give K losses)."""
     return -xp.sum(t * log_delta(xp, y), axis=(-2, -1)) / y.shape[-2]

@@ -3,19 +3,19 @@
 from __future__ import annotations
 
 import math
-from typing import Any, Callable, Literal
+from collections.abc import Callable
+from typing import Any, Literal
 
 import array_api_compat
 
 from ._checks import NonFiniteError, positive_number, prepare, require_finite, require_float
 from ._typing import Array, ArrayLike, ScalarFunction
-from .accel import chunk_size, on_device
+from .backend import backend_of
 
-__all__ = ["NonFiniteError", "numerical_diff", "numerical_gradient", "numerical_gradient_batched",
-           "gradient_descent"]
+__all__ = ["NonFiniteError", "numerical_diff", "numerical_gradient", "numerical_gradient_batched", "gradient_descent"]
 
 
-def _check_h(h):
+def _check_h(h: Any) -> Any:
     """The one rule for the step of every numerical gradient: a positive finite number."""
     return positive_number(h, "h")
 
@@ -35,7 +35,7 @@ def numerical_diff(f: Callable[[Any], Any], x: Any, h: float = 1e-4) -> Any:
     return (f(x + h) - f(x - h)) / (2 * h)
 
 
-def _unravel(flat, shape):
+def _unravel(flat: Array, shape: Any) -> Any:
     idx = []
     for dim in reversed(shape):
         flat, r = divmod(flat, dim)
@@ -43,8 +43,9 @@ def _unravel(flat, shape):
     return tuple(reversed(idx))
 
 
-def numerical_gradient(f: ScalarFunction, x: Array, h: float = 1e-4,
-                       batch: int | Literal["auto"] | None = None) -> Array:
+def numerical_gradient(
+    f: ScalarFunction, x: Array, h: float = 1e-4, batch: int | Literal["auto"] | None = None
+) -> Array:
     """Gradient of ``f`` at ``x`` by central differences, one element at a time.
 
     As in the book, ``f`` is called as ``f(x)`` with ``x`` itself changed in
@@ -95,8 +96,9 @@ def numerical_gradient(f: ScalarFunction, x: Array, h: float = 1e-4,
     return grad
 
 
-def numerical_gradient_batched(f: Callable[[Array], Array], x: Array, h: float = 1e-4,
-                               batch: int | Literal["auto"] = "auto") -> Array:
+def numerical_gradient_batched(
+    f: Callable[[Array], Array], x: Array, h: float = 1e-4, batch: int | Literal["auto"] = "auto"
+) -> Array:
     """Central differences evaluated K elements at a time.
 
     ``f`` must accept a stack ``X`` of shape ``(K, *x.shape)`` and return K
@@ -119,12 +121,12 @@ def numerical_gradient_batched(f: Callable[[Array], Array], x: Array, h: float =
     n = math.prod(x.shape)
     if batch == "auto":
         # four (K, n) temporaries per chunk; the backend sets the memory they may take
-        k = chunk_size(xp, 4 * n * _itemsize(x), cap=n)
+        k = backend_of(xp).chunk_size(4 * n * _itemsize(x), cap=n)
     elif isinstance(batch, int) and not isinstance(batch, bool) and batch >= 1:
         k = min(batch, n)
     else:
         raise ValueError(f"batch must be a positive int or 'auto', got {batch!r}")
-    with on_device(xp, array_api_compat.device(x)):  # CuPy makes new arrays on the current device
+    with backend_of(xp).on_device(array_api_compat.device(x)):  # CuPy makes new arrays on the current device
         dev = array_api_compat.device(x)
         flat_x = xp.reshape(x, (1, n))
         pieces = []
@@ -138,9 +140,7 @@ def numerical_gradient_batched(f: Callable[[Array], Array], x: Array, h: float =
             fp = xp.reshape(xp.asarray(f(plus)), (-1,))
             fm = xp.reshape(xp.asarray(f(minus)), (-1,))
             if fp.shape[0] != stop - start or fm.shape[0] != stop - start:
-                raise ValueError(
-                    f"f must return one value per stacked input: gave {fp.shape[0]} for {stop - start}"
-                )
+                raise ValueError(f"f must return one value per stacked input: gave {fp.shape[0]} for {stop - start}")
             pieces.append((fp - fm) / (2 * h))
         grad = xp.reshape(xp.concat(pieces) if len(pieces) > 1 else pieces[0], x.shape)
         grad = xp.astype(grad, x.dtype)
@@ -148,7 +148,7 @@ def numerical_gradient_batched(f: Callable[[Array], Array], x: Array, h: float =
         return grad
 
 
-def _numerical_gradient_copies(xp, f, x, h):
+def _numerical_gradient_copies(xp: Any, f: Any, x: Array, h: Any) -> Any:
     """The element loop for arrays that cannot be changed in place (JAX): ``f`` is evaluated at
     copies of x with one element moved by +-h, the same numbers the in-place loop makes."""
     probe = _scalar(f(xp.full_like(x, float("nan"))))
@@ -156,8 +156,9 @@ def _numerical_gradient_copies(xp, f, x, h):
         raise TypeError(
             "f ignores its argument (the book's idiom f = lambda w: net.loss(x, t), which reads parameters the "
             f"loop changes in place), but arrays of {getattr(xp, '__name__', 'this library')} cannot be changed in "
-            "place; give a function of its argument instead, e.g. lambda w: loss_of(w)")
-    with on_device(xp, array_api_compat.device(x)):
+            "place; give a function of its argument instead, e.g. lambda w: loss_of(w)"
+        )
+    with backend_of(xp).on_device(array_api_compat.device(x)):
         shape, n = tuple(x.shape), math.prod(x.shape)
         flat = xp.reshape(x, (n,))
         positions = xp.arange(n, device=array_api_compat.device(x))
@@ -172,22 +173,25 @@ def _numerical_gradient_copies(xp, f, x, h):
         return grad
 
 
-def _scalar(value):
+def _scalar(value: Any) -> Any:
     """``value`` if it is one number (a Python number, or an array of one element); else TypeError."""
     shape = getattr(value, "shape", ())
     if math.prod(shape) != 1 and shape != ():
-        raise TypeError(f"f must return one number (a scalar or a 0-d array), got an array of shape {tuple(shape)}; "
-                        "for a function of each row of x (the book's gradient_2d), use "
-                        "xpnet.book.numerical_gradient_2d(f, x), which takes f's gradient at every row")
+        raise TypeError(
+            f"f must return one number (a scalar or a 0-d array), got an array of shape {tuple(shape)}; "
+            "for a function of each row of x (the book's gradient_2d), use "
+            "xpnet.book.numerical_gradient_2d(f, x), which takes f's gradient at every row"
+        )
     return value if shape == () else array_api_compat.array_namespace(value).reshape(value, ())
 
 
-def _itemsize(x):
+def _itemsize(x: Array) -> Any:
     return 4 if "float32" in str(x.dtype) else 8
 
 
-def gradient_descent(f: ScalarFunction, init_x: ArrayLike, lr: float = 0.01, step_num: int = 100,
-                     return_history: bool = False) -> Array | tuple[Array, Array]:
+def gradient_descent(
+    f: ScalarFunction, init_x: ArrayLike, lr: float = 0.01, step_num: int = 100, return_history: bool = False
+) -> Array | tuple[Array, Array]:
     """Gradient descent with numerical gradients: ``x -= lr * grad`` ``step_num`` times.
 
     Args:
@@ -217,8 +221,10 @@ def gradient_descent(f: ScalarFunction, init_x: ArrayLike, lr: float = 0.01, ste
         try:
             grad = numerical_gradient(f, x)
         except NonFiniteError as exc:
-            raise NonFiniteError(f"gradient_descent: the gradient turned NaN or infinite at step {i + 1}; "
-                                 "try a smaller learning rate or another starting point") from exc
+            raise NonFiniteError(
+                f"gradient_descent: the gradient turned NaN or infinite at step {i + 1}; "
+                "try a smaller learning rate or another starting point"
+            ) from exc
         x = x - lr * grad
         require_finite(xp, x, "gradient_descent: x", step=i + 1)
     if return_history:

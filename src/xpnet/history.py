@@ -4,10 +4,10 @@ with one config for every run (:func:`new_history`). The run loop (``runloop``) 
 from __future__ import annotations
 
 import dataclasses
-import json
 import math
+from typing import Any
 
-from ._io import atomic_write
+from ._io import atomic_write, json_text
 
 __all__ = ["History", "new_history"]
 
@@ -64,22 +64,32 @@ class History:
         import html
 
         from .plots import figure_data, plot_accuracy, plot_loss
+
         c, f = self.config, self.final
-        rows = [("iterations", self.iterations), ("learning rate", c.get("lr")), ("batch size", c.get("batch_size")),
-                ("train acc", f.get("train_acc")), ("test acc", f.get("test_acc")),
-                ("last loss", self.loss[-1] if self.loss else None),
-                ("it/s", round(self.iters_per_second) if self.train_seconds > 0 else None),
-                ("stopped", self.stopped or "no: finished")]
+        rows = [
+            ("iterations", self.iterations),
+            ("learning rate", c.get("lr")),
+            ("batch size", c.get("batch_size")),
+            ("train acc", f.get("train_acc")),
+            ("test acc", f.get("test_acc")),
+            ("last loss", self.loss[-1] if self.loss else None),
+            ("it/s", round(self.iters_per_second) if self.train_seconds > 0 else None),
+            ("stopped", self.stopped or "no: finished"),
+        ]
         shown = {"learning rate": "{:g}"}
-        cells = "".join(f"<tr><th style='text-align:left'>{html.escape(k)}</th><td>"
-                        f"{html.escape(shown.get(k, '{:.4f}').format(v) if isinstance(v, float) else str(v))}</td></tr>"
-                        for k, v in rows if v is not None)
+        cells = "".join(
+            f"<tr><th style='text-align:left'>{html.escape(k)}</th><td>"
+            f"{html.escape(shown.get(k, '{:.4f}').format(v) if isinstance(v, float) else str(v))}</td></tr>"
+            for k, v in rows
+            if v is not None
+        )
         images = []
-        for draw in ((plot_loss, plot_accuracy) if self.epochs else (plot_loss,) if self.loss else ()):
+        for draw in (plot_loss, plot_accuracy) if self.epochs else (plot_loss,) if self.loss else ():
             png = base64.b64encode(figure_data(draw(self), "png", dpi=60)).decode("ascii")
             images.append(f"<img src='data:image/png;base64,{png}' style='max-width:380px'/>")
-        return (f"<div style='display:flex;gap:12px;align-items:flex-start'><table>{cells}</table>"
-                f"{''.join(images)}</div>")
+        return (
+            f"<div style='display:flex;gap:12px;align-items:flex-start'><table>{cells}</table>{''.join(images)}</div>"
+        )
 
     def mark(self) -> tuple:
         """What the training record holds now, for :meth:`rewind` (a chunk of steps that is
@@ -88,7 +98,7 @@ class History:
 
     def rewind(self, mark: tuple) -> None:
         """Back to what :meth:`mark` saw."""
-        del self.loss[mark[0]:]
+        del self.loss[mark[0] :]
         self.iterations, self.train_seconds, self.stopped, self.nonfinite_iteration = mark[1:]
 
     @property
@@ -101,29 +111,64 @@ class History:
 
     def to_dict(self) -> dict:
         loss = [None if not math.isfinite(v) else v for v in self.loss]
-        return {"config": self.config, "iterations": self.iterations, "train_seconds": self.train_seconds,
-                "eval_seconds": self.eval_seconds, "iters_per_second": self.iters_per_second
-                if self.train_seconds > 0 else None, "stopped": self.stopped,
-                "nonfinite_iteration": self.nonfinite_iteration, "signal": self.signal, "epochs": self.epochs,
-                "loss": loss}
+        return {
+            "config": self.config,
+            "iterations": self.iterations,
+            "train_seconds": self.train_seconds,
+            "eval_seconds": self.eval_seconds,
+            "iters_per_second": self.iters_per_second if self.train_seconds > 0 else None,
+            "stopped": self.stopped,
+            "nonfinite_iteration": self.nonfinite_iteration,
+            "signal": self.signal,
+            "epochs": self.epochs,
+            "loss": loss,
+        }
 
-    def save(self, path) -> None:
+    def save(self, path: Any) -> None:
         """Write the history as JSON (temp name, then rename)."""
-        atomic_write(path, json.dumps(self.to_dict(), indent=1))
+        atomic_write(path, json_text(self.to_dict()))
 
-    def save_csv(self, path) -> None:
+    def save_csv(self, path: Any) -> None:
         """Per-epoch metrics as CSV (temp name, then rename)."""
         lines = ["epoch,iteration,loss,train_acc,test_acc,seconds"]
         for r in self.epochs:
-            lines.append(f"{r['epoch']},{r['iteration']},{r['loss']!r},{r['train_acc']!r},"
-                         f"{'' if r['test_acc'] is None else repr(r['test_acc'])},{r['seconds']:.3f}")
+            lines.append(
+                f"{r['epoch']},{r['iteration']},{r['loss']!r},{r['train_acc']!r},"
+                f"{'' if r['test_acc'] is None else repr(r['test_acc'])},{r['seconds']:.3f}"
+            )
         atomic_write(path, "\n".join(lines) + "\n")
 
 
-def new_history(*, iters, batch_size, lr, grad, eval_every, per_epoch, seed, train_size, test_size, backend,
-                dtype, **extra) -> History:
+def new_history(
+    *,
+    iters: Any,
+    batch_size: Any,
+    lr: Any,
+    grad: Any,
+    eval_every: Any,
+    per_epoch: Any,
+    seed: Any,
+    train_size: Any,
+    test_size: Any,
+    backend: Any,
+    dtype: Any,
+    **extra: Any,
+) -> History:
     """An empty History with the one config of every run (``fit``'s keys; ``fit_many`` adds ``member``
     and ``members``)."""
-    return History(config={"iters": iters, "batch_size": batch_size, "lr": lr, "grad": grad, "eval_every": eval_every,
-                           "per_epoch": per_epoch, "seed": seed, "train_size": train_size, "test_size": test_size,
-                           "backend": backend, "dtype": dtype, **extra})
+    return History(
+        config={
+            "iters": iters,
+            "batch_size": batch_size,
+            "lr": lr,
+            "grad": grad,
+            "eval_every": eval_every,
+            "per_epoch": per_epoch,
+            "seed": seed,
+            "train_size": train_size,
+            "test_size": test_size,
+            "backend": backend,
+            "dtype": dtype,
+            **extra,
+        }
+    )

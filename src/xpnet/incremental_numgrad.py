@@ -21,15 +21,14 @@ from __future__ import annotations
 
 import array_api_compat
 
-from .accel import chunk_size, on_device, parallel_map
-from .accel.contract import replaceable
-from .backend import namespace
+from .backend import backend_of, faster, namespace
 from .functions import log_delta, sigmoid_of
 
-__all__ = ["incremental_gradient", "hidden_gradient", "w1_gradient", "output_gradient"]
+__all__ = ["incremental_gradient", "is_one_hot", "hidden_gradient", "w1_gradient", "output_gradient"]
 
 
-def _is_one_hot(xp, t):
+def is_one_hot(xp, t) -> bool:
+    """Whether the rows ``t`` are one-hot (a host read: asked where targets enter, never in a step)."""
     ones = xp.sum(xp.astype(t == 1, xp.int64))
     zeros = xp.sum(xp.astype(t == 0, xp.int64))
     return int(ones) == t.shape[0] and int(ones + zeros) == t.shape[0] * t.shape[1]
@@ -53,11 +52,12 @@ class Point:
 
     Attributes: ``x`` (N, D), ``xt`` (D, N), ``a1``/``z1`` (N, H) and their
     transposes ``a1t``/``z1t``, ``W2`` (H, C), ``a2c`` (N, C): the scores
-    shifted by their row maximum, ``t``, ``one_hot``, and for one-hot targets
-    ``labels`` (N,) and ``a2c_label`` (N,): the label's shifted score.
+    shifted by their row maximum, ``t``, ``one_hot`` (given by the caller, who
+    knows the targets), and for one-hot targets ``labels`` (N,) and ``a2c_label``
+    (N,): the label's shifted score.
     """
 
-    def __init__(self, xp, params, x, t):
+    def __init__(self, xp, params, x, t, one_hot):
         self.xp, self.x, self.t, self.W2 = xp, x, t, params["W2"]
         self.a1 = xp.matmul(x, params["W1"]) + params["b1"]
         self.z1 = sigmoid_of(self.a1)
@@ -67,7 +67,8 @@ class Point:
         self.xt = xp.matrix_transpose(x)  # (D, N)
         self.n, self.c = a2.shape
         self.a2c = a2 - xp.max(a2, axis=1, keepdims=True)  # (N, C)
-        self.one_hot = _is_one_hot(xp, t)
+        self.one_hot = bool(one_hot)
+        self.sparse = False  # set by incremental_gradient
         if self.one_hot:
             self.labels = xp.argmax(t, axis=1)
             self.a2c_label = xp.sum(self.a2c * t, axis=1)  # score of the label, exact
@@ -81,22 +82,23 @@ class Point:
         xp = self.xp
         if self.one_hot:
             w_label = xp.take(w, self.labels, axis=-1)  # (..., N)
-            terms = _label_terms(xp, lambda k: self.a2c[:, k] + dz * w[..., k:k + 1],
-                                 self.a2c_label + dz * w_label, self.c)
+            terms = _label_terms(
+                xp, lambda k: self.a2c[:, k] + dz * w[..., k : k + 1], self.a2c_label + dz * w_label, self.c
+            )
         else:
             total = None
             for k in range(self.c):
-                e = xp.exp(self.a2c[:, k] + dz * w[..., k:k + 1])
+                e = xp.exp(self.a2c[:, k] + dz * w[..., k : k + 1])
                 total = e if total is None else total + e
             terms = None
             for k in range(self.c):
-                e = xp.exp(self.a2c[:, k] + dz * w[..., k:k + 1])
+                e = xp.exp(self.a2c[:, k] + dz * w[..., k : k + 1])
                 term = self.t[:, k] * log_delta(xp, e / total)
                 terms = term if terms is None else terms + term
         return -xp.sum(terms, axis=-1) / self.n
 
 
-def incremental_gradient(params, x, t, h=1e-4, batch="auto", xp=None):
+def incremental_gradient(params, x, t, h=1e-4, batch="auto", xp=None, one_hot=None, sparse=None):
     """Central-difference gradient of the net's loss for every parameter.
 
     Args:
@@ -106,20 +108,27 @@ def incremental_gradient(params, x, t, h=1e-4, batch="auto", xp=None):
         h: step.
         batch: perturbations per chunk, or ``"auto"``.
         xp: the namespace (from the arrays by default).
+        one_hot: whether ``t`` is one-hot (None: read from ``t``, a host read; a
+            training step says it, since its targets are one-hot by construction).
+        sparse: whether d loss / d W1 visits only the nonzero inputs (a data-dependent
+            shape): None decides here (:func:`sparse_pays`, a host read); a training step
+            decides once for the run, so that the step itself reads nothing back.
 
     Returns:
         dict ``W1, b1, W2, b2`` of gradients.
     """
     xp = namespace(x, params["W1"]) if xp is None else xp
-    with on_device(xp, array_api_compat.device(x)):  # CuPy makes new arrays on the current device
-        point = Point(xp, params, x, t)
+    backend = backend_of(xp)
+    with backend.on_device(array_api_compat.device(x)):  # CuPy makes new arrays on the current device
+        point = Point(xp, params, x, t, is_one_hot(xp, t) if one_hot is None else one_hot)
+        point.sparse = point.one_hot and (sparse_pays(xp, x) if sparse is None else bool(sparse))
         n, d = x.shape
         hidden = params["W1"].shape[1]
         if batch == "auto":
             # about 12 temporaries of (rows, H, N) per chunk; on the host each of them small
             # enough to stay in cache (and under glibc's 128 KiB mmap threshold)
             row_bytes = hidden * n * (4 if "float32" in str(x.dtype) else 8) * 12
-            rows = chunk_size(xp, row_bytes, cap=d, host_bytes=12 * 2**17)
+            rows = backend.chunk_size(row_bytes, cap=d, host_bytes=12 * 2**17)
         elif isinstance(batch, int) and not isinstance(batch, bool) and batch >= 1:
             rows = max(1, batch // hidden)
         else:
@@ -134,10 +143,12 @@ def incremental_gradient(params, x, t, h=1e-4, batch="auto", xp=None):
         return {k: xp.astype(grads[k], dt) for k in ("W1", "b1", "W2", "b2")}
 
 
-@replaceable
 def hidden_gradient(point, xrows, h, xp=None):
     """Gradient rows ``(R, H)`` of the parameters that feed the hidden layer with inputs
     ``xrows`` ``(R, N)`` (rows of x transposed for W1; a row of ones for b1)."""
+    fast = faster(xp).hidden_gradient(point, xrows, h, xp)
+    if fast is not NotImplemented:
+        return fast
     n = point.n
     w2 = xp.reshape(point.W2, (1, *point.W2.shape))
     out = []
@@ -148,22 +159,26 @@ def hidden_gradient(point, xrows, h, xp=None):
     return (out[0] - out[1]) / (2 * h)
 
 
-@replaceable
 def w1_gradient(point, h, rows, xp=None):
     """d loss / d W1 ``(D, H)``, ``rows`` inputs at a time; only the nonzero pixels
     when most inputs are zero (MNIST: about 80%) and the targets are one-hot."""
+    fast = faster(xp).w1_gradient(point, h, rows, xp)
+    if fast is not NotImplemented:
+        return fast
     d, n = point.xt.shape
-    nonzero = int(xp.sum(xp.astype(point.xt != 0, xp.int64)))
-    if point.one_hot and nonzero <= 0.7 * n * d and _data_dependent_shapes(xp):
+    if point.sparse:  # decided where the gradient was asked for (sparse_pays), never here
         return _sparse_w1(xp, point, h, rows * n)
-    pieces = parallel_map(xp, lambda i: hidden_gradient(point, point.xt[i:min(i + rows, d), ...], h, xp=xp),
-                          range(0, d, rows))
+    pieces = backend_of(xp).parallel_map(
+        lambda i: hidden_gradient(point, point.xt[i : min(i + rows, d), ...], h, xp=xp), range(0, d, rows)
+    )
     return _concat(xp, pieces)
 
 
-@replaceable
 def output_gradient(point, h, xp=None):
     """d loss / d W2 ``(H, C)`` and d loss / d b2 ``(C,)``."""
+    fast = faster(xp).output_gradient(point, h, xp)
+    if fast is not NotImplemented:
+        return fast
     hidden, c, n = point.W2.shape[0], point.c, point.n
     dev = array_api_compat.device(point.x)
     eye = xp.reshape(xp.eye(c, dtype=point.x.dtype, device=dev), (1, c, c))
@@ -173,6 +188,16 @@ def output_gradient(point, h, xp=None):
     eye2 = xp.reshape(eye, (c, c))
     g_b2 = (point.losses(h * one, eye2) - point.losses(-h * one, eye2)) / (2 * h)
     return g_w2, g_b2
+
+
+def sparse_pays(xp, x):
+    """Whether the sparse d loss / d W1 pays for inputs like ``x`` (at most 70% nonzero, as MNIST's
+    80% zeros): only where arrays live on the host and may have data-dependent shapes (NumPy; not
+    CuPy, where ``nonzero`` syncs with the host and breaks a CUDA graph capture). One host read."""
+    if backend_of(xp).memory_budget() is not None or not _data_dependent_shapes(xp):
+        return False
+    nonzero = int(xp.sum(xp.astype(x != 0, xp.int64)))
+    return nonzero <= 0.7 * x.shape[0] * x.shape[1]
 
 
 def _data_dependent_shapes(xp):
@@ -221,11 +246,11 @@ def _sparse_w1(xp, point, h, pairs_per_chunk):
         out = []
         for sign in (1.0, -1.0):
             dz = sigmoid_of(a1p + (sign * h) * step) - z1p
-            terms = _label_terms(xp, lambda k: a2p[:, k:k + 1] + dz * w2[:, k], a2l + dz * wl, point.c)
+            terms = _label_terms(xp, lambda k, dz=dz: a2p[:, k : k + 1] + dz * w2[:, k], a2l + dz * wl, point.c)
             out.append(terms - old)
         return out
 
-    parts = parallel_map(xp, chunk, range(0, count, max(1, pairs_per_chunk)))
+    parts = backend_of(xp).parallel_map(chunk, range(0, count, max(1, pairs_per_chunk)))
     per_row = xp.sum(xp.astype(xt != 0, xp.int64), axis=1)
     ends = xp.cumulative_sum(per_row)
     grads = []
@@ -238,5 +263,3 @@ def _sparse_w1(xp, point, h, pairs_per_chunk):
         seg = xp.take(cs, ends, axis=0) - xp.take(cs, ends - per_row, axis=0)  # (D, H)
         grads.append(loss0 - seg / n)  # the perturbed losses
     return (grads[0] - grads[1]) / (2 * h)
-
-

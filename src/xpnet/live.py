@@ -21,8 +21,10 @@ MAX_REDRAWS_PER_SECOND = 2
 def require_notebook(name="live"):
     """ValueError naming ``live`` outside a Jupyter kernel, with what to do instead."""
     if not _progress.in_notebook():
-        raise ValueError(f"{name}=True draws the curves in a Jupyter notebook, and this is not one; in a script, "
-                         "plot the history when training ends: xpnet.plot_loss(history), xpnet.plot_accuracy(history)")
+        raise ValueError(
+            f"{name}=True draws the curves in a Jupyter notebook, and this is not one; in a script, "
+            "plot the history when training ends: xpnet.plot_loss(history), xpnet.plot_accuracy(history)"
+        )
 
 
 class LiveCurves:
@@ -34,6 +36,7 @@ class LiveCurves:
 
     def __init__(self, draw):
         from IPython.display import display
+
         self.draw, self.last, self.redraws = draw, float("-inf"), 0
         self.handles = [display(fig, display_id=True) for fig in self.draw()]
 

@@ -4,32 +4,40 @@ The two-layer net's math is two functions of its parameters, :func:`forward`
 and :func:`loss_and_gradient` (the book's ``gradient``, one straight pass).
 Inputs and targets are checked once, where they enter (the methods); the
 functions below them do no checks, so they can run inside a training step.
+:func:`loss_and_gradient` first asks the arrays' backend for a faster form of
+itself: on NumPy the same pass written in place (``backend/numpy/fast.py``,
+equal to the bit), on CuPy three fused kernels (``backend/cupy/fast.py``).
 """
 
 from __future__ import annotations
 
 import os
-from typing import Any
+from typing import Any, Literal
 
-import numpy as np
 import array_api_compat
+import numpy as np
 
-from ._checks import (positive_int, positive_number, prepare, require_finite, require_float, require_ndim,
-                      targets)
 from . import paramfile
+from ._checks import positive_int, positive_number, prepare, require_finite, require_float, require_ndim, targets
 from ._typing import Array, ArrayLike, DTypeLike
-from .accel import on_device
-from .accel.contract import replaceable
-from .backend import asarray, dtype_name, float_dtype, get_device, get_namespace, namespace, to_numpy
-from .constants import DELTA
+from .backend import (
+    asarray,
+    backend_of,
+    dtype_name,
+    faster,
+    float_dtype,
+    get_device,
+    get_namespace,
+    namespace,
+    to_numpy,
+)
+from .constants import DELTA, PARAM_NAMES
 from .functions import cross_entropy, cross_entropy_error, sigmoid_of, softmax, softmax_of
 from .gradient import numerical_gradient
 from .incremental_numgrad import incremental_gradient
 from .random import Rng
 
 __all__ = ["SimpleNet", "TwoLayerNet", "PARAM_NAMES", "forward", "loss_and_gradient", "correct_counts"]
-
-PARAM_NAMES = ("W1", "b1", "W2", "b2")
 
 
 def forward(params: dict[str, Array], x: Array, xp: Any = None) -> tuple[Array, Array, Array, Array]:
@@ -47,9 +55,9 @@ def forward(params: dict[str, Array], x: Array, xp: Any = None) -> tuple[Array, 
     return a1, z1, a2, y
 
 
-@replaceable
-def loss_and_gradient(params: dict[str, Array], x: Array, t: Array, xp: Any = None,
-                      with_loss: bool = True) -> tuple[Array | None, dict[str, Array]]:
+def loss_and_gradient(
+    params: dict[str, Array], x: Array, t: Array, xp: Any = None, with_loss: bool = True
+) -> tuple[Array | None, dict[str, Array]]:
     """The book's ``TwoLayerNet.gradient``: one forward and one backward pass.
 
     Args:
@@ -72,6 +80,9 @@ def loss_and_gradient(params: dict[str, Array], x: Array, t: Array, xp: Any = No
     backpropagation and numerical gradients agree to rounding, not only to
     about 1e-6.
     """
+    fast = faster(x if xp is None else xp).loss_and_gradient(params, x, t, xp, with_loss)
+    if fast is not NotImplemented:  # NumPy: the same pass in place; CuPy: fused kernels
+        return fast
     xp = namespace(x, params["W1"]) if xp is None else xp
     W2 = params["W2"]
     grads = {}
@@ -120,8 +131,9 @@ class SimpleNet:
         backend: where the weights are made (active backend by default).
     """
 
-    def __init__(self, W: ArrayLike = None, seed: int | None = None, dtype: DTypeLike = "float64",
-                 backend: str | None = None) -> None:
+    def __init__(
+        self, W: ArrayLike = None, seed: int | None = None, dtype: DTypeLike = "float64", backend: str | None = None
+    ) -> None:
         xp = get_namespace(backend)
         float_dtype(xp, dtype)
         if W is None:
@@ -170,8 +182,16 @@ class TwoLayerNet:
             ``W2`` (hidden, output), ``b2`` (output,).
     """
 
-    def __init__(self, input_size: int, hidden_size: int, output_size: int, weight_init_std: float = 0.01,
-                 seed: int | None = None, dtype: DTypeLike = "float64", backend: str | None = None) -> None:
+    def __init__(
+        self,
+        input_size: int,
+        hidden_size: int,
+        output_size: int,
+        weight_init_std: float = 0.01,
+        seed: int | None = None,
+        dtype: DTypeLike = "float64",
+        backend: str | None = None,
+    ) -> None:
         self.input_size = positive_int(input_size, "input_size")
         self.hidden_size = positive_int(hidden_size, "hidden_size")
         self.output_size = positive_int(output_size, "output_size")
@@ -182,7 +202,7 @@ class TwoLayerNet:
         self.weight_init_std = float(weight_init_std)
         rng = Rng(seed)
         device = get_device(backend)
-        with on_device(xp, device):  # the biases beside the weights (CuPy's zeros ignores device=)
+        with backend_of(xp).on_device(device):  # the biases beside the weights (CuPy's zeros ignores device=)
             self.params = {
                 "W1": rng.normal((self.input_size, self.hidden_size), weight_init_std, self.dtype, backend),
                 "b1": xp.zeros((self.hidden_size,), dtype=dt, device=device),
@@ -190,13 +210,23 @@ class TwoLayerNet:
                 "b2": xp.zeros((self.output_size,), dtype=dt, device=device),
             }
 
+    def __repr__(self) -> str:
+        w1 = self.params["W1"]
+        where = backend_of(w1).name
+        device = str(array_api_compat.device(w1))
+        on = f", device={device}" if any(k in device.lower() for k in ("cuda", "gpu")) else ""  # a GPU: which
+        return (
+            f"TwoLayerNet({self.input_size}, {self.hidden_size}, {self.output_size}, "
+            f"dtype={dtype_name(w1.dtype)}, backend={where}{on})"
+        )
+
     # ------------------------------------------------------------ forward
     @property
-    def xp(self):
+    def xp(self) -> Any:
         """The namespace the parameters live in."""
         return array_api_compat.array_namespace(self.params["W1"])
 
-    def _input(self, x, name="x"):
+    def _input(self, x: Array, name: Any = "x") -> Any:
         """``(xp, x)`` with x checked and as rows ``(N, input_size)``."""
         xp, x, _ = prepare(**{name: x, "W1": self.params["W1"]})
         require_float(xp, x, name)
@@ -208,7 +238,7 @@ class TwoLayerNet:
             )
         return xp, (xp.reshape(x, (1, -1)) if x.ndim == 1 else x)
 
-    def _batch(self, x, t, form="one_hot"):
+    def _batch(self, x: Array, t: Array, form: Any = "one_hot") -> Any:
         """``(xp, x, t)``: x as rows and t as one-hot rows of the parameters' dtype (or labels)."""
         xp, x = self._input(x)
         t, _ = targets(xp, t, x.shape[0], self.output_size, form=form, dtype=self.params["W1"].dtype)
@@ -254,8 +284,14 @@ class TwoLayerNet:
         xp, x, t = self._batch(x, t)
         return loss_and_gradient(self.params, x, t, xp=xp, with_loss=False)[1]
 
-    def numerical_gradient(self, x: ArrayLike, t: ArrayLike, method: str = "incremental", h: float = 1e-4,
-                           batch: int | str = "auto") -> dict[str, Array]:
+    def numerical_gradient(
+        self,
+        x: ArrayLike,
+        t: ArrayLike,
+        method: str = "incremental",
+        h: float = 1e-4,
+        batch: int | Literal["auto"] | None = "auto",
+    ) -> dict[str, Array]:
         """Gradient of :meth:`loss` by central differences (h = 1e-4).
 
         Args:
@@ -275,36 +311,46 @@ class TwoLayerNet:
         h = positive_number(h, "h")  # one rule for the three methods
         xp, x, t = self._batch(x, t)  # checked once, not at every evaluation
         if method == "loop":
-            def loss_of(key):  # the loss as a function of one parameter (the others as they are)
+
+            def loss_of(key: Any) -> Any:  # the loss as a function of one parameter (the others as they are)
                 return lambda w: cross_entropy_error(forward({**self.params, key: w}, x, xp=xp)[3], t)
+
             return {k: numerical_gradient(loss_of(k), self.params[k], h=h) for k in PARAM_NAMES}
         if method == "batched":
-            return {k: numerical_gradient(self._stacked_loss(xp, x, t, k), self.params[k], h=h, batch=batch)
-                    for k in PARAM_NAMES}
+            return {
+                k: numerical_gradient(self._stacked_loss(xp, x, t, k), self.params[k], h=h, batch=batch)
+                for k in PARAM_NAMES
+            }
         grads = incremental_gradient(self.params, x, t, h=h, batch=batch, xp=xp)
         for k, g in grads.items():
             require_finite(xp, g, f"numerical_gradient: d loss / d {k}")
         return grads
 
-    def _stacked_loss(self, xp, x, t, key):
+    def _stacked_loss(self, xp: Any, x: Array, t: Array, key: Any) -> Any:
         """f(stack) -> losses for a stack of copies of params[key] (batched path): the forward pass
         of K nets, the others' parameters shared by every copy."""
-        def f(stack):
+
+        def f(stack: Array) -> Any:
             k = stack.shape[0]
-            p = {name: stack if name == key else xp.broadcast_to(v, (k, *v.shape))
-                 for name, v in self.params.items()}
+            p = {name: stack if name == key else xp.broadcast_to(v, (k, *v.shape)) for name, v in self.params.items()}
             return cross_entropy(xp, forward(p, x, xp=xp)[3], t)
+
         return f
 
     # ------------------------------------------------------------ saving
     def save(self, path: str | os.PathLike) -> None:
         """Write the parameters and sizes to an ``.npz`` file (temp name, then rename)."""
-        meta = {"input_size": self.input_size, "hidden_size": self.hidden_size,
-                "output_size": self.output_size, "dtype": self.dtype, "weight_init_std": self.weight_init_std}
+        meta = {
+            "input_size": self.input_size,
+            "hidden_size": self.hidden_size,
+            "output_size": self.output_size,
+            "dtype": self.dtype,
+            "weight_init_std": self.weight_init_std,
+        }
         paramfile.write(path, meta, {k: to_numpy(v) for k, v in self.params.items()})
 
     @classmethod
-    def load(cls, path: str | os.PathLike, backend: str | None = None, dtype: DTypeLike = None) -> "TwoLayerNet":
+    def load(cls, path: str | os.PathLike, backend: str | None = None, dtype: DTypeLike = None) -> TwoLayerNet:
         """Read a net written by :meth:`save` onto ``backend`` (active by default).
 
         Args:
@@ -324,14 +370,17 @@ class TwoLayerNet:
         meta, arrays = paramfile.read(path)
         net = cls.__new__(cls)
         net.input_size, net.hidden_size, net.output_size = (
-            meta["input_size"], meta["hidden_size"], meta["output_size"])
+            meta["input_size"],
+            meta["hidden_size"],
+            meta["output_size"],
+        )
         net.dtype = dtype_name(dtype) if dtype is not None else meta["dtype"]
         net.weight_init_std = float(meta["weight_init_std"])
         float_dtype(get_namespace(backend), net.dtype)
         net.params = {k: asarray(arrays[k], dtype=net.dtype, backend=backend) for k in PARAM_NAMES}
         return net
 
-    def to(self, backend: str) -> "TwoLayerNet":
+    def to(self, backend: str) -> TwoLayerNet:
         """A copy of this net with its parameters on another backend."""
         net = self.__class__.__new__(self.__class__)
         net.__dict__.update(self.__dict__)

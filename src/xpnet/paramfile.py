@@ -32,6 +32,7 @@ def write(path, meta, arrays):
 def read(path):
     """``(meta, arrays)`` of a file written by ``TwoLayerNet.save``, checked; ValueError otherwise."""
     path = os.fspath(path)
+
     def bad(why):
         return ValueError(f"{path}: not a TwoLayerNet parameter file written by TwoLayerNet.save ({why})")
 

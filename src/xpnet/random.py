@@ -9,6 +9,8 @@ random state for ``seed=None``, as the book's ``np.random.randn`` and
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 
 from .backend import asarray, dtype_name
@@ -22,11 +24,11 @@ class Rng:
             NumPy's global random state (``np.random.seed``), as the book does.
     """
 
-    def __init__(self, seed=None):
+    def __init__(self, seed: Any = None) -> None:
         self.seed = seed
         self.generator = None if seed is None else np.random.default_rng(seed)
 
-    def normal(self, shape, scale=1.0, dtype="float64", backend=None):
+    def normal(self, shape: Any, scale: Any = 1.0, dtype: Any = "float64", backend: Any = None) -> Any:
         """Normal(0, scale) values of ``shape`` on ``backend`` (active by default).
 
         Drawn in float64 and rounded to ``dtype``, so float32 weights are the
@@ -37,7 +39,7 @@ class Rng:
         host = gen.standard_normal(shape) * scale
         return asarray(host, dtype=dtype_name(dtype), backend=backend)
 
-    def integers(self, high, shape, backend=None):
+    def integers(self, high: Any, shape: Any, backend: Any = None) -> Any:
         """Integers in ``[0, high)`` (with replacement, like the book's
         ``np.random.choice(train_size, batch_size)``), as int64 on ``backend``.
         ``backend=False`` returns the host NumPy array. With ``seed=None``, each

@@ -1,12 +1,13 @@
 """The one run loop: chunks of training steps for one net or K stacked nets.
 
-``fit`` runs it for one net (:class:`xpnet.train.OneNet`), ``fit_many`` for K
-stacked nets (:class:`xpnet.sweep.StackedNets`); what differs between them is only
-where the parameters live, which a :class:`Members` answers. For every chunk the loop
-snapshots the parameters and marks the histories, runs the chunk, looks for each
-member's first bad step (:func:`xpnet.history.first_bad`), rolls back what an
-interrupt left half done, stops a member that went wrong with its parameters from
-before that step (rolled back, its good steps replayed), and records the rest.
+``fit`` runs it for one net (:class:`OneNet`, through :func:`run_one`), ``fit_many`` for K
+stacked nets (``sweep.stacked.StackedNets``); what differs between them is only where the
+parameters live, which a :class:`Members` answers. For every chunk :class:`RunLoop`
+snapshots the parameters and marks the histories, runs the chunk, looks for each member's
+first bad step (:func:`first_bad`), rolls back what an interrupt left half done, stops a
+member that went wrong with its parameters from before that step (rolled back, its good
+steps replayed), and records the rest. Its inputs are a :class:`Plan` (how the run goes)
+and a :class:`Prepared` (the data, checked).
 """
 
 from __future__ import annotations
@@ -18,23 +19,37 @@ import math
 import time
 from typing import Any, Protocol
 
-import numpy as np
 import array_api_compat
+import numpy as np
 
-from . import _progress, accel
-from .accel.contract import Stepper
-from .backend import to_numpy
+from . import _progress
+from ._checks import one_hot
+from ._typing import Array
+from .backend import Stepper, accelerated, backend_of, faster, to_numpy
 from .constants import DELTA
 from .history import History
-from ._checks import one_hot
+from .incremental_numgrad import sparse_pays
 from .nets import correct_counts
 from .random import Rng
+from .stepping import IndexStream, Steps, index_block
 from .steps import numerical_step, step_of_data
 
-__all__ = ["Plan", "run_one", "Members", "RunLoop", "OneNet", "IndexStream", "Steps", "evaluation_points", "first_bad", "stop_message"]
+__all__ = [
+    "Plan",
+    "Prepared",
+    "run_one",
+    "Members",
+    "RunLoop",
+    "OneNet",
+    "IndexStream",
+    "Steps",
+    "evaluation_points",
+    "first_bad",
+    "stop_message",
+]
 
 
-@dataclasses.dataclass
+@dataclasses.dataclass(frozen=True)
 class Plan:
     """How a run goes, checked by ``fit`` or ``fit_many`` before it starts."""
 
@@ -49,20 +64,53 @@ class Plan:
     grad: str = "backprop"
 
 
-def run_one(net, xp, train, test, history, plan, seed, lr, callbacks=(), progress=None, progress_file=None):
+@dataclasses.dataclass(frozen=True)
+class Prepared:
+    """A run's data, checked once where it enters (``fit``, ``fit_many``).
+
+    Attributes:
+        xp: the namespace of the data and the nets.
+        x: the training images (N, input) in the nets' dtype.
+        labels: their int64 labels (N,).
+        test: ``(x_test, labels_test)`` in the same forms, or None.
+        per_epoch: iterations in one epoch, ``max(N // batch_size, 1)``.
+        eval_every: iterations between accuracy evaluations.
+    """
+
+    xp: Any
+    x: Array
+    labels: Array
+    test: tuple[Array, Array] | None
+    per_epoch: int
+    eval_every: int
+
+
+def run_one(net, data, history, plan, seed, lr, callbacks=(), progress=None, progress_file=None):
     """``fit``'s run: one net in the run loop, inside the backend's run scope, with a progress bar;
-    ``train`` and ``test`` are ``(x, labels)`` (test may be None); fills ``history``."""
-    x, labels = train
-    bar = _progress.bar(progress, progress_file, total=plan.iters, unit="it" if plan.grad == "backprop" else "grad",
-                        dynamic_ncols=True, smoothing=0.1)
+    ``data``: a :class:`Prepared`; fills ``history``."""
+    xp, x, labels = data.xp, data.x, data.labels
+    bar = _progress.bar(
+        progress,
+        progress_file,
+        total=plan.iters,
+        unit="it" if plan.grad == "backprop" else "grad",
+        dynamic_ncols=True,
+        smoothing=0.1,
+    )
     try:
-        with accel.run_scope(xp, array_api_compat.device(x), step_flops=step_flops(net, plan.batch_size),
-                             grad=plan.grad, blas_threads=plan.blas_threads, fast=plan.fast) as threads:
+        scope = backend_of(xp).run_scope(
+            array_api_compat.device(x),
+            step_flops=step_flops(net, plan.batch_size),
+            grad=plan.grad,
+            blas_threads=plan.blas_threads,
+        )
+        with scope as threads, accelerated(plan.fast is not False):
             history.config["blas_threads"] = threads
             t_hot = one_hot(xp, labels, net.output_size, net.params["W1"].dtype)  # labels checked by fit
             one = OneNet(net, x, t_hot, lr, plan, Rng(seed), xp)
-            RunLoop(one, [history], bar, callbacks, plan.eval_batch, train, test).run(
-                plan.iters, plan.eval_every, plan.per_epoch, plan.evaluate)
+            RunLoop(one, [history], bar, callbacks, plan.eval_batch, (x, labels), data.test).run(
+                plan.iters, plan.eval_every, plan.per_epoch, plan.evaluate
+            )
     finally:
         bar.close()
 
@@ -114,8 +162,16 @@ class RunLoop:
         train, test: ``(x, labels)`` (test may be None).
     """
 
-    def __init__(self, members: Members, histories: list[History], bar, callbacks=(), eval_batch=10_000,
-                 train=None, test=None):
+    def __init__(
+        self,
+        members: Members,
+        histories: list[History],
+        bar,
+        callbacks=(),
+        eval_batch=10_000,
+        train: Any = None,
+        test: Any = None,
+    ):
         self.members, self.histories, self.bar = members, histories, bar
         self.callbacks, self.eval_batch, self.train, self.test = list(callbacks), eval_batch, train, test
         self.active = np.ones(members.k, dtype=bool)
@@ -228,15 +284,21 @@ class RunLoop:
     def evaluate(self, point, per_epoch):
         """Accuracy of every active member on the training (and test) set; one record each; the callbacks."""
         t0 = time.perf_counter()
-        train_acc = self.members.accuracies(*self.train, self.eval_batch)
-        test_acc = None if self.test is None else self.members.accuracies(*self.test, self.eval_batch)
+        train_acc = self.members.accuracies(self.train[0], self.train[1], self.eval_batch)
+        test = self.test
+        test_acc = None if test is None else self.members.accuracies(test[0], test[1], self.eval_batch)
         seconds = time.perf_counter() - t0
         for m in np.flatnonzero(self.active):
             h = self.histories[m]
             h.eval_seconds += seconds
-            record = epoch_record(point, per_epoch, h.loss[-1], float(train_acc[m]),
-                                  None if test_acc is None else float(test_acc[m]),
-                                  time.perf_counter() - self.t_start)
+            record = epoch_record(
+                point,
+                per_epoch,
+                h.loss[-1],
+                float(train_acc[m]),
+                None if test_acc is None else float(test_acc[m]),
+                time.perf_counter() - self.t_start,
+            )
             h.epochs.append(record)
             for cb in self.callbacks:
                 with _above_bar(None if self.bar.disable else self.bar):
@@ -245,8 +307,14 @@ class RunLoop:
 
 def epoch_record(point, per_epoch, loss, train_acc, test_acc, seconds) -> dict:
     """One evaluation's entry of ``History.epochs``."""
-    return {"epoch": (point - 1) // per_epoch, "iteration": point, "loss": loss, "train_acc": train_acc,
-            "test_acc": test_acc, "seconds": seconds}
+    return {
+        "epoch": (point - 1) // per_epoch,
+        "iteration": point,
+        "loss": loss,
+        "train_acc": train_acc,
+        "test_acc": test_acc,
+        "seconds": seconds,
+    }
 
 
 #: A chunk whose median loss reaches this has diverged: half the loss's ceiling -log(1e-7) = 16.1, where
@@ -272,15 +340,20 @@ def stop_message(first, value, what, lr, kept):
     if what == "the parameters":
         cause = f"the parameters became NaN or infinite at iteration {first}"
     elif math.isfinite(value):
-        cause = (f"the loss diverged at iteration {first} ({value:.4g}: the network is confidently wrong "
-                 f"on almost every sample)")
+        cause = (
+            f"the loss diverged at iteration {first} ({value:.4g}: the network is confidently wrong "
+            f"on almost every sample)"
+        )
     else:
         cause = f"the loss became {value} at iteration {first}"
-    return (f"{cause}; the learning rate ({lr}) is probably too large: try --lr {lr / 10:g}. "
-            f"Kept the parameters after {kept} iterations")
+    return (
+        f"{cause}; the learning rate ({lr}) is probably too large: try --lr {lr / 10:g}. "
+        f"Kept the parameters after {kept} iterations"
+    )
 
 
 # ------------------------------------------------------------------ one net, mini-batches, plain steps
+
 
 class OneNet:
     """One net's parameters as the run loop sees them (:class:`Members`, K = 1): its mini-batches from
@@ -290,8 +363,14 @@ class OneNet:
 
     def __init__(self, net, x, t_hot, lr, plan, rng, xp):
         self.params, self.xp = net.params, xp
-        self.indices = IndexStream(rng, x.shape[0], plan.batch_size, xp, array_api_compat.device(x),
-                                   block=index_block(plan.iters, plan.batch_size))
+        self.indices = IndexStream(
+            rng,
+            x.shape[0],
+            plan.batch_size,
+            xp,
+            array_api_compat.device(x),
+            block=index_block(plan.iters, plan.batch_size),
+        )
         self._stepper = make_stepper(xp, net.params, x, t_hot, lr, plan.grad, plan.fast)
 
     def rows(self, n):
@@ -323,69 +402,17 @@ class OneNet:
 def make_stepper(xp, params, x, t_hot, lr, grad, fast):
     """The backend's stepper for backprop when it has one (CUDA graphs, JAX scans), else :class:`Steps`."""
     if grad == "numerical":
-        return Steps(functools.partial(numerical_step, params, x, t_hot, lr=lr, xp=xp), xp, chunk=1)
+        sparse = sparse_pays(xp, x)  # once for the run: the steps read nothing back
+        return Steps(functools.partial(numerical_step, params, x, t_hot, lr=lr, xp=xp, sparse=sparse), xp, chunk=1)
 
     data = (x, t_hot, lr)
-    fast_steps = None if fast is False else accel.stepper(xp, step_of_data, params, data, fast)
+    fast_steps = None if fast is False else faster(xp).stepper(step_of_data, params, data, fast)
     return fast_steps or Steps(lambda idx: step_of_data(params, data, idx, xp=xp), xp)
-
-
-class IndexStream:
-    """Mini-batch indices, drawn on the host in blocks and placed on the device.
-
-    The sequence depends only on the seed (and batch size, train size), never on
-    how the training loop chunks its work, so every path and backend sees the
-    same batches.
-    """
-
-    def __init__(self, rng, train_size, batch_size, xp, device, block=10_000):
-        self.rng, self.train_size, self.batch_size = rng, train_size, batch_size
-        self.xp, self.device, self.block = xp, device, block
-        self.buf, self.pos = None, 0
-
-    def take(self, n):
-        xp = self.xp
-        pieces = []
-        while n > 0:
-            if self.buf is None or self.pos == self.buf.shape[0]:
-                host = self.rng.integers(self.train_size, (self.block, self.batch_size), backend=False)
-                self.buf, self.pos = xp.asarray(host, device=self.device), 0
-            k = min(n, self.buf.shape[0] - self.pos)
-            pieces.append(self.buf[self.pos:self.pos + k, ...])
-            self.pos += k
-            n -= k
-        return pieces[0] if len(pieces) == 1 else xp.concat(pieces, axis=0)
-
-
-def index_block(iters, batch_size):
-    """Rows of mini-batch indices drawn at a time (fixed by the run's settings, so a seed
-    gives the same batches to ``fit`` and to ``fit_many``)."""
-    return max(1, min(10_000, iters, 50_000_000 // batch_size))
 
 
 def step_flops(net, batch_size):
     """Floating-point operations of one backprop step (its three large matrix products)."""
     return 2 * batch_size * net.hidden_size * (2 * net.input_size + 2 * net.output_size)
-
-
-class Steps(Stepper):
-    """Runs a step function once per row of indices (the reference path; a :class:`Stepper`).
-
-    ``chunk``: iterations between reads of the loss on the host; ``shape``: of one step's
-    loss (``(K,)`` for K stacked nets).
-    """
-
-    def __init__(self, step, xp, chunk=100, shape=()):
-        self.step, self.xp, self.chunk, self.shape = step, xp, chunk, shape
-
-    def run(self, idx_rows):
-        """Run one step per row of ``idx_rows``; return the losses (n, *shape) (on the device)."""
-        xp = self.xp
-        losses = [self.step(idx_rows[i, ...]) for i in range(idx_rows.shape[0])]
-        return xp.stack([xp.reshape(v, self.shape) for v in losses])
-
-    def close(self):
-        pass
 
 
 @contextlib.contextmanager

@@ -1,33 +1,38 @@
-"""One SGD step, for one net and for K stacked nets: the chapter's update, written once.
+"""One SGD step, for one net and for K stacked nets: the chapter's update, in Array-API form.
 
 ``sgd_step`` is the body of the book's loop (the mini-batch, its loss and gradient,
 the update). ``stacked_step`` is the same for K nets whose parameters are stacked
 along a leading axis (``fit_many``). Both end in :func:`sgd_update`, the chapter's
 rule ``params[key] -= lr * grads[key]``. A change to the update (momentum, say) is
-made here; backends that run the step their own way find it from here:
+made here, and in the two other forms that write the update again:
 
-* NumPy replaces ``nets.loss_and_gradient`` (in-place ufuncs) and keeps this update;
-* the CUDA backend replaces :func:`sgd_step` (its ``fused.py``: fused kernels and an
-  ``sgd_update`` kernel) and captures it in CUDA graphs;
-* JAX compiles :func:`step_of_data` (or :func:`stacked_step`) and scans it
-  (``accel/jax/api.py``).
+* CuPy's faster form of :func:`sgd_step` (``backend/cupy/fast.py``: ``FusedForms.sgd_step``)
+  ends in the ``sgd4`` kernel (``backend/cupy/sources.py``), the same rule in CUDA C;
+* nothing else: NumPy's faster form covers only ``nets.loss_and_gradient`` and keeps this
+  update, JAX compiles :func:`step_of_data` (or :func:`stacked_step`) itself, and NumPy's
+  sweep runs :func:`step_of_data` for each member.
 
-``REPLACEMENTS`` of each ``accel/<name>/api.py`` is keyed by the function objects
-below, so moving them moves their replacements with them.
+``tests/test_steps.py`` runs these steps against the update written out by hand, and
+``tests/test_backends.py`` checks CuPy's fused step against this one (with reference kernels
+on the CPU; ``tests/gpu/`` with the real ones): a change here that the other forms do not
+follow fails there.
 """
 
 from __future__ import annotations
 
-from .accel.contract import replaceable
-from .backend import namespace
-from .functions import cross_entropy_error
-from .nets import PARAM_NAMES, forward, loss_and_gradient
+from typing import Any
+
+from ._typing import Array
+from .backend import faster, namespace
+from .constants import PARAM_NAMES
+from .functions import cross_entropy
 from .incremental_numgrad import incremental_gradient
+from .nets import forward, loss_and_gradient
 
 __all__ = ["sgd_update", "sgd_step", "numerical_step", "stacked_step", "step_of_data"]
 
 
-def sgd_update(params, grads, lr, mask=None, xp=None):
+def sgd_update(params: Any, grads: Any, lr: Any, mask: Any = None, xp: Any = None) -> Any:
     """The chapter's update, ``params[key] -= lr * grads[key]``, in place (or by rebinding the entry).
 
     K stacked nets: ``lr`` holds one rate per member (K,), and members whose ``mask`` (K,)
@@ -42,13 +47,16 @@ def sgd_update(params, grads, lr, mask=None, xp=None):
         params[key] = xp.where(xp.reshape(mask, shape), stepped, params[key])
 
 
-@replaceable
-def sgd_step(params, x, t, idx, lr, xp=None):
+def sgd_step(params: Any, x: Array, t: Array, idx: Any, lr: Any, xp: Any = None) -> Any:
     """One iteration of the book's loop: the mini-batch, its loss and gradient, the update.
 
     Updates ``params`` in place (:func:`sgd_update`) and returns the mini-batch's loss
-    (0-d array, before the update).
+    (0-d array, before the update). ``t``: one-hot rows of x's dtype.
     """
+    fast = faster(x if xp is None else xp).sgd_step(params, x, t, idx, lr, xp)
+    if fast is not NotImplemented:  # CuPy: gather, fused pass and update kernels
+        return fast
+    xp = namespace(x, params["W1"]) if xp is None else xp
     x_batch = xp.take(x, idx, axis=0)
     t_batch = xp.take(t, idx, axis=0)
     loss, grads = loss_and_gradient(params, x_batch, t_batch, xp=xp)
@@ -56,24 +64,25 @@ def sgd_step(params, x, t, idx, lr, xp=None):
     return loss
 
 
-def numerical_step(params, x, t, idx, lr, xp=None):
-    """:func:`sgd_step` with the gradient by (incremental) central differences."""
+def numerical_step(params: Any, x: Array, t: Array, idx: Any, lr: Any, xp: Any = None, sparse: bool = False) -> Any:
+    """:func:`sgd_step` with the gradient by (incremental) central differences; ``sparse``: decided
+    once for the run (``incremental_numgrad.sparse_pays``), so the step reads nothing back."""
     x_batch = xp.take(x, idx, axis=0)
     t_batch = xp.take(t, idx, axis=0)
-    grads = incremental_gradient(params, x_batch, t_batch, xp=xp)
-    loss = cross_entropy_error(forward(params, x_batch, xp=xp)[3], t_batch)
+    grads = incremental_gradient(params, x_batch, t_batch, xp=xp, one_hot=True, sparse=sparse)
+    loss = cross_entropy(xp, forward(params, x_batch, xp=xp)[3], t_batch)
     sgd_update(params, grads, lr, xp=xp)
     return loss
 
 
-def step_of_data(params, data, idx, xp=None):
+def step_of_data(params: Any, data: Any, idx: Any, xp: Any = None) -> Any:
     """:func:`sgd_step` as a function of the parameters, ``data = (x, t, lr)`` and the indices:
     one function for every run, so a backend can compile it once (the learning rate is data)."""
     x, t, lr = data
     return sgd_step(params, x, t, idx, lr, xp=namespace(x, params["W1"]) if xp is None else xp)
 
 
-def stacked_step(params, data, idx, xp=None):
+def stacked_step(params: Any, data: Any, idx: Any, xp: Any = None) -> Any:
     """One SGD step of K stacked nets: member k's mini-batch is row k of ``idx`` (K, batch), its
     parameters ``params[key][k]``, its rate ``lr[k]``; ``data = (x, t, lr, mask)``. The book's pass
     with batched matrix products, then :func:`sgd_update` member by member; members whose

@@ -1,31 +1,42 @@
 """Mini-batch SGD training with per-epoch accuracy: the book's loop, in the library.
 
-``fit`` runs the chapter's experiment for any TwoLayerNet and returns a
-:class:`History`. ``examples/train.py`` is a thin command line over it.
+``fit`` checks its arguments and data (:func:`check_options`, :func:`prepare_run`, shared
+with ``fit_many``), then runs one net in the run loop (``runloop.run_one``) and returns its
+:class:`History`. ``xpnet train`` and ``examples/train.py`` are command lines over it.
 """
 
 from __future__ import annotations
 
-from typing import IO, Any, Callable, Iterable
+from collections.abc import Callable, Iterable
+from typing import IO, Any
 
 from ._checks import fast_value, is_int, positive_int, positive_number, prepare, require_float, seed_value, targets
-from ._typing import ArrayLike
-from .accel.registry import backend_of
+from ._typing import Array, ArrayLike
+from .backend import backend_of
 from .history import History, new_history
 from .live import LiveCurves, require_notebook
 from .nets import TwoLayerNet
 from .plots import plot_accuracy, plot_loss
-from .runloop import IndexStream, Plan, Steps, evaluation_points, run_one
+from .runloop import IndexStream, Plan, Prepared, Steps, evaluation_points, run_one
 from .steps import numerical_step, sgd_step
 
-__all__ = ["fit", "History", "sgd_step", "numerical_step", "IndexStream", "Steps", "evaluation_points"]
+__all__ = [
+    "fit",
+    "History",
+    "Prepared",
+    "prepare_run",
+    "check_options",
+    "sgd_step",
+    "numerical_step",
+    "IndexStream",
+    "Steps",
+    "evaluation_points",
+]
 
 GRADS = ("backprop", "numerical")
 
 
-# ----------------------------------------------------------------- fit
-
-def prepare_data(net, x, t, name):
+def prepare_data(net: Any, x: Array, t: Array, name: Any) -> Any:
     """``(xp, x, labels)``: x checked and in the net's dtype, labels checked (int64)."""
     xp, x, _ = prepare(**{f"x_{name}": x, "W1": net.params["W1"]})  # one library, one device
     if not is_int(xp, x):  # integer images (uint8) are converted below
@@ -41,9 +52,16 @@ def prepare_data(net, x, t, name):
     return xp, x, labels
 
 
-def prepare_run(net, x_train, t_train, x_test, t_test, batch_size, eval_every):
-    """The checks and forms every training run starts with (``fit``, ``fit_many``):
-    ``(xp, x_train, labels_train, test or None, per_epoch, eval_every)``."""
+def prepare_run(
+    net: TwoLayerNet,
+    x_train: ArrayLike,
+    t_train: ArrayLike,
+    x_test: ArrayLike,
+    t_test: ArrayLike,
+    batch_size: int,
+    eval_every: int | None,
+) -> Prepared:
+    """The checks and forms every training run starts with (``fit``, ``fit_many``)."""
     xp, x_train, labels_train = prepare_data(net, x_train, t_train, "train")
     train_size = x_train.shape[0]
     if batch_size > train_size:
@@ -53,15 +71,49 @@ def prepare_run(net, x_train, t_train, x_test, t_test, batch_size, eval_every):
     test = None if x_test is None else prepare_data(net, x_test, t_test, "test")[1:]
     per_epoch = max(train_size // batch_size, 1)
     eval_every = per_epoch if eval_every is None else positive_int(eval_every, "eval_every")
-    return xp, x_train, labels_train, test, per_epoch, eval_every
+    return Prepared(xp, x_train, labels_train, test, per_epoch, eval_every)
 
 
-def fit(net: "TwoLayerNet", x_train: ArrayLike, t_train: ArrayLike, x_test: ArrayLike = None,
-        t_test: ArrayLike = None, *, iters: int = 10_000, batch_size: int = 100, lr: float = 0.1,
-        grad: str = "backprop", eval_every: int | None = None, seed: int | None = None,
-        callbacks: Iterable[Callable[[dict, "History"], Any]] = (), progress: bool | None = None,
-        fast: bool | int | str = "auto", eval_batch: int = 10_000, progress_file: IO[str] | None = None,
-        evaluate: bool = True, blas_threads: int | None = None, live: bool = False) -> "History":
+def check_options(
+    iters: Any, batch_size: Any, eval_batch: Any, fast: Any, blas_threads: Any, steps: bool = True
+) -> tuple[int, int, int, Any, int | None]:
+    """The options ``fit`` and ``fit_many`` share, checked: ``(iters, batch_size, eval_batch, fast,
+    blas_threads)``; ``steps``: whether ``fast`` may be a number of steps per graph or scan."""
+    blas_threads = None if blas_threads is None else positive_int(blas_threads, "blas_threads")
+    return (
+        positive_int(iters, "iters"),
+        positive_int(batch_size, "batch_size"),
+        positive_int(eval_batch, "eval_batch"),
+        fast_value(fast, steps=steps),
+        blas_threads,
+    )
+
+
+# ----------------------------------------------------------------- fit
+
+
+def fit(
+    net: TwoLayerNet,
+    x_train: ArrayLike,
+    t_train: ArrayLike,
+    x_test: ArrayLike = None,
+    t_test: ArrayLike = None,
+    *,
+    iters: int = 10_000,
+    batch_size: int = 100,
+    lr: float = 0.1,
+    grad: str = "backprop",
+    eval_every: int | None = None,
+    seed: int | None = None,
+    callbacks: Iterable[Callable[[dict, History], Any]] = (),
+    progress: bool | None = None,
+    fast: bool | int | str = "auto",
+    eval_batch: int = 10_000,
+    progress_file: IO[str] | None = None,
+    evaluate: bool = True,
+    blas_threads: int | None = None,
+    live: bool = False,
+) -> History:
     """Train ``net`` by mini-batch SGD as the book does, evaluating per epoch.
 
     Mini-batches are drawn as in the book (``batch_size`` indices with
@@ -109,30 +161,32 @@ def fit(net: "TwoLayerNet", x_train: ArrayLike, t_train: ArrayLike, x_test: Arra
         under the command line); the parameters then hold exactly the
         ``history.iterations`` updates the history records.
     """
-    iters = positive_int(iters, "iters")
-    batch_size = positive_int(batch_size, "batch_size")
+    iters, batch_size, eval_batch, fast, blas_threads = check_options(iters, batch_size, eval_batch, fast, blas_threads)
     lr = positive_number(lr, "lr")
     seed = seed_value(seed, "seed")
-    fast = fast_value(fast)
-    eval_batch = positive_int(eval_batch, "eval_batch")
-    if blas_threads is not None:
-        blas_threads = positive_int(blas_threads, "blas_threads")
     if grad not in GRADS:
         raise ValueError(f"grad must be one of {', '.join(GRADS)}, got {grad!r}")
-    xp, x_train, labels_train, test, per_epoch, eval_every = prepare_run(net, x_train, t_train, x_test, t_test,
-                                                                         batch_size, eval_every)
-    train_size = x_train.shape[0]
-
-    history = new_history(iters=iters, batch_size=batch_size, lr=lr, grad=grad, eval_every=eval_every,
-                          per_epoch=per_epoch, seed=seed, train_size=train_size,
-                          test_size=None if test is None else test[0].shape[0], backend=backend_of(xp),
-                          dtype=str(net.dtype))
-    plan = Plan(iters, batch_size, eval_every, per_epoch, eval_batch, evaluate, fast, blas_threads, grad)
+    data = prepare_run(net, x_train, t_train, x_test, t_test, batch_size, eval_every)
+    history = new_history(
+        iters=iters,
+        batch_size=batch_size,
+        lr=lr,
+        grad=grad,
+        eval_every=data.eval_every,
+        per_epoch=data.per_epoch,
+        seed=seed,
+        train_size=data.x.shape[0],
+        test_size=None if data.test is None else data.test[0].shape[0],
+        backend=backend_of(data.xp).name,
+        dtype=str(net.dtype),
+    )
+    plan = Plan(iters, batch_size, data.eval_every, data.per_epoch, eval_batch, evaluate, fast, blas_threads, grad)
     callbacks = list(callbacks)
     if live:
         require_notebook()
-        callbacks.append(LiveCurves(lambda: [plot_loss(history), plot_accuracy(history)]))
-    run_one(net, xp, (x_train, labels_train), test, history, plan, seed, lr, callbacks, progress, progress_file)
+        curves = LiveCurves(lambda: [plot_loss(history), plot_accuracy(history)])
+        callbacks.append(curves)
+    run_one(net, data, history, plan, seed, lr, callbacks, progress, progress_file)
     if live:
-        callbacks[-1].finish()
+        curves.finish()
     return history

@@ -23,8 +23,11 @@ import signal
 import threading
 import time
 import traceback
+from typing import Any
 
-__all__ = ["ProcessShards", "WorkerDied", "TaskInterrupted"]
+from .signals import Interrupted, raise_interrupted
+
+__all__ = ["ProcessShards", "WorkerDied", "Interrupted"]
 
 #: Seconds a worker waits between looks at its parent.
 PARENT_POLL = 0.25
@@ -32,14 +35,6 @@ PARENT_POLL = 0.25
 
 class WorkerDied(RuntimeError):
     """The process running a task ended without a result (killed, out of memory, crashed)."""
-
-
-class TaskInterrupted(KeyboardInterrupt):
-    """SIGTERM or SIGHUP in a worker, raised where its task is, as Ctrl-C would be."""
-
-    def __init__(self, signal_number, signal_name):
-        super().__init__(signal_name)
-        self.signal_number, self.signal_name = signal_number, signal_name
 
 
 def how_it_ended(exitcode) -> str:
@@ -62,9 +57,7 @@ def _on_signal(signum, frame):
     task's own clean-up (rolling back a chunk, returning what it recorded) is never cut short."""
     for sig in _STOPPING:
         signal.signal(sig, signal.SIG_IGN)
-    if signum == signal.SIGINT:
-        raise KeyboardInterrupt
-    raise TaskInterrupted(signum, signal.Signals(signum).name)
+    raise_interrupted(signum, frame)
 
 
 def _watch_parent(parent):
@@ -81,7 +74,7 @@ def _child(conn, parent, fn, args, kwargs):
         signal.signal(sig, _on_signal)
     threading.Thread(target=_watch_parent, args=(parent,), daemon=True).start()
     try:
-        result = ("ok", fn(*args, **kwargs))
+        result: tuple[Any, ...] = ("ok", fn(*args, **kwargs))
     except BaseException as exc:  # sent back whole, as a process pool would
         result = ("error", exc, traceback.format_exc())
     for sig in _STOPPING:  # the result is on its way: nothing stops it now
@@ -104,7 +97,8 @@ class ProcessShards(concurrent.futures.Executor):
     def __init__(self, workers: int, context: str = "spawn"):
         if isinstance(workers, bool) or not isinstance(workers, int) or workers < 1:
             raise ValueError(f"workers must be a positive whole number, got {workers!r}")
-        self.workers, self.ctx = workers, multiprocessing.get_context(context)
+        self.workers = workers
+        self.ctx: Any = multiprocessing.get_context(context)
         self._slots = threading.Semaphore(workers)
         self._lock = threading.Lock()
         self._running: dict = {}  # pid -> process
@@ -114,7 +108,7 @@ class ProcessShards(concurrent.futures.Executor):
     def submit(self, fn, /, *args, **kwargs):
         if self._closed:
             raise RuntimeError("cannot submit to a ProcessShards that was shut down")
-        future = concurrent.futures.Future()
+        future: concurrent.futures.Future[Any] = concurrent.futures.Future()
         thread = threading.Thread(target=self._run, args=(future, fn, args, kwargs), daemon=True)
         self._threads.append(thread)
         thread.start()
@@ -147,8 +141,9 @@ class ProcessShards(concurrent.futures.Executor):
                 with self._lock:
                     self._running.pop(proc.pid, None)
         if message is None:
-            future.set_exception(WorkerDied(f"the worker process {proc.pid} ended without a result "
-                                            f"({how_it_ended(proc.exitcode)})"))
+            future.set_exception(
+                WorkerDied(f"the worker process {proc.pid} ended without a result ({how_it_ended(proc.exitcode)})")
+            )
         elif message[0] == "ok":
             future.set_result(message[1])
         else:

@@ -9,11 +9,10 @@ import numpy as np
 import pytest
 
 import xpnet
-from xpnet import TwoLayerNet
-from xpnet.accel import accelerated
-from xpnet.train import fit
-
 from conftest import CUPY_SKIP
+from xpnet import TwoLayerNet
+from xpnet.backend import accelerated
+from xpnet.train import fit
 
 pytestmark = pytest.mark.skipif(CUPY_SKIP is not None, reason=f"cupy: {CUPY_SKIP}")
 
@@ -21,6 +20,7 @@ pytestmark = pytest.mark.skipif(CUPY_SKIP is not None, reason=f"cupy: {CUPY_SKIP
 @pytest.fixture
 def cp():
     import cupy
+
     return cupy
 
 
@@ -60,13 +60,19 @@ def test_parity_numpy_cupy_forward_loss_gradients_sgd():
 
 @pytest.mark.parametrize("dtype", ["float64", "float32"])
 def test_gemm_layouts(cp, dtype):
-    from xpnet.accel.cupy.cublas import gemm
+    from xpnet.backend.cupy.cublas import gemm
+
     rng = np.random.default_rng(0)
     for m, k, n in [(100, 784, 50), (7, 3, 5), (1, 9, 1)]:
         a = cp.asarray(rng.standard_normal((m, k)), dtype=dtype)
         b = cp.asarray(rng.standard_normal((k, n)), dtype=dtype)
-        for aa, bb in [(a, b), (cp.ascontiguousarray(a.T).T, b), (a, cp.ascontiguousarray(b.T).T),
-                       (cp.ascontiguousarray(a.T).T, cp.ascontiguousarray(b.T).T), (a[:, ::1], b[::1, :])]:
+        for aa, bb in [
+            (a, b),
+            (cp.ascontiguousarray(a.T).T, b),
+            (a, cp.ascontiguousarray(b.T).T),
+            (cp.ascontiguousarray(a.T).T, cp.ascontiguousarray(b.T).T),
+            (a[:, ::1], b[::1, :]),
+        ]:
             got = gemm(aa, bb)
             want = cp.matmul(aa, bb)
             tol = 1e-12 if dtype == "float64" else 1e-4
@@ -88,8 +94,12 @@ def test_fused_kernels_match_array_api_code(cp, dtype):
         g_plain = net.gradient(x, t)
     g_fused = net.gradient(x, t)
     for k in g_plain:
-        np.testing.assert_allclose(cp.asnumpy(g_fused[k]), cp.asnumpy(g_plain[k]),
-                                   rtol=1e-12 if dtype == "float64" else 1e-5, atol=1e-15 if dtype == "float64" else 1e-7)
+        np.testing.assert_allclose(
+            cp.asnumpy(g_fused[k]),
+            cp.asnumpy(g_plain[k]),
+            rtol=1e-12 if dtype == "float64" else 1e-5,
+            atol=1e-15 if dtype == "float64" else 1e-7,
+        )
 
 
 def test_graph_fast_path_equals_plain_path(cp):
@@ -155,9 +165,23 @@ def test_inputs_on_gpu_stay_on_gpu_whatever_the_variable(cp, monkeypatch):
 def test_cli_on_gpu(tmp_path):
     root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
     env = dict(os.environ, XPNET_BACKEND="cupy", MPLBACKEND="Agg")
-    run = subprocess.run([sys.executable, os.path.join(root, "examples", "train.py"), "--dataset", "digits",
-                          "--iters", "1000", "--out", str(tmp_path / "run"), "--no-progress"],
-                         capture_output=True, text=True, env=env, timeout=300)
+    run = subprocess.run(
+        [
+            sys.executable,
+            os.path.join(root, "examples", "train.py"),
+            "--dataset",
+            "digits",
+            "--iters",
+            "1000",
+            "--out",
+            str(tmp_path / "run"),
+            "--no-progress",
+        ],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=300,
+    )
     assert run.returncode == 0, run.stderr
     assert "backend cupy" in run.stdout and "CUDA device" in run.stdout
     net = TwoLayerNet.load(tmp_path / "run" / "params.npz", backend="numpy")
@@ -169,7 +193,8 @@ def test_cli_on_gpu(tmp_path):
 def test_each_kernel_equals_its_array_api_reference(cp, dtype):
     """Every kernel wrapper against the reference written from the Array-API formula it replaces."""
     import reference_kernels as ref
-    from xpnet.accel.cupy import kernels
+    from xpnet.backend.cupy import kernels
+
     rng = np.random.default_rng(0)
     tol = dict(rtol=1e-12, atol=1e-14) if dtype == "float64" else dict(rtol=2e-5, atol=1e-6)
     n, d, hid, c = 64, 30, 20, 10
@@ -200,8 +225,11 @@ def test_each_kernel_equals_its_array_api_reference(cp, dtype):
     w2 = g(hid, c)
     a2c = scores - cp.max(scores, axis=1, keepdims=True)
     ntol = dict(rtol=1e-6, atol=1e-9) if dtype == "float64" else dict(rtol=5e-2, atol=5e-3)
-    np.testing.assert_allclose(cp.asnumpy(kernels.numgrad_hidden(a1t, z1t, xr, w2, a2c, labels, 1e-4)),
-                               cp.asnumpy(ref.numgrad_hidden(a1t, z1t, xr, w2, a2c, labels, 1e-4)), **ntol)
+    np.testing.assert_allclose(
+        cp.asnumpy(kernels.numgrad_hidden(a1t, z1t, xr, w2, a2c, labels, 1e-4)),
+        cp.asnumpy(ref.numgrad_hidden(a1t, z1t, xr, w2, a2c, labels, 1e-4)),
+        **ntol,
+    )
     for got, want in zip(kernels.numgrad_output(z1t, a2c, labels, 1e-4), ref.numgrad_output(z1t, a2c, labels, 1e-4)):
         np.testing.assert_allclose(cp.asnumpy(got), cp.asnumpy(want), **ntol)
     # the one convention: not for these inputs -> NotImplemented
@@ -211,8 +239,9 @@ def test_each_kernel_equals_its_array_api_reference(cp, dtype):
 
 def test_cublas_is_the_library_cupy_loaded(cp):
     """The library xpnet calls is a cuBLAS of CuPy's CUDA major version, and the one mapped for it."""
-    from xpnet.accel.cupy import cublas
-    from xpnet.accel.cupy.loader import loaded_libraries, major_of
+    from xpnet.backend.cupy import cublas
+    from xpnet.backend.cupy.loader import loaded_libraries, major_of
+
     lib = cublas._cublas()
     major = cp.cuda.runtime.runtimeGetVersion() // 1000
     mapped = [p for p in loaded_libraries("libcublas.so") if major_of(p, "libcublas.so") == major]
@@ -222,10 +251,12 @@ def test_cublas_is_the_library_cupy_loaded(cp):
 
 # ------------------------------------------------------------------ issue 20: the GPU check's cases
 
+
 def test_headline_accuracies_equal_numpys():
     """``XPNET_BACKEND=cupy python examples/train.py``'s run (bundled digits, seed 0), fast and plain
     path, ends at NumPy's accuracies."""
     from xpnet.datasets import load_mnist_t10k
+
     finals = {}
     for name, backend, fast in (("numpy", "numpy", "auto"), ("cupy", "cupy", "auto"), ("plain", "cupy", False)):
         (x, t), (xt, tt) = load_mnist_t10k(dtype="float64", backend=backend)
@@ -241,10 +272,12 @@ def test_headline_accuracies_equal_numpys():
 @pytest.mark.parametrize("dtype", ["float64", "float32"])
 def test_infinite_scores_in_the_fused_softmax(cp, dtype):
     """Rows with inf and -inf give the Array-API softmax's loss and gradient, not NaN."""
-    from xpnet.accel.cupy import kernels
     import reference_kernels as ref
-    scores = cp.asarray([[np.inf, 0, 0], [-np.inf, -np.inf, -np.inf], [np.inf, np.inf, 1], [-np.inf, 2, 1]],
-                        dtype=dtype)
+    from xpnet.backend.cupy import kernels
+
+    scores = cp.asarray(
+        [[np.inf, 0, 0], [-np.inf, -np.inf, -np.inf], [np.inf, np.inf, 1], [-np.inf, 2, 1]], dtype=dtype
+    )
     b = cp.zeros(3, dtype=dtype)
     t = cp.asarray(np.eye(3)[[0, 1, 0, 1]], dtype=dtype)
     got, want = kernels.softmax_loss_grad(scores, b, t, 4), ref.softmax_loss_grad(scores, b, t, 4)
@@ -274,8 +307,9 @@ def test_fit_many_on_cupy_equals_separate_fits():
         hr = fit(ref, x, t, lr=[0.1, 0.5, 1.0][i], seed=i + 1, iters=150, batch_size=20, progress=False)
         np.testing.assert_allclose(h.loss, hr.loss, rtol=1e-9)
         for k in ref.params:
-            np.testing.assert_allclose(xpnet.to_numpy(nets[i].params[k]), xpnet.to_numpy(ref.params[k]),
-                                       rtol=1e-9, atol=1e-12)
+            np.testing.assert_allclose(
+                xpnet.to_numpy(nets[i].params[k]), xpnet.to_numpy(ref.params[k]), rtol=1e-9, atol=1e-12
+            )
 
 
 @pytest.mark.parametrize("spec", ["cupy:0", "cupy:cuda:0", "cupy:cuda", "cupy:LAST"])

@@ -9,5 +9,13 @@ set-up ``train`` and ``sweep`` share), ``train``, ``sweep``, ``fetch`` and ``inf
 from .errors import EXIT_USAGE, Interrupted, UsageError
 from .main import build_parser, main, program_name, sweep_main, train_main
 
-__all__ = ["main", "train_main", "sweep_main", "build_parser", "program_name", "UsageError", "Interrupted",
-           "EXIT_USAGE"]
+__all__ = [
+    "main",
+    "train_main",
+    "sweep_main",
+    "build_parser",
+    "program_name",
+    "UsageError",
+    "Interrupted",
+    "EXIT_USAGE",
+]

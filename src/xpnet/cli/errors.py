@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+from ..signals import Interrupted
+
+__all__ = ["EXIT_USAGE", "UsageError", "Interrupted"]
+
 EXIT_USAGE = 2
 
 
@@ -11,11 +15,3 @@ class UsageError(Exception):
     def __init__(self, message, prog=None):
         super().__init__(message)
         self.prog = prog
-
-
-class Interrupted(KeyboardInterrupt):
-    """SIGTERM or SIGHUP, raised where the program is, so it stops as on Ctrl-C."""
-
-    def __init__(self, signal_number, signal_name):
-        super().__init__(signal_name)
-        self.signal_number, self.signal_name = signal_number, signal_name

@@ -14,6 +14,8 @@ def run(args, prog):
     raw = load_raw(spec, root, download=False, progress=False)  # every check, before anything is called valid
     for key in FILES:
         print(f"{paths[key]}  md5 {md5sum(paths[key])}  {check_note(spec, key, paths[key])}")
-    print(f"{spec.name}: valid: {raw['train_images'].shape[0]} training and "
-          f"{raw['test_images'].shape[0]} test images of 28x28 (cache ready)")
+    print(
+        f"{spec.name}: valid: {raw['train_images'].shape[0]} training and "
+        f"{raw['test_images'].shape[0]} test images of 28x28 (cache ready)"
+    )
     return 0

@@ -15,16 +15,21 @@ import signal
 import sys
 
 from .. import __version__
-from ..accel.registry import BACKENDS
+from ..backend import BACKENDS
 from ..datasets import DATASETS, DatasetError
+from ..signals import Interrupted, raise_interrupted
 from . import fetch as fetch_command
 from . import info as info_command
 from . import sweep as sweep_command
 from . import train as train_command
-from .errors import EXIT_USAGE, Interrupted, UsageError
+from .errors import EXIT_USAGE, UsageError
 
-COMMANDS = {"train": train_command.run, "sweep": sweep_command.run, "fetch": fetch_command.run,
-            "info": info_command.run}
+COMMANDS = {
+    "train": train_command.run,
+    "sweep": sweep_command.run,
+    "fetch": fetch_command.run,
+    "info": info_command.run,
+}
 
 
 class _Parser(argparse.ArgumentParser):
@@ -34,6 +39,7 @@ class _Parser(argparse.ArgumentParser):
 
 def _argument(parse, ok, what):
     """An argparse type: ``parse`` the text, then ``ok`` the value; else one message naming ``what``."""
+
     def convert(text):
         try:
             value = parse(text)
@@ -42,6 +48,7 @@ def _argument(parse, ok, what):
         if value is None or not ok(value):
             raise argparse.ArgumentTypeError(f"must be {what}, got {text!r}")
         return value
+
     return convert
 
 
@@ -61,77 +68,153 @@ def program_name(argv0=None) -> str:
 
 # ------------------------------------------------------------------ parsers
 
+
 def add_train_arguments(p, sweep=False):
     """The options of ``train`` (and of ``sweep``, where ``--lr`` takes several rates)."""
     p.add_argument("--iters", type=_positive_int, default=10_000, help="iterations (updates), default 10000")
     p.add_argument("--batch-size", type=_positive_int, default=100, help="mini-batch size, default 100")
     if sweep:
-        p.add_argument("--lr", type=_positive_float, nargs="+", default=[0.01, 0.1, 1.0, 10.0],
-                       help="learning rates, default 0.01 0.1 1 10 (the chapter's experiment)")
+        p.add_argument(
+            "--lr",
+            type=_positive_float,
+            nargs="+",
+            default=[0.01, 0.1, 1.0, 10.0],
+            help="learning rates, default 0.01 0.1 1 10 (the chapter's experiment)",
+        )
     else:
         p.add_argument("--lr", type=_positive_float, default=0.1, help="learning rate, default 0.1")
     p.add_argument("--hidden", type=_positive_int, default=50, help="hidden units, default 50")
-    p.add_argument("--seed", type=_seed, default=0,
-                   help="first seed: member s of a rate uses seed + s, default 0" if sweep else
-                   "seed of initial weights and mini-batches, default 0")
+    p.add_argument(
+        "--seed",
+        type=_seed,
+        default=0,
+        help="first seed: member s of a rate uses seed + s, default 0"
+        if sweep
+        else "seed of initial weights and mini-batches, default 0",
+    )
     p.add_argument("--dtype", choices=("float32", "float64"), default="float64", help="default float64")
-    p.add_argument("--grad", choices=("backprop", "numerical"), default="backprop",
-                   help="gradient: backpropagation (default) or central differences")
-    p.add_argument("--dataset", choices=DATASETS, default="auto",
-                   help="auto (default): MNIST if it can be had, else the MNIST test digits that ship with xpnet")
+    _add_data_arguments(p)
+    _add_output_arguments(p, sweep)
+    return p
+
+
+def _add_data_arguments(p):
+    """Where the run's data and arrays come from."""
+    p.add_argument(
+        "--grad",
+        choices=("backprop", "numerical"),
+        default="backprop",
+        help="gradient: backpropagation (default) or central differences",
+    )
+    p.add_argument(
+        "--dataset",
+        choices=DATASETS,
+        default="auto",
+        help="auto (default): MNIST if it can be had, else the MNIST test digits that ship with xpnet",
+    )
     p.add_argument("--data-dir", default=None, help="data folder (default XPNET_DATA_DIR or ~/.cache/xpnet)")
     p.add_argument("--backend", choices=BACKENDS, default=None, help="default: XPNET_BACKEND, else numpy")
-    p.add_argument("--device", default=None, help="device of the backend: cpu, cuda:1, cpu:1, or an index "
-                   "(default: XPNET_DEVICE, else the library's default)")
-    p.add_argument("--eval-every", type=_positive_int, default=None,
-                   help="iterations between accuracy evaluations (default: one epoch)")
-    p.add_argument("--out", default=None, help="output folder (default: a new runs/<timestamp>); "
-                   "an existing non-empty one is refused unless --overwrite")
+    p.add_argument(
+        "--device",
+        default=None,
+        help="device of the backend: cpu, cuda:1, cpu:1, or an index "
+        "(default: XPNET_DEVICE, else the library's default)",
+    )
+
+
+def _add_output_arguments(p, sweep):
+    """What the run shows and writes."""
+    p.add_argument(
+        "--eval-every",
+        type=_positive_int,
+        default=None,
+        help="iterations between accuracy evaluations (default: one epoch, "
+        "or a whole number of epochs that keeps the run to about 50 evaluations)",
+    )
+    p.add_argument(
+        "--out",
+        default=None,
+        help="output folder (default: a new runs/<timestamp>); an existing non-empty one is refused unless --overwrite",
+    )
     p.add_argument("--overwrite", action="store_true", help="write into an existing --out, replacing a run there")
-    p.add_argument("--no-plots", action="store_true", help="do not draw loss.png and accuracy.png")
+    p.add_argument(
+        "--no-plots",
+        action="store_true",
+        help="do not draw sweep_accuracy.png and sweep_final.png" if sweep else "do not draw loss.png and accuracy.png",
+    )
     bar = p.add_mutually_exclusive_group()
-    bar.add_argument("--progress", action="store_true", default=None,
-                     help="draw the progress bar even when stderr is not a terminal")
+    bar.add_argument(
+        "--progress", action="store_true", default=None, help="draw the progress bar even when stderr is not a terminal"
+    )
     bar.add_argument("--no-progress", dest="progress", action="store_false", help="no progress bar")
-    p.add_argument("--blas-threads", type=_positive_int, default=None,
-                   help="BLAS threads on the CPU (default: 1 at the book's size, else all; XPNET_BLAS_THREADS)")
+    p.add_argument(
+        "--blas-threads",
+        type=_positive_int,
+        default=None,
+        help="BLAS threads on the CPU (default: 1 at the book's size, else all; XPNET_BLAS_THREADS)",
+    )
     p.add_argument("--plain", action="store_true", help="plain path: no CUDA graph, no fused kernels")
-    return p
 
 
 def add_sweep_arguments(p):
     add_train_arguments(p, sweep=True)
     p.add_argument("--seeds", type=_positive_int, default=3, help="seeds per learning rate, default 3")
-    p.add_argument("--workers", type=_positive_int, default=1,
-                   help="processes to run the sweep in (shards on a process pool), default 1: in this process")
-    p.add_argument("--threads", type=_positive_int, default=None,
-                   help="in this process, on NumPy: members trained side by side, one thread each "
-                        "(default: one per CPU core, at most 8)")
+    p.add_argument(
+        "--workers",
+        type=_positive_int,
+        default=1,
+        help="processes to run the sweep in (shards on a process pool), default 1: in this process",
+    )
+    p.add_argument(
+        "--threads",
+        type=_positive_int,
+        default=None,
+        help="in this process, on NumPy: members trained side by side, one thread each "
+        "(default: one per CPU core, at most 8)",
+    )
     return p
 
 
 def build_parser(prog="xpnet"):
 
-    p = _Parser(prog=prog, description="xpnet: the training chapter of Deep Learning from Scratch, "
-                "written once on the Array API (NumPy on the CPU, CuPy on NVIDIA GPUs).")
+    p = _Parser(
+        prog=prog,
+        description="xpnet: the training chapter of Deep Learning from Scratch, "
+        "written once on the Array API (NumPy on the CPU, CuPy on NVIDIA GPUs).",
+    )
     p.add_argument("--version", action="version", version=f"xpnet {__version__}")
     sub = p.add_subparsers(dest="command", metavar="{train,sweep,fetch,info}", parser_class=_Parser)
-    add_train_arguments(sub.add_parser(
-        "train", help="train the book's TwoLayerNet by mini-batch SGD (chapter 4)",
-        description="Train the book's TwoLayerNet by mini-batch SGD (Deep Learning from Scratch, chapter 4)."))
-    add_sweep_arguments(sub.add_parser(
-        "sweep", help="the learning-rate experiment: many nets at once (rates x seeds)",
-        description="Train one TwoLayerNet per learning rate and seed, all as one stacked computation, "
-                    "and compare them: a table, two figures, each member's metrics and parameters."))
-    fetch = sub.add_parser("fetch", help="download a data set and check it",
-                           description="Download a data set (or check the copy that is there).")
+    add_train_arguments(
+        sub.add_parser(
+            "train",
+            help="train the book's TwoLayerNet by mini-batch SGD (chapter 4)",
+            description="Train the book's TwoLayerNet by mini-batch SGD (Deep Learning from Scratch, chapter 4).",
+        )
+    )
+    add_sweep_arguments(
+        sub.add_parser(
+            "sweep",
+            help="the learning-rate experiment: many nets at once (rates x seeds)",
+            description="Train one TwoLayerNet per learning rate and seed, all as one stacked computation, "
+            "and compare them: a table, two figures, each member's metrics and parameters.",
+        )
+    )
+    fetch = sub.add_parser(
+        "fetch",
+        help="download a data set and check it",
+        description="Download a data set (or check the copy that is there).",
+    )
     fetch.add_argument("name", choices=("mnist", "fashion-mnist"), help="data set")
     fetch.add_argument("--data-dir", help="folder (default: XPNET_DATA_DIR or ~/.cache/xpnet)")
     fetch.add_argument("--no-download", action="store_true", help="only check what is there")
-    fetch.add_argument("--no-progress", dest="progress", action="store_false", default=None,
-                       help="no download progress bars")
-    sub.add_parser("info", help="versions, backends and devices xpnet sees (for bug reports)",
-                   description="Versions, backends and devices xpnet sees (paste it into a bug report).")
+    fetch.add_argument(
+        "--no-progress", dest="progress", action="store_false", default=None, help="no download progress bars"
+    )
+    sub.add_parser(
+        "info",
+        help="versions, backends and devices xpnet sees (for bug reports)",
+        description="Versions, backends and devices xpnet sees (paste it into a bug report).",
+    )
     return p
 
 
@@ -150,6 +233,7 @@ def main(argv=None, prog=None):
             raise UsageError(f"unrecognized arguments: {' '.join(extra)}", prog=f"{prog} {args.command}")
         parsed.append(args)
         return 0
+
     code = _guarded(prog, parse)
     if code:
         return code
@@ -161,14 +245,25 @@ def main(argv=None, prog=None):
 
 def train_main(argv=None, prog=None):
     """``examples/train.py`` and ``xpnet-train``: ``xpnet train`` under the script's own name."""
-    return _script(add_train_arguments, train_command.run, "Train the book's TwoLayerNet by mini-batch SGD (Deep "
-                   "Learning from Scratch, chapter 4) on NumPy, CuPy, JAX or another Array-API library.", argv, prog)
+    return _script(
+        add_train_arguments,
+        train_command.run,
+        "Train the book's TwoLayerNet by mini-batch SGD (Deep "
+        "Learning from Scratch, chapter 4) on NumPy, CuPy, JAX or another Array-API library.",
+        argv,
+        prog,
+    )
 
 
 def sweep_main(argv=None, prog=None):
     """``examples/sweep.py``: ``xpnet sweep`` under the script's own name."""
-    return _script(add_sweep_arguments, sweep_command.run, "The learning-rate experiment: one TwoLayerNet per rate "
-                   "and seed, trained as one stacked computation.", argv, prog)
+    return _script(
+        add_sweep_arguments,
+        sweep_command.run,
+        "The learning-rate experiment: one TwoLayerNet per rate and seed, trained as one stacked computation.",
+        argv,
+        prog,
+    )
 
 
 def _script(add_arguments, command, description, argv, prog):
@@ -179,10 +274,6 @@ def _script(add_arguments, command, description, argv, prog):
     return _guarded(prog, lambda: command(parser.parse_args(argv), prog))
 
 
-def _on_signal(signum, frame):
-    raise Interrupted(signum, signal.Signals(signum).name)
-
-
 def _guarded(prog, run):
     """Run a command; every failure becomes one line on stderr and an exit code, never a traceback:
     bad input 2; data, files, memory or a numerical failure 1; Ctrl-C 130, SIGTERM 143, SIGHUP 129."""
@@ -191,7 +282,7 @@ def _guarded(prog, run):
     try:
         for sig in handled:
             try:
-                previous[sig] = signal.signal(sig, _on_signal)
+                previous[sig] = signal.signal(sig, raise_interrupted)
             except ValueError:  # not the main thread: leave signals alone
                 pass
         return run()
@@ -205,8 +296,11 @@ def _guarded(prog, run):
         print(f"{prog}: error: {exc}", file=sys.stderr)
         return EXIT_USAGE
     except MemoryError as exc:
-        print(f"{prog}: error: not enough memory ({exc or 'the allocation failed'}); "
-              "try a smaller --hidden, --batch-size or data set", file=sys.stderr)
+        print(
+            f"{prog}: error: not enough memory ({exc or 'the allocation failed'}); "
+            "try a smaller --hidden, --batch-size or data set",
+            file=sys.stderr,
+        )
         return 1
     except OSError as exc:
         where = f" ({exc.filename})" if getattr(exc, "filename", None) else ""

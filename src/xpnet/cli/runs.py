@@ -40,8 +40,9 @@ def own_out(path, overwrite, extra=(), member_dirs=False):
         fd = os.open(lock, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
     except FileExistsError:
         if _lock_alive(lock):
-            raise ValueError(f"--out {path!r} is in use by another run (its lock {lock} names a live process); "
-                             "choose another folder")
+            raise ValueError(
+                f"--out {path!r} is in use by another run (its lock {lock} names a live process); choose another folder"
+            ) from None
         os.unlink(lock)  # left by a run that died
         fd = os.open(lock, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
     with os.fdopen(fd, "w") as fh:
@@ -102,16 +103,20 @@ def check_memory(args, train_size, inputs, eval_every, nets=1):
     activations = max(args.batch_size, min(train_size, 10_000)) * (args.hidden + 10) * 8
     evaluations = -(-args.iters // eval_every)
     if evaluations > 1_000_000:
-        raise ValueError(f"--eval-every {eval_every} with --iters {args.iters} evaluates accuracy "
-                         f"{evaluations:,} times; use a larger --eval-every")
+        raise ValueError(
+            f"--eval-every {eval_every} with --iters {args.iters} evaluates accuracy "
+            f"{evaluations:,} times; use a larger --eval-every"
+        )
     need = nets * (8 * params + 8 * activations + 40 * args.iters + 400 * min(evaluations, args.iters))
     have = _available_memory()
     if have is not None and need > have:
         what = f"--hidden {args.hidden}, --batch-size {args.batch_size}, --iters {args.iters}"
         if nets > 1:
             what = f"{nets:,} nets: --lr x --seeds {getattr(args, 'seeds', nets)}; " + what
-        raise ValueError(f"this run needs about {need / 2**30:.1f} GiB of memory ({what}), more than the "
-                         f"{have / 2**30:.1f} GiB available; choose smaller values")
+        raise ValueError(
+            f"this run needs about {need / 2**30:.1f} GiB of memory ({what}), more than the "
+            f"{have / 2**30:.1f} GiB available; choose smaller values"
+        )
 
 
 def _available_memory():
@@ -145,8 +150,10 @@ def _refuse_if_taken(path):
     """ValueError when the folder ``path`` holds files (an earlier run's, or anything else)."""
     others = sorted(n for n in os.listdir(path) if n != LOCK)
     if others:
-        raise ValueError(f"--out {path!r} already holds {', '.join(others[:3])}{'...' if len(others) > 3 else ''}; "
-                         "choose another folder, or add --overwrite")
+        raise ValueError(
+            f"--out {path!r} already holds {', '.join(others[:3])}{'...' if len(others) > 3 else ''}; "
+            "choose another folder, or add --overwrite"
+        )
 
 
 def _make_out(path):
@@ -157,15 +164,18 @@ def _make_out(path):
             fh.write("ok")
         os.unlink(probe)
     except OSError as exc:
-        raise ValueError(f"--out {path!r} cannot be written ({exc.strerror or exc}); choose another folder")
+        raise ValueError(f"--out {path!r} cannot be written ({exc.strerror or exc}); choose another folder") from None
 
 
 def write_outputs(out, net, history, plots=True):
     """Write the run's files, parameters first (small and the most valuable); a file that cannot
     be written is reported and the others are still written. Returns ``(written, failures)``."""
     params_ok = all(bool(np.all(np.isfinite(to_numpy(a)))) for a in net.params.values())
-    steps = [("params.npz", lambda p: net.save(p)) if params_ok else None,
-             ("metrics.json", history.save), ("metrics.csv", history.save_csv)]
+    steps = [
+        ("params.npz", lambda p: net.save(p)) if params_ok else None,
+        ("metrics.json", history.save),
+        ("metrics.csv", history.save_csv),
+    ]
     if plots and history.loss:
         steps.append(("loss.png", lambda p: plot_loss(history, p)))
         if history.epochs:

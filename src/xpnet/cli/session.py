@@ -38,8 +38,10 @@ class Session:
 
     def data_line(self):
         x_train, x_test = self.train[0], self.test[0]
-        return (f"data: {self.used}: {x_train.shape[0]} train / {x_test.shape[0]} test images, {self.inputs} "
-                f"inputs, 10 classes")
+        return (
+            f"data: {self.used}: {x_train.shape[0]} train / {x_test.shape[0]} test images, {self.inputs} "
+            f"inputs, 10 classes"
+        )
 
 
 @contextlib.contextmanager
@@ -58,10 +60,13 @@ def session(args, nets=1, extra=(), member_dirs=False):
     runs.check_memory(args, train_set[0].shape[0], train_set[0].shape[1], eval_every, nets=nets)
     out = runs.own_out(args.out, args.overwrite, extra=extra, member_dirs=member_dirs)
     try:
-        s = Session(name, xp, device_name(xp, get_device()), used, train_set, test_set, per_epoch, eval_every,
-                    note, out)
-        print(f"xpnet {__version__} | backend {name} | device {s.device} | {args.dtype}"
-              f"{' | plain path' if args.plain else ''}")
+        s = Session(
+            name, xp, device_name(xp, get_device()), used, train_set, test_set, per_epoch, eval_every, note, out
+        )
+        print(
+            f"xpnet {__version__} | backend {name} | device {s.device} | {args.dtype}"
+            f"{' | plain path' if args.plain else ''}"
+        )
         print(s.data_line())
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", RuntimeWarning)  # overflow warnings: the run reports divergence
@@ -78,12 +83,12 @@ def _backend(args):
         get_device()  # an unknown XPNET_DEVICE fails here, with the valid ones listed
         return name, get_namespace(name)
     except (ValueError, BackendError) as exc:
-        raise UsageError(str(exc))
+        raise UsageError(str(exc)) from None
 
 
 def _load(args, backend):
     """``(name_used, train, test)``; a notice line first when ``auto`` falls back."""
-    notices = []
+    notices: list[str] = []
     kwargs = {"dtype": args.dtype, "backend": backend}
     if args.dataset != "digits":
         kwargs.update(data_dir=args.data_dir, progress=args.progress)
@@ -96,8 +101,10 @@ def _load(args, backend):
 def _evaluation_plan(args, used, train_size):
     """``(per_epoch, eval_every, note)``: at most about 50 evaluations in a run."""
     if args.batch_size > train_size:
-        raise UsageError(f"--batch-size {args.batch_size} is larger than the training set "
-                         f"({train_size} images of {used}); use at most {train_size}")
+        raise UsageError(
+            f"--batch-size {args.batch_size} is larger than the training set "
+            f"({train_size} images of {used}); use at most {train_size}"
+        )
     per_epoch = max(train_size // args.batch_size, 1)
     if args.eval_every is not None:
         return per_epoch, args.eval_every, ""
@@ -107,17 +114,21 @@ def _evaluation_plan(args, used, train_size):
 
 def print_epoch(r, history):
     test = "" if r["test_acc"] is None else f"  test acc {r['test_acc']:.4f}"
-    print(f"epoch {r['epoch']:4d}  iter {r['iteration']:6d}  loss {r['loss']:.4f}  "
-          f"train acc {r['train_acc']:.4f}{test}", flush=True)
+    print(
+        f"epoch {r['epoch']:4d}  iter {r['iteration']:6d}  loss {r['loss']:.4f}  train acc {r['train_acc']:.4f}{test}",
+        flush=True,
+    )
 
 
 def print_summary(history, wall):
     f = history.final
     if f:
-        print(f"done: {history.iterations} iterations in {history.train_seconds:.2f} s of training "
-              f"({history.iters_per_second:,.0f} it/s), {history.eval_seconds:.2f} s evaluating, "
-              f"wall {wall:.2f} s; final train acc {f['train_acc']:.4f}"
-              + ("" if f["test_acc"] is None else f", test acc {f['test_acc']:.4f}"))
+        print(
+            f"done: {history.iterations} iterations in {history.train_seconds:.2f} s of training "
+            f"({history.iters_per_second:,.0f} it/s), {history.eval_seconds:.2f} s evaluating, "
+            f"wall {wall:.2f} s; final train acc {f['train_acc']:.4f}"
+            + ("" if f["test_acc"] is None else f", test acc {f['test_acc']:.4f}")
+        )
 
 
 def duration(seconds):

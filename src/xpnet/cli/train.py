@@ -20,15 +20,31 @@ def run(args, prog):
     with session(args) as s:
         (x_train, t_train), (x_test, t_test) = s.train, s.test
         net = TwoLayerNet(s.inputs, args.hidden, 10, seed=args.seed, dtype=args.dtype, backend=s.name)
-        print(f"net: TwoLayerNet({s.inputs}, {args.hidden}, 10) | iters {args.iters} | batch {args.batch_size} | "
-              f"lr {args.lr:g} | grad {args.grad} | seed {args.seed} | epoch = {s.per_epoch} iterations{s.note}")
+        print(
+            f"net: TwoLayerNet({s.inputs}, {args.hidden}, 10) | iters {args.iters} | batch {args.batch_size} | "
+            f"lr {args.lr:g} | grad {args.grad} | seed {args.seed} | epoch = {s.per_epoch} iterations{s.note}"
+        )
         if args.grad == "numerical":
             _announce_numerical_cost(net, x_train, t_train, args, s.xp)
         sys.stdout.flush()
         t_wall = time.perf_counter()
-        history = fit(net, x_train, t_train, x_test, t_test, iters=args.iters, batch_size=args.batch_size,
-                      lr=args.lr, grad=args.grad, eval_every=s.eval_every, seed=args.seed, callbacks=[print_epoch],
-                      progress=args.progress, fast=not args.plain, blas_threads=args.blas_threads)
+        history = fit(
+            net,
+            x_train,
+            t_train,
+            x_test,
+            t_test,
+            iters=args.iters,
+            batch_size=args.batch_size,
+            lr=args.lr,
+            grad=args.grad,
+            eval_every=s.eval_every,
+            seed=args.seed,
+            callbacks=[print_epoch],
+            progress=args.progress,
+            fast=not args.plain,
+            blas_threads=args.blas_threads,
+        )
         wall = time.perf_counter() - t_wall
         history.config.update({"dataset": s.used, "hidden": args.hidden, "device": s.device})
         written, failed = runs.write_outputs(s.out, net, history, plots=not args.no_plots)
@@ -49,10 +65,12 @@ def _announce_numerical_cost(net, x_train, t_train, args, xp):
     """Time one numerical gradient (after a warm-up) and say what the run will cost."""
     for _ in range(2):
         t0 = time.perf_counter()
-        net.numerical_gradient(x_train[:args.batch_size, ...], t_train[:args.batch_size])
+        net.numerical_gradient(x_train[: args.batch_size, ...], t_train[: args.batch_size])
         synchronize(xp)
     each = time.perf_counter() - t0
     n_params = sum(math.prod(v.shape) for v in net.params.values())
-    print(f"numerical gradient: {n_params} parameters x 2 loss evaluations per iteration; "
-          f"measured {each * 1e3:.1f} ms per gradient, so about {duration(each * args.iters)} "
-          f"for {args.iters} iterations")
+    print(
+        f"numerical gradient: {n_params} parameters x 2 loss evaluations per iteration; "
+        f"measured {each * 1e3:.1f} ms per gradient, so about {duration(each * args.iters)} "
+        f"for {args.iters} iterations"
+    )

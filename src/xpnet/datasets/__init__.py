@@ -5,7 +5,7 @@ MNIST's official test set (10,000 real digits) ships with xpnet
 and without MNIST, ``load_dataset("auto")`` trains on its first 8,000 and
 tests on the last 2,000. MNIST is also found where torchvision
 (``<root>/MNIST/raw/``) and Keras (``~/.keras/datasets/mnist.npz``) keep it.
-scikit-learn's 8x8 digits remain as an option (``pip install 'xpnet[digits]'``).
+scikit-learn's 8x8 digits remain as an option (``pip install scikit-learn``).
 
 Every loader returns ``(x_train, t_train), (x_test, t_test)`` as the book's
 ``load_mnist`` does, on the active backend unless ``backend=`` names another.
@@ -16,23 +16,35 @@ from __future__ import annotations
 import dataclasses
 import os
 import pathlib
-from typing import Any, Callable, Tuple
-
-from .._typing import Array
-
-#: ``((x_train, t_train), (x_test, t_test))``, as the book's ``load_mnist`` returns.
-Split = Tuple[Tuple[Array, Array], Tuple[Array, Array]]
+from collections.abc import Callable
+from typing import Any
 
 import numpy as np
 
+from .._typing import Array
 from ..backend import asarray, dtype_name
 from . import cache
-from .keras import keras_mnist_path, load_keras_npz
 from .download import download_file, md5sum
 from .idx import DatasetError, read_idx
+from .keras import keras_mnist_path, load_keras_npz
 
-__all__ = ["load_mnist", "load_fashion_mnist", "load_digits", "load_mnist_t10k", "load_dataset",
-           "DatasetError", "data_dir", "fetch", "DATASETS", "TITLES", "BUNDLED_DIR", "keras_mnist_path"]
+#: ``((x_train, t_train), (x_test, t_test))``, as the book's ``load_mnist`` returns.
+Split = tuple[tuple[Array, Array], tuple[Array, Array]]
+
+__all__ = [
+    "load_mnist",
+    "load_fashion_mnist",
+    "load_digits",
+    "load_mnist_t10k",
+    "load_dataset",
+    "DatasetError",
+    "data_dir",
+    "fetch",
+    "DATASETS",
+    "TITLES",
+    "BUNDLED_DIR",
+    "keras_mnist_path",
+]
 
 #: MNIST's official test files, shipped with xpnet (byte-identical to the published ones).
 BUNDLED_DIR = pathlib.Path(__file__).resolve().with_name("data")
@@ -59,13 +71,15 @@ class Spec:
 
 
 MNIST = Spec(
-    name="MNIST", folder="mnist",
-    md5={"train_images": "f68b3c2dcbeaaa9fbdd348bbdeb94873",
-         "train_labels": "d53e105ee54ea40749a09fcbcd1e9432",
-         "test_images": "9fb629c4189551a2d022fa330f9573f3",
-         "test_labels": "ec29112dd5afa0611ce80d1b7f02629c"},
-    mirrors=("https://ossci-datasets.s3.amazonaws.com/mnist/",
-             "https://storage.googleapis.com/cvdf-datasets/mnist/"),
+    name="MNIST",
+    folder="mnist",
+    md5={
+        "train_images": "f68b3c2dcbeaaa9fbdd348bbdeb94873",
+        "train_labels": "d53e105ee54ea40749a09fcbcd1e9432",
+        "test_images": "9fb629c4189551a2d022fa330f9573f3",
+        "test_labels": "ec29112dd5afa0611ce80d1b7f02629c",
+    },
+    mirrors=("https://ossci-datasets.s3.amazonaws.com/mnist/", "https://storage.googleapis.com/cvdf-datasets/mnist/"),
     mirror_env="XPNET_MNIST_MIRROR",
     torchvision="MNIST",
     bundled=("test_images", "test_labels"),
@@ -73,13 +87,18 @@ MNIST = Spec(
 )
 
 FASHION_MNIST = Spec(
-    name="Fashion-MNIST", folder="fashion-mnist",
-    md5={"train_images": "8d4fb7e6c68d591d4c3dfef9ec88bf0d",
-         "train_labels": "25c81989df183df01b3e8a0aad5dffbe",
-         "test_images": "bef4ecab320f06d8554ea6380940ec79",
-         "test_labels": "bb300cfdad3c16e7a12a480ee83cd310"},
-    mirrors=("http://fashion-mnist.s3-website.eu-central-1.amazonaws.com/",
-             "https://github.com/zalandoresearch/fashion-mnist/raw/master/data/fashion/"),
+    name="Fashion-MNIST",
+    folder="fashion-mnist",
+    md5={
+        "train_images": "8d4fb7e6c68d591d4c3dfef9ec88bf0d",
+        "train_labels": "25c81989df183df01b3e8a0aad5dffbe",
+        "test_images": "bef4ecab320f06d8554ea6380940ec79",
+        "test_labels": "bb300cfdad3c16e7a12a480ee83cd310",
+    },
+    mirrors=(
+        "http://fashion-mnist.s3-website.eu-central-1.amazonaws.com/",
+        "https://github.com/zalandoresearch/fashion-mnist/raw/master/data/fashion/",
+    ),
     mirror_env="XPNET_FASHION_MNIST_MIRROR",
     system_dirs=("/usr/share/datasets/fashion-mnist",),  # Debian's dataset-fashion-mnist
     torchvision="FashionMNIST",
@@ -87,14 +106,22 @@ FASHION_MNIST = Spec(
 )
 
 #: Bytes of each IDX file when whole (MNIST and Fashion-MNIST alike): no file is inflated past them.
-IDX_BYTES = {"train_images": 16 + 60_000 * 28 * 28, "train_labels": 8 + 60_000,
-             "test_images": 16 + 10_000 * 28 * 28, "test_labels": 8 + 10_000}
+IDX_BYTES = {
+    "train_images": 16 + 60_000 * 28 * 28,
+    "train_labels": 8 + 60_000,
+    "test_images": 16 + 10_000 * 28 * 28,
+    "test_labels": 8 + 10_000,
+}
 
 DATASETS = ("auto", "mnist", "mnist-t10k", "fashion-mnist", "digits")
 
 #: How figures and reports name each data set.
-TITLES = {"mnist": "MNIST", "mnist-t10k": "MNIST test digits (8,000 train / 2,000 test)",
-          "fashion-mnist": "Fashion-MNIST", "digits": "scikit-learn's 8x8 digits"}
+TITLES = {
+    "mnist": "MNIST",
+    "mnist-t10k": "MNIST test digits (8,000 train / 2,000 test)",
+    "fashion-mnist": "Fashion-MNIST",
+    "digits": "scikit-learn's 8x8 digits",
+}
 
 
 def data_dir() -> pathlib.Path:
@@ -106,7 +133,7 @@ def data_dir() -> pathlib.Path:
     return pathlib.Path(base) / "xpnet"
 
 
-def _mirrors(spec):
+def _mirrors(spec: Any) -> Any:
     extra = os.environ.get(spec.mirror_env, "").strip()
     mirrors = list(spec.mirrors)
     if extra:
@@ -114,7 +141,7 @@ def _mirrors(spec):
     return mirrors
 
 
-def _folders(spec, root):
+def _folders(spec: Any, root: Any) -> Any:
     """The folders a spec's files are looked for in, in order."""
     folders = [root / spec.folder]
     if spec is MNIST:
@@ -125,7 +152,7 @@ def _folders(spec, root):
     return folders
 
 
-def _find(spec, root, key):
+def _find(spec: Any, root: Any, key: Any) -> Any:
     """Path of a file (gzip or uncompressed) in the places the spec looks, or None.
 
     The files that ship with xpnet come last, so a user's own copy wins.
@@ -139,7 +166,14 @@ def _find(spec, root, key):
     return None
 
 
-def fetch(spec=MNIST, root=None, keys=tuple(FILES), download=True, progress=None, timeout=20.0):
+def fetch(
+    spec: Any = MNIST,
+    root: Any = None,
+    keys: Any = tuple(FILES),
+    download: Any = True,
+    progress: Any = None,
+    timeout: Any = 20.0,
+) -> Any:
     """Make sure the files are there; download what is missing.
 
     Returns:
@@ -168,8 +202,14 @@ def fetch(spec=MNIST, root=None, keys=tuple(FILES), download=True, progress=None
                 if base in dead:
                     continue
                 try:
-                    download_file(base + FILES[key], dest, md5=spec.md5[key], timeout=timeout,
-                                  progress=progress, max_bytes=spec.sizes.get(key))
+                    download_file(
+                        base + FILES[key],
+                        dest,
+                        md5=spec.md5[key],
+                        timeout=timeout,
+                        progress=progress,
+                        max_bytes=spec.sizes.get(key),
+                    )
                     paths[key] = dest
                     break
                 except DatasetError as exc:
@@ -182,22 +222,26 @@ def fetch(spec=MNIST, root=None, keys=tuple(FILES), download=True, progress=None
     return paths
 
 
-def _missing_message(spec, root, missing, tried):
+def _missing_message(spec: Any, root: Any, missing: Any, tried: Any) -> Any:
     where = root / spec.folder
     text = f"{spec.name}: {', '.join(FILES[k] for k in missing)} not found in {where}"
     if tried is not None:
         text += "; download failed: " + " | ".join(tried[-4:])
     else:
         text += " (download switched off)"
-    text += (f". To fix: run 'xpnet fetch {spec.folder}' where there is network, or copy the "
-             f"four files into {where} (or set XPNET_DATA_DIR), or put a mirror first with {spec.mirror_env}=URL")
+    text += (
+        f". To fix: run 'xpnet fetch {spec.folder}' where there is network, or copy the "
+        f"four files into {where} (or set XPNET_DATA_DIR), or put a mirror first with {spec.mirror_env}=URL"
+    )
     if spec is MNIST:
-        text += (". Offline, MNIST's 10,000 test digits ship with xpnet: xpnet.datasets.load_mnist_t10k() "
-                 "(8,000 to train on, 2,000 to test; --dataset mnist-t10k on the command line)")
+        text += (
+            ". Offline, MNIST's 10,000 test digits ship with xpnet: xpnet.datasets.load_mnist_t10k() "
+            "(8,000 to train on, 2,000 to test; --dataset mnist-t10k on the command line)"
+        )
     return text
 
 
-def check_kind(spec, key, path):
+def check_kind(spec: Any, key: Any, path: Any) -> Any:
     """How a found file can be checked: ``"digest"`` (a .gz whose published MD5 is known) or
     ``"structure"`` (uncompressed, or a recompressed system copy such as Debian's)."""
     path = pathlib.Path(path)
@@ -206,7 +250,7 @@ def check_kind(spec, key, path):
     return "digest"
 
 
-def check_note(spec, key, path):
+def check_note(spec: Any, key: Any, path: Any) -> Any:
     """A plain phrase for what was checked of a valid file (for ``xpnet fetch``)."""
     if check_kind(spec, key, path) == "digest":
         return "published checksum"
@@ -215,19 +259,22 @@ def check_note(spec, key, path):
     return "structure checked only (a recompressed copy: not the published gzip)"
 
 
-def _verify_digest(spec, key, path, digest):
+def _verify_digest(spec: Any, key: Any, path: Any, digest: Any) -> Any:
     if check_kind(spec, key, path) == "digest" and digest != spec.md5[key]:
         raise DatasetError(
             f"{path}: not the published {FILES[key]} of {spec.name} (MD5 {digest}, published {spec.md5[key]}); "
-            f"is it from another data set? Delete it and fetch it again (xpnet fetch {spec.folder})")
+            f"is it from another data set? Delete it and fetch it again (xpnet fetch {spec.folder})"
+        )
 
 
-def _cache_dir(spec, root, keys):
+def _cache_dir(spec: Any, root: Any, keys: Any) -> Any:
     tag = "all" if set(keys) == set(FILES) else "-".join(sorted(keys))
     return root / spec.folder / f"{spec.folder}-{tag}.cache"
 
 
-def load_raw(spec=MNIST, root=None, keys=tuple(FILES), download=True, progress=None):
+def load_raw(
+    spec: Any = MNIST, root: Any = None, keys: Any = tuple(FILES), download: Any = True, progress: Any = None
+) -> Any:
     """The uint8 arrays of a data set, from the fast cache when it is current.
 
     Returns:
@@ -248,31 +295,39 @@ def load_raw(spec=MNIST, root=None, keys=tuple(FILES), download=True, progress=N
     arrays = {}
     for key in keys:
         ndim = 3 if key.endswith("images") else 1
-        arrays[key] = read_idx(paths[key], expect_ndim=ndim, expect_dims=(28, 28) if ndim == 3 else None,
-                               expect_code=0x08, limit=IDX_BYTES[key])
+        arrays[key] = read_idx(
+            paths[key],
+            expect_ndim=ndim,
+            expect_dims=(28, 28) if ndim == 3 else None,
+            expect_code=0x08,
+            limit=IDX_BYTES[key],
+        )
     for split in ("train", "test"):
         ik, lk = f"{split}_images", f"{split}_labels"
         if ik in arrays and lk in arrays and arrays[ik].shape[0] != arrays[lk].shape[0]:
             raise DatasetError(
                 f"{paths[ik]} holds {arrays[ik].shape[0]} images but {paths[lk]} holds "
                 f"{arrays[lk].shape[0]} labels; one of them is from another set or damaged: "
-                "delete both and fetch them again")
+                "delete both and fetch them again"
+            )
         if lk in arrays and arrays[lk].size and int(arrays[lk].max()) > 9:
-            raise DatasetError(f"{paths[lk]}: labels up to {int(arrays[lk].max())}, expected 0-9; delete it and fetch it again")
+            raise DatasetError(
+                f"{paths[lk]}: labels up to {int(arrays[lk].max())}, expected 0-9; delete it and fetch it again"
+            )
     for key in keys:  # a well-formed file can still be another data set's: its digest tells
         _verify_digest(spec, key, paths[key], digests[key])
     cache.write(folder, arrays, sig)
     return arrays
 
 
-def _md5(path):
+def _md5(path: Any) -> Any:
     try:
         return md5sum(path)
     except OSError as exc:
         raise DatasetError(f"{path}: cannot be read ({exc.strerror or exc})") from exc
 
 
-def _loader_dtype(dtype, normalize):
+def _loader_dtype(dtype: Any, normalize: Any) -> Any:
     """The NumPy dtype of a loader's images: a float type, or (``normalize=False``) uint8 too: only
     what holds every pixel value as it is (0-255, or 0-1 normalized); ValueError naming ``dtype``."""
     if dtype is None:
@@ -288,7 +343,17 @@ def _loader_dtype(dtype, normalize):
     raise ValueError(f"dtype must be uint8 or a float type with normalize=False (pixels are 0-255), got {dtype!r}")
 
 
-def _finish(images, labels, normalize, flatten, one_hot_label, dtype, backend, scale, side):
+def _finish(
+    images: Array,
+    labels: Array,
+    normalize: Any,
+    flatten: Any,
+    one_hot_label: Any,
+    dtype: Any,
+    backend: Any,
+    scale: Any,
+    side: Any,
+) -> Any:
     dt = _loader_dtype(dtype, normalize)
     x = np.true_divide(images, dt.type(scale), dtype=dt) if normalize else np.array(images, dtype=dt)
     n = x.shape[0]
@@ -301,23 +366,43 @@ def _finish(images, labels, normalize, flatten, one_hot_label, dtype, backend, s
     return asarray(x, backend=backend), asarray(t, backend=backend)
 
 
-def _check_flags(normalize, flatten, one_hot_label):
+def _check_flags(normalize: Any, flatten: Any, one_hot_label: Any) -> Any:
     for name, v in (("normalize", normalize), ("flatten", flatten), ("one_hot_label", one_hot_label)):
         if not isinstance(v, bool):
             raise TypeError(f"{name} must be True or False, got {v!r}")
 
 
-def _load_spec(spec, normalize, flatten, one_hot_label, dtype, backend, data_dir_, download, progress):
+def _load_spec(
+    spec: Any,
+    normalize: Any,
+    flatten: Any,
+    one_hot_label: Any,
+    dtype: Any,
+    backend: Any,
+    data_dir_: Any,
+    download: Any,
+    progress: Any,
+) -> Any:
     _check_flags(normalize, flatten, one_hot_label)
     raw = load_raw(spec, data_dir_, download=download, progress=progress)
     args = (normalize, flatten, one_hot_label, dtype, backend, 255.0, 28)
-    return (_finish(raw["train_images"], raw["train_labels"], *args),
-            _finish(raw["test_images"], raw["test_labels"], *args))
+    return (
+        _finish(raw["train_images"], raw["train_labels"], *args),
+        _finish(raw["test_images"], raw["test_labels"], *args),
+    )
 
 
-def load_mnist(normalize: bool = True, flatten: bool = True, one_hot_label: bool = False, *, dtype: Any = None,
-               backend: str | None = None, data_dir: str | os.PathLike | None = None, download: bool = True,
-               progress: bool | None = None) -> Split:
+def load_mnist(
+    normalize: bool = True,
+    flatten: bool = True,
+    one_hot_label: bool = False,
+    *,
+    dtype: Any = None,
+    backend: str | None = None,
+    data_dir: str | os.PathLike | None = None,
+    download: bool = True,
+    progress: bool | None = None,
+) -> Split:
     """MNIST, as the book's ``load_mnist``.
 
     Args:
@@ -340,21 +425,37 @@ def load_mnist(normalize: bool = True, flatten: bool = True, one_hot_label: bool
     return _load_spec(MNIST, normalize, flatten, one_hot_label, dtype, backend, data_dir, download, progress)
 
 
-def load_fashion_mnist(normalize: bool = True, flatten: bool = True, one_hot_label: bool = False, *,
-                       dtype: Any = None, backend: str | None = None, data_dir: str | os.PathLike | None = None,
-                       download: bool = True, progress: bool | None = None) -> Split:
+def load_fashion_mnist(
+    normalize: bool = True,
+    flatten: bool = True,
+    one_hot_label: bool = False,
+    *,
+    dtype: Any = None,
+    backend: str | None = None,
+    data_dir: str | os.PathLike | None = None,
+    download: bool = True,
+    progress: bool | None = None,
+) -> Split:
     """Fashion-MNIST, same signature and form as :func:`load_mnist`.
 
     Also finds Debian's ``dataset-fashion-mnist`` files in
     ``/usr/share/datasets/fashion-mnist/``.
     """
-    return _load_spec(FASHION_MNIST, normalize, flatten, one_hot_label, dtype, backend, data_dir,
-                      download, progress)
+    return _load_spec(FASHION_MNIST, normalize, flatten, one_hot_label, dtype, backend, data_dir, download, progress)
 
 
-def load_mnist_t10k(normalize: bool = True, flatten: bool = True, one_hot_label: bool = False, *,
-                    dtype: Any = None, backend: str | None = None, data_dir: str | os.PathLike | None = None,
-                    n_train: int = 8000, download: bool = False, progress: bool | None = None) -> Split:
+def load_mnist_t10k(
+    normalize: bool = True,
+    flatten: bool = True,
+    one_hot_label: bool = False,
+    *,
+    dtype: Any = None,
+    backend: str | None = None,
+    data_dir: str | os.PathLike | None = None,
+    n_train: int = 8000,
+    download: bool = False,
+    progress: bool | None = None,
+) -> Split:
     """MNIST's official 10,000 test digits split into train (first ``n_train``)
     and test (the rest): real digits for the book's network without the
     training images. The files are the user's (in the data folder) or else
@@ -365,13 +466,19 @@ def load_mnist_t10k(normalize: bool = True, flatten: bool = True, one_hot_label:
     if not 0 < n_train < images.shape[0]:
         raise ValueError(f"n_train must lie between 1 and {images.shape[0] - 1}, got {n_train}")
     args = (normalize, flatten, one_hot_label, dtype, backend, 255.0, 28)
-    return (_finish(images[:n_train], labels[:n_train], *args),
-            _finish(images[n_train:], labels[n_train:], *args))
+    return (_finish(images[:n_train], labels[:n_train], *args), _finish(images[n_train:], labels[n_train:], *args))
 
 
-def load_digits(normalize: bool = True, flatten: bool = True, one_hot_label: bool = False, *, dtype: Any = None,
-                backend: str | None = None, n_train: int = 1437) -> Split:
-    """scikit-learn's 8x8 handwritten digits (1,797 real images; ``pip install 'xpnet[digits]'``).
+def load_digits(
+    normalize: bool = True,
+    flatten: bool = True,
+    one_hot_label: bool = False,
+    *,
+    dtype: Any = None,
+    backend: str | None = None,
+    n_train: int = 1437,
+) -> Split:
+    """scikit-learn's 8x8 handwritten digits (1,797 real images; ``pip install scikit-learn``).
 
     Same return form as :func:`load_mnist`: images
     (N, 64) or (N, 1, 8, 8), pixel values 0-16 (divided by 16 with
@@ -381,25 +488,28 @@ def load_digits(normalize: bool = True, flatten: bool = True, one_hot_label: boo
     try:
         from sklearn.datasets import load_digits as _sk_digits
     except ImportError as exc:
-        raise DatasetError("the 8x8 digits come with scikit-learn, which is not installed: "
-                           "pip install 'xpnet[digits]' (or use --dataset mnist-t10k, which ships with xpnet)") from exc
+        raise DatasetError(
+            "the 8x8 digits come with scikit-learn, which is not installed: "
+            "pip install scikit-learn (or use --dataset mnist-t10k, which ships with xpnet)"
+        ) from exc
     bunch = _sk_digits()
     images = bunch.images.astype(np.uint8)  # integers 0..16
     labels = bunch.target.astype(np.uint8)
     if not 0 < n_train < images.shape[0]:
         raise ValueError(f"n_train must lie between 1 and {images.shape[0] - 1}, got {n_train}")
     args = (normalize, flatten, one_hot_label, dtype, backend, 16.0, 8)
-    return (_finish(images[:n_train], labels[:n_train], *args),
-            _finish(images[n_train:], labels[n_train:], *args))
+    return (_finish(images[:n_train], labels[:n_train], *args), _finish(images[n_train:], labels[n_train:], *args))
 
 
-def load_dataset(name: str = "auto", *, notice: Callable[[str], Any] | None = None,
-                 **kwargs: Any) -> tuple[str, Split]:
+def load_dataset(
+    name: str = "auto", *, notice: Callable[[str], Any] | None = None, verbose: bool = False, **kwargs: Any
+) -> tuple[str, Split]:
     """Load a data set by name; ``"auto"`` is MNIST, else MNIST's test digits that ship with xpnet.
 
     Args:
         name: one of ``auto``, ``mnist``, ``mnist-t10k``, ``fashion-mnist``, ``digits``.
         notice: called with one line when ``auto`` falls back to the bundled digits.
+        verbose: with ``notice``, a second line saying why MNIST was not available.
         kwargs: passed to the loader (``dtype``, ``backend``, ``data_dir``...).
 
     Returns:
@@ -419,16 +529,19 @@ def load_dataset(name: str = "auto", *, notice: Callable[[str], Any] | None = No
     try:
         return "mnist", load_mnist(**kwargs)
     except DatasetError as exc:
-        where = (pathlib.Path(kwargs["data_dir"]) if kwargs.get("data_dir") else data_dir()) / "mnist"
-        line = (f"notice: MNIST's training images are not available ({_short(exc)}); training on the 10,000 "
-                f"MNIST test digits that ship with xpnet (the first 8,000 train, the last 2,000 test). "
-                f"For the full set: xpnet fetch mnist, or copy its four files into {where}")
+        # one short line (why, and where xpnet looked: ``xpnet info``, or ``verbose=`` here)
+        line = (
+            "notice: MNIST's training images are not available; training on the 10,000 test digits "
+            "that ship with xpnet. For all 60,000: xpnet fetch mnist"
+        )
         if notice is not None:
             notice(line)
+            if verbose:
+                notice(f"notice: why: {_short(exc)}")
         t10k_kwargs = {k: v for k, v in kwargs.items() if k != "download"}
         return "mnist-t10k", load_mnist_t10k(**t10k_kwargs)
 
 
-def _short(exc):
+def _short(exc: Any) -> Any:
     text = str(exc)
     return text.split(". To fix:")[0]

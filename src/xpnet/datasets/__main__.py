@@ -1,7 +1,11 @@
-"""``python -m xpnet.datasets NAME``: the 0.1 spelling of ``xpnet fetch NAME``."""
+"""``python -m xpnet.datasets NAME``: the 0.1 spelling of ``xpnet fetch NAME``, handed on to it as a
+program of its own (the data sets sit below the command line and never import it)."""
 
+import os
+import subprocess
 import sys
 
-from ..cli import main
-
-raise SystemExit(main(["fetch", *sys.argv[1:]], prog="xpnet"))
+command = [sys.executable, "-m", "xpnet", "fetch", *sys.argv[1:]]
+if os.name == "posix":
+    os.execv(sys.executable, command)  # the same process: its exit code and signals are the command's
+raise SystemExit(subprocess.call(command))

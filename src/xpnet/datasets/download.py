@@ -5,7 +5,6 @@ from __future__ import annotations
 import hashlib
 import http.client
 import os
-import socket
 import time
 import urllib.error
 import urllib.request
@@ -24,6 +23,7 @@ def md5sum(path, chunk=1 << 20) -> str:
 
 def _progress(total, desc, progress):
     from .._progress import bar
+
     return bar(progress, total=total, unit="B", unit_scale=True, unit_divisor=1024, desc=desc, leave=False)
 
 
@@ -49,8 +49,9 @@ def download_file(url, dest, md5=None, timeout=20.0, progress=None, max_bytes=No
     try:
         os.makedirs(folder, exist_ok=True)
     except OSError as exc:
-        raise DatasetError(f"{url}: cannot save into {folder} ({exc.strerror or exc}); set XPNET_DATA_DIR "
-                           "to a writable folder") from exc
+        raise DatasetError(
+            f"{url}: cannot save into {folder} ({exc.strerror or exc}); set XPNET_DATA_DIR to a writable folder"
+        ) from exc
     remove_stale_parts(folder)
     h = hashlib.md5()
     try:
@@ -76,18 +77,20 @@ def download_file(url, dest, md5=None, timeout=20.0, progress=None, max_bytes=No
                             raise DatasetError(f"{url}: sent more than the published file's {max_bytes} bytes")
                         elapsed = time.monotonic() - start
                         if elapsed > GRACE and got / elapsed < MIN_RATE:
-                            raise DatasetError(f"{url}: too slow ({got / elapsed:,.0f} bytes/s after "
-                                               f"{elapsed:.0f} s); gave up")
+                            raise DatasetError(
+                                f"{url}: too slow ({got / elapsed:,.0f} bytes/s after {elapsed:.0f} s); gave up"
+                            )
             if total is not None and got != total:
                 raise DatasetError(f"{url}: download ended after {got} of {total} bytes")
             if md5 is not None and h.hexdigest() != md5:
                 raise DatasetError(
-                    f"{url}: checksum mismatch (MD5 {h.hexdigest()}, published {md5}); the file was not kept")
+                    f"{url}: checksum mismatch (MD5 {h.hexdigest()}, published {md5}); the file was not kept"
+                )
     except DatasetError:
         raise
     except urllib.error.HTTPError as exc:
         raise DatasetError(f"{url}: HTTP {exc.code} {exc.reason}") from exc
-    except (urllib.error.URLError, socket.timeout, TimeoutError, ConnectionError, OSError) as exc:
+    except (urllib.error.URLError, TimeoutError, ConnectionError, OSError) as exc:
         reason = getattr(exc, "reason", exc)
         raise DatasetError(f"{url}: {type(exc).__name__}: {reason}") from exc
     except (http.client.HTTPException, ValueError) as exc:  # a cut chunked body, a reply that is not HTTP

@@ -6,6 +6,7 @@ import gzip
 import os
 import struct
 import zlib
+from typing import Any
 
 import numpy as np
 
@@ -17,8 +18,14 @@ class DatasetError(RuntimeError):
     message names the file and what to do."""
 
 
-_TYPES = {0x08: np.uint8, 0x09: np.int8, 0x0B: np.dtype(">i2"), 0x0C: np.dtype(">i4"),
-          0x0D: np.dtype(">f4"), 0x0E: np.dtype(">f8")}
+_TYPES: dict[int, np.dtype[Any]] = {
+    0x08: np.dtype(np.uint8),
+    0x09: np.dtype(np.int8),
+    0x0B: np.dtype(">i2"),
+    0x0C: np.dtype(">i4"),
+    0x0D: np.dtype(">f4"),
+    0x0E: np.dtype(">f8"),
+}
 _CODES = {np.dtype(np.uint8): 0x08, np.dtype(np.int8): 0x09}
 
 
@@ -36,13 +43,14 @@ def read_bytes(path, limit=None) -> bytes:
             else:
                 data = fh.read() if limit is None else fh.read(limit + 1)
         if limit is not None and len(data) > limit:
-            raise DatasetError(f"{path}: holds more than the {limit:,} bytes this file has when it is whole "
-                               "(another file, or a damaged one); delete it and fetch it again (xpnet fetch mnist)")
+            raise DatasetError(
+                f"{path}: holds more than the {limit:,} bytes this file has when it is whole "
+                "(another file, or a damaged one); delete it and fetch it again (xpnet fetch mnist)"
+            )
         return data
     except (EOFError, gzip.BadGzipFile, zlib.error) as exc:
         raise DatasetError(
-            f"{path}: the gzip file is truncated or damaged ({exc}); delete it and fetch it "
-            "again (xpnet fetch mnist)"
+            f"{path}: the gzip file is truncated or damaged ({exc}); delete it and fetch it again (xpnet fetch mnist)"
         ) from exc
     except OSError as exc:
         raise DatasetError(f"{path}: cannot be read ({exc})") from exc
@@ -64,13 +72,13 @@ def parse_idx(data: bytes, path="<bytes>", expect_ndim=None, expect_dims=None, e
     """
     fix = "delete it and fetch it again (xpnet fetch mnist)"
     if len(data) < 4 or data[0] != 0 or data[1] != 0 or data[2] not in _TYPES:
-        raise DatasetError(
-            f"{path}: not an IDX file (wrong magic number {data[:4].hex() or 'empty'}); {fix}")
+        raise DatasetError(f"{path}: not an IDX file (wrong magic number {data[:4].hex() or 'empty'}); {fix}")
     code, ndim = data[2], data[3]
     if expect_ndim is not None and ndim != expect_ndim:
         raise DatasetError(
             f"{path}: IDX file has {ndim} dimensions, expected {expect_ndim} "
-            f"({'labels' if expect_ndim == 1 else 'images'}); is it the right file? {fix}")
+            f"({'labels' if expect_ndim == 1 else 'images'}); is it the right file? {fix}"
+        )
     header = 4 + 4 * ndim
     if len(data) < header:
         raise DatasetError(f"{path}: file ends inside its header; {fix}")
@@ -78,14 +86,17 @@ def parse_idx(data: bytes, path="<bytes>", expect_ndim=None, expect_dims=None, e
     if expect_dims is not None and tuple(dims[1:]) != tuple(expect_dims):
         raise DatasetError(f"{path}: items of shape {dims[1:]}, expected {tuple(expect_dims)}; {fix}")
     if expect_code is not None and code != expect_code:
-        raise DatasetError(f"{path}: elements of type {np.dtype(_TYPES[code]).name} (IDX code 0x{code:02x}), "
-                           f"expected {np.dtype(_TYPES[expect_code]).name} (0x{expect_code:02x}); {fix}")
+        raise DatasetError(
+            f"{path}: elements of type {np.dtype(_TYPES[code]).name} (IDX code 0x{code:02x}), "
+            f"expected {np.dtype(_TYPES[expect_code]).name} (0x{expect_code:02x}); {fix}"
+        )
     dtype = np.dtype(_TYPES[code])
     need = header + int(np.prod(dims, dtype=np.int64)) * dtype.itemsize
     if len(data) != need:
         raise DatasetError(
             f"{path}: the header promises {need} bytes but the file has {len(data)} "
-            f"({'truncated' if len(data) < need else 'extra bytes'}); {fix}")
+            f"({'truncated' if len(data) < need else 'extra bytes'}); {fix}"
+        )
     arr = np.frombuffer(data, dtype=dtype, offset=header).reshape(dims)
     return arr.astype(dtype.newbyteorder("="), copy=False)
 
@@ -112,5 +123,3 @@ def write_idx(path, array, compress=None) -> None:
     if compress:
         payload = gzip.compress(payload, compresslevel=6, mtime=0)
     atomic_write(path, payload)
-
-

@@ -24,17 +24,27 @@ def load_keras_npz(path):
     """MNIST from Keras's ``mnist.npz``, checked: its published SHA-256, or else its structure
     (four uint8 arrays of the right shapes, labels 0-9)."""
     path = pathlib.Path(path)
-    fix = "delete it (Keras fetches it again) or set KERAS_HOME elsewhere; xpnet can also fetch MNIST: xpnet fetch mnist"
+    fix = (
+        "delete it (Keras fetches it again) or set KERAS_HOME elsewhere; xpnet can also fetch MNIST: xpnet fetch mnist"
+    )
     try:
         digest = hashlib.sha256(path.read_bytes()).hexdigest()
         with np.load(path, allow_pickle=False) as data:
-            arrays = {"train_images": data["x_train"], "train_labels": data["y_train"],
-                      "test_images": data["x_test"], "test_labels": data["y_test"]}
+            arrays = {
+                "train_images": data["x_train"],
+                "train_labels": data["y_train"],
+                "test_images": data["x_test"],
+                "test_labels": data["y_test"],
+            }
     except (OSError, KeyError, ValueError, EOFError) as exc:
         raise DatasetError(f"{path}: not a readable Keras MNIST file ({exc}); {fix}") from exc
     if digest != KERAS_MNIST_SHA256:
-        want = {"train_images": (60000, 28, 28), "train_labels": (60000,),
-                "test_images": (10000, 28, 28), "test_labels": (10000,)}
+        want = {
+            "train_images": (60000, 28, 28),
+            "train_labels": (60000,),
+            "test_images": (10000, 28, 28),
+            "test_labels": (10000,),
+        }
         for key, shape in want.items():
             a = arrays[key]
             if a.dtype != np.uint8 or a.shape != shape:

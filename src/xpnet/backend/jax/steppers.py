@@ -1,33 +1,17 @@
-"""What the JAX backend offers ``xpnet.accel``: a stepper that scans xpnet's own step.
+"""How JAX runs many training steps at once: xpnet's own step compiled and scanned.
 
-The step ``fit`` hands in (``xpnet.steps.sgd_step``, Array API only) is traced once as a
-function of the parameters and the mini-batch indices, compiled with ``jax.jit``, and run
-``steps_per_call`` steps per call with ``jax.lax.scan``; remainders run one step at a time, so
-only two shapes are ever compiled. Stacked nets (``fit_many``) scan their stacked step the
-same way. No fused kernels: ``REPLACEMENTS`` is empty.
+The step ``fit`` hands in (``steps.step_of_data``: ``steps.sgd_step``, Array API only) is
+traced once as a function of the parameters and the mini-batch indices, compiled with
+``jax.jit``, and run ``steps_per_call`` steps per call with ``jax.lax.scan``; remainders run one
+step at a time, so only two shapes are ever compiled. Stacked nets (``fit_many``) scan their
+stacked step the same way.
 """
 
 from __future__ import annotations
 
 import functools
 
-from ..contract import Stepper
-
-REPLACEMENTS: dict = {}
-
-
-def make_stepper(step, params, data, xp, steps_per_call):
-    """A :class:`ScanStepper` of ``steps_per_call`` steps (100 for True or "auto": one call per
-    chunk of steps between reads of the loss; compiling a longer scan costs nothing more)."""
-    k = 100 if steps_per_call is True or steps_per_call == "auto" else int(steps_per_call)
-    return ScanStepper(step, params, data, k)
-
-
-def make_stacked_stepper(step, params, data, xp, steps_per_call, *, member_step, member, active, workers=None):
-    """K stacked nets: the stacked Array-API ``step`` (batched matmul, one update per member,
-    the inactive ones masked in ``data``) scanned like ``fit``'s; ``jax.vmap`` of the member step
-    would compute the same batched pass."""
-    return make_stepper(step, params, data, xp, steps_per_call)
+from ..base import Stepper
 
 
 class ScanStepper(Stepper):
@@ -49,12 +33,13 @@ class ScanStepper(Stepper):
     def run(self, idx_rows):
         """One step per row of ``idx_rows``; the losses (on the device)."""
         import jax.numpy as jnp
+
         n = idx_rows.shape[0]
         p = {key: self.params[key] for key in self.params}
         losses, done = [], 0
         while done < n:
             k = self.k if n - done >= self.k else 1
-            p, loss = self._scan(p, self.data, idx_rows[done:done + k, ...])
+            p, loss = self._scan(p, self.data, idx_rows[done : done + k, ...])
             losses.append(loss)
             done += k
         self.params.update(p)
@@ -64,7 +49,7 @@ class ScanStepper(Stepper):
         pass
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _compiled(step):
     """The scan of ``step``, compiled by ``jax.jit`` (once per step function and shapes)."""
     import jax

@@ -25,7 +25,7 @@ def loaded_libraries(stem, maps="/proc/self/maps"):
 
 def major_of(path, stem):
     """The major version in a library's file name (``libcublas.so.13.1.0`` -> 13), or None."""
-    rest = os.path.basename(path)[len(stem):].lstrip(".")
+    rest = os.path.basename(path)[len(stem) :].lstrip(".")
     head = rest.split(".", 1)[0]
     return int(head) if head.isdigit() else None
 
@@ -47,5 +47,6 @@ def cupy_cublas(maps="/proc/self/maps", runtime_version=None):
     (``runtime_version`` as ``cupy.cuda.runtime.runtimeGetVersion()`` gives it: 13000 for 13.0)."""
     if runtime_version is None:
         import cupy
+
         runtime_version = cupy.cuda.runtime.runtimeGetVersion()
     return loaded_library("libcublas.so", maps, major=int(runtime_version) // 1000)

@@ -21,7 +21,9 @@ template <typename T> __device__ inline T sigmoid_(T x) {
 SIGMOID = ("T x", "T y", "y = sigmoid_(x);", "xpnet_sigmoid")
 BIAS_SIGMOID = ("T a, raw T b, int64 ncol", "T y", "y = sigmoid_(a + b[i % ncol]);", "xpnet_bias_sigmoid")
 
-RAW_MODULE = PRE + r"""
+RAW_MODULE = (
+    PRE
+    + r"""
 // softmax(scores + b) row by row, the book's cross-entropy (delta inside the log),
 // dy = (y * sum(s) - s) / n with s = t * y / (y + delta), and the column sums of dy.
 // One block of 32 warps; a warp takes one row at a time, lane k holds class k
@@ -211,13 +213,14 @@ extern "C" __global__ void take2_##S(const T* x, const T* t, const long long* id
 INSTANTIATE(double, f64)
 INSTANTIATE(float, f32)
 """
+)
 
 #: Kernel -> the Array-API code whose formula it computes (parity tests compare the two).
 REPLACES = {
     "xpnet_sigmoid": "xpnet.functions.sigmoid_of",
     "xpnet_bias_sigmoid": "sigmoid(a1) with a1 = x @ W1 + b1, in xpnet.nets.loss_and_gradient",
     "softmax_loss_grad": "y = softmax(a2), the loss and dy = (y * sum(s) - s) / batch_num with "
-                         "s = t * y / (y + DELTA), and sum(dy, axis=0), in xpnet.nets.loss_and_gradient",
+    "s = t * y / (y + DELTA), and sum(dy, axis=0), in xpnet.nets.loss_and_gradient",
     "sigmoid_backward": "dz1 = da1 * (1 - z1) * z1 and sum(dz1, axis=0), in xpnet.nets.loss_and_gradient",
     "sgd4": "params[key] -= lr * grads[key] for the four parameters: xpnet.steps.sgd_update, in xpnet.steps.sgd_step",
     "take2": "xp.take(x, idx, axis=0) and xp.take(t, idx, axis=0), in xpnet.steps.sgd_step",

@@ -9,6 +9,7 @@ process has mapped), through ctypes.
 from __future__ import annotations
 
 import ctypes
+from typing import Any
 
 import cupy
 import numpy as np
@@ -17,8 +18,8 @@ from .loader import cupy_cublas
 
 _lib = None
 _workspace = None
-_ONE = {np.dtype(np.float64): np.ones(1, np.float64), np.dtype(np.float32): np.ones(1, np.float32)}
-_ZERO = {np.dtype(np.float64): np.zeros(1, np.float64), np.dtype(np.float32): np.zeros(1, np.float32)}
+_ONE: dict[Any, Any] = {np.dtype(np.float64): np.ones(1, np.float64), np.dtype(np.float32): np.ones(1, np.float32)}
+_ZERO: dict[Any, Any] = {np.dtype(np.float64): np.zeros(1, np.float64), np.dtype(np.float32): np.zeros(1, np.float32)}
 
 
 def _cublas():
@@ -39,9 +40,22 @@ def _cublas():
             raise RuntimeError("xpnet's CUDA-graph path could not load libcublas; use fast=False")
         for fn in (_lib.cublasDgemm_v2, _lib.cublasSgemm_v2):
             fn.restype = ctypes.c_int
-            fn.argtypes = [ctypes.c_void_p, ctypes.c_int, ctypes.c_int, ctypes.c_int, ctypes.c_int, ctypes.c_int,
-                           ctypes.c_void_p, ctypes.c_void_p, ctypes.c_int, ctypes.c_void_p, ctypes.c_int,
-                           ctypes.c_void_p, ctypes.c_void_p, ctypes.c_int]
+            fn.argtypes = [
+                ctypes.c_void_p,
+                ctypes.c_int,
+                ctypes.c_int,
+                ctypes.c_int,
+                ctypes.c_int,
+                ctypes.c_int,
+                ctypes.c_void_p,
+                ctypes.c_void_p,
+                ctypes.c_int,
+                ctypes.c_void_p,
+                ctypes.c_int,
+                ctypes.c_void_p,
+                ctypes.c_void_p,
+                ctypes.c_int,
+            ]
         _lib.cublasSetStream_v2.argtypes = [ctypes.c_void_p, ctypes.c_void_p]
         _lib.cublasSetWorkspace_v2.argtypes = [ctypes.c_void_p, ctypes.c_void_p, ctypes.c_size_t]
     return _lib
@@ -95,8 +109,25 @@ def gemm(a, b):
     ta, lda, a = _layout(a)
     fn = lib.cublasDgemm_v2 if a.dtype == np.float64 else lib.cublasSgemm_v2
     one, zero = _ONE[a.dtype], _ZERO[a.dtype]
-    _check(fn(handle, tb, ta, n, m, k, one.ctypes.data, b.data.ptr, ldb, a.data.ptr, lda,
-              zero.ctypes.data, out.data.ptr, n), "cublas gemm")
+    _check(
+        fn(
+            handle,
+            tb,
+            ta,
+            n,
+            m,
+            k,
+            one.ctypes.data,
+            b.data.ptr,
+            ldb,
+            a.data.ptr,
+            lda,
+            zero.ctypes.data,
+            out.data.ptr,
+            n,
+        ),
+        "cublas gemm",
+    )
     return out
 
 
@@ -106,7 +137,7 @@ class CaptureNamespace:
     Passed explicitly as ``xp`` to the step a CUDA graph records.
     """
 
-    backend = "cupy"
+    xpnet_backend = "cupy"  # registry.backend_of reads it
 
     def __init__(self, base):
         self.base = base

@@ -44,15 +44,24 @@ def bias_sigmoid(a, b):
 
 def softmax_loss_grad(scores, b, t, n):
     dt = scores.dtype
-    if (dt not in _SUFFIX or scores.ndim != 2 or t.shape != scores.shape or b.shape != (scores.shape[1],)
-            or t.dtype != dt or b.dtype != dt or not _contiguous(scores, b, t) or scores.shape[1] > 32):
+    if (
+        dt not in _SUFFIX
+        or scores.ndim != 2
+        or t.shape != scores.shape
+        or b.shape != (scores.shape[1],)
+        or t.dtype != dt
+        or b.dtype != dt
+        or not _contiguous(scores, b, t)
+        or scores.shape[1] > 32
+    ):
         return NotImplemented
     rows, c = scores.shape
     dy = cupy.empty_like(scores)
     loss = cupy.empty((), dtype=dt)
     db = cupy.empty((c,), dtype=dt)
-    _kernel("softmax_loss_grad", dt)((1,), (1024,), (scores, b, t, dy, loss, db, np.int32(rows),
-                                     np.int32(c), dt.type(DELTA), dt.type(n)))
+    _kernel("softmax_loss_grad", dt)(
+        (1,), (1024,), (scores, b, t, dy, loss, db, np.int32(rows), np.int32(c), dt.type(DELTA), dt.type(n))
+    )
     return loss, dy, db
 
 
@@ -69,9 +78,12 @@ def sigmoid_backward(dout, z):
 
 def sgd_update(params, grads, lr):
     dt = params[0].dtype
-    if (len(params) != 4 or dt not in _SUFFIX or any(p.dtype != dt or g.dtype != dt or p.shape != g.shape
-                                                     for p, g in zip(params, grads))
-            or not _contiguous(*params, *grads)):
+    if (
+        len(params) != 4
+        or dt not in _SUFFIX
+        or any(p.dtype != dt or g.dtype != dt or p.shape != g.shape for p, g in zip(params, grads))
+        or not _contiguous(*params, *grads)
+    ):
         return NotImplemented
     args = []
     for p, g in zip(params, grads):
@@ -87,15 +99,25 @@ def take_rows(arrays, idx):
         return NotImplemented
     x, t = arrays
     dt = x.dtype
-    if (dt not in _SUFFIX or t.dtype != dt or x.ndim != 2 or t.ndim != 2 or idx.ndim != 1
-            or idx.dtype != cupy.int64 or not _contiguous(x, t, idx)):
+    if (
+        dt not in _SUFFIX
+        or t.dtype != dt
+        or x.ndim != 2
+        or t.ndim != 2
+        or idx.ndim != 1
+        or idx.dtype != cupy.int64
+        or not _contiguous(x, t, idx)
+    ):
         return NotImplemented
     n = idx.shape[0]
     xo = cupy.empty((n, x.shape[1]), dtype=dt)
     to = cupy.empty((n, t.shape[1]), dtype=dt)
     total = n * (x.shape[1] + t.shape[1])
-    _kernel("take2", dt)((min((total + 255) // 256, 4096),), (256,),
-                         (x, t, idx, xo, to, np.int32(n), np.int32(x.shape[1]), np.int32(t.shape[1])))
+    _kernel("take2", dt)(
+        (min((total + 255) // 256, 4096),),
+        (256,),
+        (x, t, idx, xo, to, np.int32(n), np.int32(x.shape[1]), np.int32(t.shape[1])),
+    )
     return xo, to
 
 
@@ -109,9 +131,25 @@ def numgrad_hidden(a1t, z1t, xrows, w2, a2c, labels, h):
     rows, (hid, n), c = xrows.shape[0], a1t.shape, a2c.shape[1]
     g = cupy.empty((rows, hid), dtype=dt)
     total = rows * hid
-    _kernel("numgrad_hidden", dt)(((total + 127) // 128,), (128,), (a1t, z1t, xrows, w2, a2c, labels, g,
-                                  np.int32(rows), np.int32(hid), np.int32(n), np.int32(c), dt.type(h),
-                                  dt.type(DELTA)))
+    _kernel("numgrad_hidden", dt)(
+        ((total + 127) // 128,),
+        (128,),
+        (
+            a1t,
+            z1t,
+            xrows,
+            w2,
+            a2c,
+            labels,
+            g,
+            np.int32(rows),
+            np.int32(hid),
+            np.int32(n),
+            np.int32(c),
+            dt.type(h),
+            dt.type(DELTA),
+        ),
+    )
     return g
 
 
@@ -123,6 +161,9 @@ def numgrad_output(z1t, a2c, labels, h):
     z1t, a2c, labels = (cupy.ascontiguousarray(a) for a in (z1t, a2c, labels))
     (hid, n), c = z1t.shape, a2c.shape[1]
     g = cupy.empty((hid + 1, c), dtype=dt)
-    _kernel("numgrad_output", dt)((((hid + 1) * c + 127) // 128,), (128,), (z1t, a2c, labels, g, np.int32(hid),
-                                  np.int32(n), np.int32(c), dt.type(h), dt.type(DELTA)))
+    _kernel("numgrad_output", dt)(
+        (((hid + 1) * c + 127) // 128,),
+        (128,),
+        (z1t, a2c, labels, g, np.int32(hid), np.int32(n), np.int32(c), dt.type(h), dt.type(DELTA)),
+    )
     return g[:hid], g[hid]

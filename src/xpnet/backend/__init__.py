@@ -1,4 +1,4 @@
-"""Backends: where new arrays are made, and which namespace a function uses.
+"""Backends: which array library and device new arrays go to, which namespace an array uses, moving arrays.
 
 Every xpnet function takes its array namespace from its inputs
 (``array_namespace``), so arrays that live on the GPU stay there. The
@@ -18,6 +18,12 @@ A device goes with it: ``name:device`` (``torch:cuda:1``, ``cupy:1``,
 named as the library lists them (``__array_namespace_info__().devices()``):
 ``cpu``, ``cuda:1``, ``cpu:1``, or an index into that list; an unknown one is an
 error that lists them. No device: the library's default.
+
+This package is xpnet's backend layer: ``base.py`` is the contract (the :class:`Backend`
+class), ``registry.py`` lists the backends and maps an array to its backend, and
+``numpy/``, ``cupy/``, ``jax/``, ``torch/``, ``array_api_strict/`` are one backend each
+(``__init__.py``: the library; ``fast.py``: faster forms; ``steppers.py``: many steps at
+once). The backends never import the math; the math asks them.
 """
 
 from __future__ import annotations
@@ -25,46 +31,59 @@ from __future__ import annotations
 import contextlib
 import contextvars
 import os
-import threading
-from typing import Any, Iterator
+from collections.abc import Iterator
+from typing import Any
 
-import numpy as np
 import array_api_compat
 import array_api_compat.numpy as _NUMPY_NS  # the namespace of plain NumPy arrays
+import numpy as np
 
-from .accel import registry
-from .accel.registry import BackendError
+from . import registry
+from .base import Backend, BackendError, Stepper
+from .registry import accelerated, backend_of, faster
 
-#: The backends' names, from the one registry (``accel/registry.py``).
-BACKENDS = tuple(registry.BACKENDS)
+__all__ = [
+    "BACKENDS",
+    "Backend",
+    "BackendError",
+    "Stepper",
+    "accelerated",
+    "asarray",
+    "backend_available",
+    "backend_of",
+    "device_name",
+    "dtype_name",
+    "faster",
+    "float_dtype",
+    "get_backend",
+    "get_device",
+    "get_namespace",
+    "namespace",
+    "set_backend",
+    "synchronize",
+    "to_numpy",
+    "use_backend",
+]
+
+#: The backends' names, from the one registry (``registry.py``).
+BACKENDS = tuple(registry.PACKAGES)
 ENV_VAR = "XPNET_BACKEND"
 DEVICE_ENV_VAR = "XPNET_DEVICE"
 
 _explicit: tuple | None = None  # (name, device spec or None)
 _context: contextvars.ContextVar[tuple | None] = contextvars.ContextVar("xpnet_backend", default=None)
-_lock = threading.Lock()
-_checked: dict[str, object] = {}
 
 
-def _validate_name(name, what="backend"):
-    if not isinstance(name, str) or name.strip().lower() not in BACKENDS:
-        raise ValueError(
-            f"unknown {what} {name!r}: valid backends are {', '.join(BACKENDS)}"
-        )
-    return name.strip().lower()
+def _parse(spec: Any, what: Any = "backend", device: Any = None) -> Any:
+    """``"torch:cuda:1"`` -> ``("torch", "cuda:1")``; ``device`` given separately wins. ValueError
+    listing the valid names for an unknown one."""
+    name, _, suffix = spec.strip().partition(":") if isinstance(spec, str) else (spec, "", "")
+    if not isinstance(name, str) or name.strip().lower() not in registry.PACKAGES:
+        raise ValueError(f"unknown {what} {name!r}: valid backends are {', '.join(registry.PACKAGES)}")
+    return name.strip().lower(), device if device is not None else (suffix.strip() or None)
 
 
-def _parse(spec, what="backend", device=None):
-    """``"torch:cuda:1"`` -> ``("torch", "cuda:1")``; ``device`` given separately wins."""
-    if not isinstance(spec, str):
-        raise ValueError(f"unknown {what} {spec!r}: valid backends are {', '.join(BACKENDS)}")
-    name, _, suffix = spec.strip().partition(":")
-    name = _validate_name(name, what)
-    device = device if device is not None else (suffix.strip() or None)
-    return name, device
-
-
-def _active():
+def _active() -> Any:
     """``(name, device spec)`` of the active backend."""
     for chosen in (_context.get(), _explicit):
         if chosen is not None:
@@ -125,54 +144,13 @@ def use_backend(name: str, device: str | None = None) -> Iterator[Any]:
         _context.reset(token)
 
 
-_devices: dict = {}
-
-
 def resolve_device(name: str, spec: str | None) -> Any:
-    """The device object ``spec`` names among the library's devices (None for None).
+    """The device object ``spec`` names among backend ``name``'s devices (None for None).
 
     Raises:
         ValueError: no such device (the message lists the library's devices).
     """
-    if spec is None:
-        return None
-    key = (name, spec)
-    if key not in _devices:
-        xp = get_namespace(name)
-        info = getattr(xp, "__array_namespace_info__", None)
-        devices = [d for d in info().devices() if d is not None] if info is not None else []
-        wanted = spec.strip().lower()
-        for i, d in enumerate(devices):
-            if wanted == str(i) or wanted in _device_names(d):
-                _devices[key] = d
-                break
-        else:
-            names = ", ".join(sorted(_device_names(d), key=len)[-1] for d in devices) or "none"
-            raise ValueError(f"unknown device {spec!r} for backend {name}: its devices are {names} "
-                             f"(or their index, 0 to {len(devices) - 1})")
-    return _devices[key]
-
-
-def _device_names(d) -> set:
-    """The names a device answers to: ``cpu``, ``cuda:1`` (``cuda`` for 0), ``device1``..."""
-    import re
-    text = str(d)
-    strict = re.search(r"Device\('([^']+)'\)", text)
-    if strict:
-        base = strict.group(1).lower()
-        return {base, "cpu"} if base == "cpu_device" else {base}
-    cuda = re.search(r"CUDA Device (\d+)", text)
-    if cuda:
-        text = f"cuda:{cuda.group(1)}"
-    text = text.lower()
-    names = {text}
-    platform, _, index = text.partition(":")
-    if index:
-        if index == "0":
-            names.add(platform)
-        if platform in ("cuda", "gpu"):
-            names |= {f"cuda:{index}", f"gpu:{index}"}
-    return names
+    return registry.get(name).device(spec)
 
 
 def get_namespace(name: str | None = None) -> Any:
@@ -182,11 +160,7 @@ def get_namespace(name: str | None = None) -> Any:
         ValueError: unknown name.
         BackendError: the library is missing, or (cupy) no CUDA device.
     """
-    name = get_backend() if name is None else _parse(name)[0]
-    with _lock:
-        if name not in _checked:
-            _checked[name] = registry.package(name).load()
-        return _checked[name]
+    return registry.get(get_backend() if name is None else _parse(name)[0]).namespace()
 
 
 def backend_available(name: str) -> bool:
@@ -198,13 +172,7 @@ def backend_available(name: str) -> bool:
     return True
 
 
-def backend_of(xp) -> str:
-    """Backend name of a namespace or an array (``array_api_compat.numpy`` -> ``"numpy"``)."""
-    return registry.backend_of(xp) or getattr(xp, "__name__", str(xp))
-
-
 # ---------------------------------------------------------------- namespaces
-
 
 
 def namespace(*arrays: Any) -> Any:
@@ -233,7 +201,7 @@ def namespace(*arrays: Any) -> Any:
             + "; move them with xpnet.to_numpy(...) or xpnet.asarray(..., backend=...)"
         ) from exc
     if len(arrs) > 1:
-        devices = []
+        devices: list[Any] = []
         for a in arrs:
             d = array_api_compat.device(a)
             if d is None:  # a traced array (jax.jit, jax.grad) has no device yet: nothing to compare
@@ -250,6 +218,7 @@ def namespace(*arrays: Any) -> Any:
 
 # ---------------------------------------------------------------- moving data
 
+
 def to_numpy(x: Any) -> np.ndarray:
     """Copy an array of any backend to a NumPy array on the host.
 
@@ -257,9 +226,8 @@ def to_numpy(x: Any) -> np.ndarray:
     """
     if isinstance(x, np.ndarray):
         return x
-    name = registry.backend_of(x)
-    if name is not None and array_api_compat.is_array_api_obj(x):
-        return registry.package(name).to_numpy(x)
+    if array_api_compat.is_array_api_obj(x):
+        return backend_of(x).to_numpy(x)
     return np.asarray(x)
 
 
@@ -290,7 +258,7 @@ def asarray(x: Any, dtype: Any = None, backend: str | None = None, device: Any =
     return xp.asarray(host, **kwargs)
 
 
-def dtype_name(dtype) -> str:
+def dtype_name(dtype: Any) -> str:
     """Canonical name (``"float32"``/``"float64"``/...) of a dtype given any way."""
     if isinstance(dtype, str):
         name = dtype
@@ -302,7 +270,7 @@ def dtype_name(dtype) -> str:
     return name
 
 
-def float_dtype(xp, dtype):
+def float_dtype(xp: Any, dtype: Any) -> Any:
     """The namespace's floating dtype for ``dtype`` (float32 or float64).
 
     Raises:
@@ -318,9 +286,9 @@ def device_name(xp: Any = None, device: Any = None) -> str:
     """A readable name of ``device`` of ``xp`` (default: the active backend and its device)."""
     if xp is None:
         xp, device = get_namespace(), get_device() if device is None else device
-    return registry.package(backend_of(xp)).device_name(xp, device)
+    return backend_of(xp).device_name(xp, device)
 
 
-def synchronize(xp) -> None:
+def synchronize(xp: Any) -> None:
     """Wait for queued device work of ``xp`` (no-op on the CPU)."""
-    registry.package(backend_of(xp)).synchronize(xp)
+    backend_of(xp).synchronize(xp)

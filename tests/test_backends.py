@@ -1,9 +1,11 @@
-"""The acceleration boundary, checked without a GPU:
+"""The backends, checked without a GPU:
 
 * every CUDA kernel's source compiles with NVRTC for sm_80 and sm_90 (a slip fails CI);
-* the fused compositions of ``accel/cupy/fused.py``, run with reference kernels written from
-  the Array-API formulas, equal the Array-API functions they replace;
-* the one convention: a replacement returning ``NotImplemented`` leaves the Array-API code to run.
+* CuPy's faster forms (``backend/cupy/fast.py``), run with reference kernels written from the
+  Array-API formulas, equal the Array-API functions they stand for; NumPy's, to the bit;
+* the one convention: a faster form returning ``NotImplemented`` leaves the Array-API code to run;
+* the contract: every backend is a :class:`xpnet.backend.Backend`, one ``backend_of``, and a
+  backend registered in a test (one package, one line) trains.
 """
 
 import copy
@@ -14,22 +16,33 @@ import pathlib
 import numpy as np
 import pytest
 
+import reference_kernels
 import xpnet
-from xpnet import accel
-from xpnet.accel.cupy import fused, sources
-from xpnet.nets import PARAM_NAMES, loss_and_gradient
+from xpnet.backend import Backend, accelerated, backend_of, registry
+from xpnet.backend.cupy import sources
+from xpnet.backend.cupy.fast import FusedForms
+from xpnet.constants import PARAM_NAMES
 from xpnet.incremental_numgrad import Point, hidden_gradient, output_gradient, w1_gradient
+from xpnet.nets import loss_and_gradient
 from xpnet.steps import sgd_step
 
-import reference_kernels
+
+def plain(fn, *args, **kwargs):
+    """``fn`` with every faster form off: its Array-API code."""
+    with accelerated(False):
+        return fn(*args, **kwargs)
+
 
 NVRTC = importlib.util.find_spec("cuda") is not None and importlib.util.find_spec("cuda.bindings") is not None
-# CI installs NVRTC ('.[test]'); there a missing NVRTC is a failure, not a skip
-needs_nvrtc = pytest.mark.skipif(not NVRTC and not os.environ.get("CI"),
-                                 reason="NVRTC (cuda-bindings, nvidia-cuda-nvrtc) not installed: pip install '.[test]'")
+# CI installs NVRTC ('.[all]'); there a missing NVRTC is a failure, not a skip
+needs_nvrtc = pytest.mark.skipif(
+    not NVRTC and not os.environ.get("CI"),
+    reason="NVRTC (cuda-bindings, nvidia-cuda-nvrtc) not installed: pip install '.[nvrtc]'",
+)
 
 
 # ------------------------------------------------------------------ NVRTC
+
 
 def _elementwise_source(spec):
     """A kernel equivalent to what cupy.ElementwiseKernel generates for ``spec`` (T = double/float):
@@ -53,9 +66,11 @@ def _elementwise_source(spec):
         params.append(f"T* _out_{var}")
         loads.append(f"T& {var} = _out_{var}[i];")
     body = " ".join(loads)
-    return (f'extern "C" __global__ void {name}({", ".join(params)}, long long _n) {{\n'
-            f"  for (long long i = blockIdx.x * (long long)blockDim.x + threadIdx.x; i < _n;"
-            f" i += (long long)blockDim.x * gridDim.x) {{ {body} {operation} }}\n}}\n")
+    return (
+        f'extern "C" __global__ void {name}({", ".join(params)}, long long _n) {{\n'
+        f"  for (long long i = blockIdx.x * (long long)blockDim.x + threadIdx.x; i < _n;"
+        f" i += (long long)blockDim.x * gridDim.x) {{ {body} {operation} }}\n}}\n"
+    )
 
 
 def _all_sources():
@@ -68,6 +83,7 @@ def _all_sources():
 
 def _compile(code, arch):
     from cuda.bindings import nvrtc
+
     err, prog = nvrtc.nvrtcCreateProgram(code.encode(), b"xpnet.cu", 0, [], [])
     assert err == nvrtc.nvrtcResult.NVRTC_SUCCESS
     opts = [f"--gpu-architecture={arch}".encode(), b"--std=c++14"]
@@ -108,7 +124,7 @@ def test_every_raw_kernel_is_instantiated_and_named():
 
 # ------------------------------------------------------------------ fused compositions
 
-FUSED = fused.replacements(reference_kernels)
+FUSED = FusedForms(reference_kernels)
 
 
 def _problem(seed=0, n=20, d=12, hidden=7, c=5, dtype="float64"):
@@ -123,8 +139,8 @@ def _problem(seed=0, n=20, d=12, hidden=7, c=5, dtype="float64"):
 def test_fused_pass_equals_the_book_pass():
     params, x, t = _problem()
     xp = xpnet.get_namespace("numpy")
-    loss_a, grads_a = loss_and_gradient.array_api(params, x, t, xp=xp)
-    loss_f, grads_f = FUSED[loss_and_gradient](params, x, t, xp=xp)
+    loss_a, grads_a = plain(loss_and_gradient, params, x, t, xp=xp)
+    loss_f, grads_f = FUSED.loss_and_gradient(params, x, t, xp=xp)
     assert float(loss_f) == pytest.approx(float(loss_a), rel=1e-14)
     assert list(grads_f) == list(PARAM_NAMES)
     for k in PARAM_NAMES:
@@ -138,8 +154,8 @@ def test_fused_step_equals_the_array_api_step():
     rng = np.random.default_rng(3)
     for _ in range(5):
         idx = rng.integers(0, x.shape[0], 8)
-        la = sgd_step.array_api(a, x, t, idx, 0.5, xp=xp)
-        lf = FUSED[sgd_step](f, x, t, idx, 0.5, xp=xp)
+        la = plain(sgd_step, a, x, t, idx, 0.5, xp=xp)
+        lf = FUSED.sgd_step(f, x, t, idx, 0.5, xp=xp)
         assert float(lf) == pytest.approx(float(la), rel=1e-13)
     for k in PARAM_NAMES:
         np.testing.assert_allclose(f[k], a[k], rtol=1e-12, atol=1e-15)
@@ -149,154 +165,154 @@ def test_fused_step_equals_the_array_api_step():
 def test_fused_numerical_gradients_equal_the_array_api_ones():
     params, x, t = _problem(2)
     xp = xpnet.get_namespace("numpy")
-    point = Point(xp, params, x, t)
+    point = Point(xp, params, x, t, one_hot=True)
     h = 1e-4
     ones = np.ones((1, x.shape[0]))
-    np.testing.assert_allclose(FUSED[hidden_gradient](point, ones, h, xp=xp),
-                               hidden_gradient.array_api(point, ones, h, xp=xp), rtol=1e-7, atol=1e-11)
+    np.testing.assert_allclose(
+        FUSED.hidden_gradient(point, ones, h, xp=xp),
+        plain(hidden_gradient, point, ones, h, xp=xp),
+        rtol=1e-7,
+        atol=1e-11,
+    )
     for rows in (1, 5, 12):
-        np.testing.assert_allclose(FUSED[w1_gradient](point, h, rows, xp=xp),
-                                   w1_gradient.array_api(point, h, rows, xp=xp), rtol=1e-7, atol=1e-11)
-    for got, want in zip(FUSED[output_gradient](point, h, xp=xp),
-                         output_gradient.array_api(point, h, xp=xp)):
+        np.testing.assert_allclose(
+            FUSED.w1_gradient(point, h, rows, xp=xp), plain(w1_gradient, point, h, rows, xp=xp), rtol=1e-7, atol=1e-11
+        )
+    for got, want in zip(FUSED.output_gradient(point, h, xp=xp), plain(output_gradient, point, h, xp=xp)):
         np.testing.assert_allclose(got, want, rtol=1e-7, atol=1e-11)
 
 
 def test_fused_compositions_decline_what_their_kernels_decline():
     xp = xpnet.get_namespace("numpy")
     params, x, t = _problem(c=40)  # more than 32 classes: no softmax kernel
-    assert FUSED[loss_and_gradient](params, x, t, xp=xp) is NotImplemented
+    assert FUSED.loss_and_gradient(params, x, t, xp=xp) is NotImplemented
     before = copy.deepcopy(params)
-    assert FUSED[sgd_step](params, x, t, np.arange(4), 0.1, xp=xp) is NotImplemented
+    assert FUSED.sgd_step(params, x, t, np.arange(4), 0.1, xp=xp) is NotImplemented
     for k in PARAM_NAMES:  # declining left the parameters alone
         assert np.array_equal(params[k], before[k])
     soft = np.full((x.shape[0], 40), 1 / 40)
-    point = Point(xp, params, x, soft)
-    assert FUSED[w1_gradient](point, 1e-4, 4, xp=xp) is NotImplemented
-    assert FUSED[output_gradient](point, 1e-4, xp=xp) is NotImplemented
+    point = Point(xp, params, x, soft, one_hot=False)
+    assert FUSED.w1_gradient(point, 1e-4, 4, xp=xp) is NotImplemented
+    assert FUSED.output_gradient(point, 1e-4, xp=xp) is NotImplemented
 
 
 # ------------------------------------------------------------------ the one convention
 
-class _Fake:
-    """A backend whose replacement of sigmoid declines negative inputs and marks what it computes."""
 
-    def __init__(self):
-        self.calls = 0
+def _with(monkeypatch, backend):
+    """``backend`` in the registry in place of the one of its name (the cache of who owns what emptied)."""
+    monkeypatch.setattr(registry, "_cache", {backend.name: backend})
 
-    @property
-    def REPLACEMENTS(self):
-        def sigmoid(x):
-            self.calls += 1
+
+def test_faster_form_used_declined_or_switched_off(monkeypatch):
+    """A faster form is used for its inputs, declines others (the Array-API code runs), and is never
+    asked on the plain path."""
+    import array_api_strict as xps
+
+    from xpnet.backend.array_api_strict import ArrayApiStrict
+
+    class Fake(ArrayApiStrict):
+        calls = 0
+
+        def sigmoid(self, x):
+            Fake.calls += 1
             if float(xpnet.to_numpy(x).min()) < 0:
                 return NotImplemented
             return x * 0 + 42.0
-        return {xpnet.functions.sigmoid_of: sigmoid}
 
-
-def test_replacement_used_declined_or_switched_off(monkeypatch):
-    import array_api_strict as xps
-    fake = _Fake()
-    monkeypatch.setitem(accel.registry._apis, "array_api_strict", fake)
-    monkeypatch.setitem(accel.contract._tables, "array_api_strict", fake.REPLACEMENTS)
+    _with(monkeypatch, Fake())
     pos, neg = xps.asarray([1.0, 2.0]), xps.asarray([-1.0, 2.0])
-    assert np.all(xpnet.to_numpy(xpnet.sigmoid(pos)) == 42.0)  # replaced
+    assert np.all(xpnet.to_numpy(xpnet.sigmoid(pos)) == 42.0)  # used
     np.testing.assert_allclose(xpnet.to_numpy(xpnet.sigmoid(neg)), 1 / (1 + np.exp([1.0, -2.0])))  # declined
-    with accel.accelerated(False):
+    with accelerated(False):
         np.testing.assert_allclose(xpnet.to_numpy(xpnet.sigmoid(pos)), 1 / (1 + np.exp([-1.0, -2.0])))
-    assert fake.calls == 2  # not asked at all when switched off
-    assert accel.replacement(xpnet.functions.sigmoid_of, "array_api_strict") is not None
-    assert accel.replacement(xpnet.functions.sigmoid_of, "jax") is None  # JAX fuses by itself
+    assert Fake.calls == 2  # not asked at all when switched off
+    assert type(registry.get("jax")).sigmoid is Backend.sigmoid  # JAX has none: XLA fuses by itself
 
 
 def test_policies_on_the_host():
-    xp = xpnet.get_namespace("numpy")
-    assert accel.chunk_size(xp, 1024, host_bytes=10 * 1024) == 10
-    assert accel.chunk_size(xp, 1024, cap=3, host_bytes=10 * 1024) == 3
-    assert accel.chunk_size(xp, 10**12) == 1
-    assert accel.parallel_map(xp, lambda i: i * i, range(6)) == [0, 1, 4, 9, 16, 25]
-    with accel.device_scope(xp) as scope:
-        assert scope is None
-    assert accel.stepper(xp, None, {}, (), "auto") is None  # NumPy has no stepper: fit runs its steps
+    numpy = registry.get("numpy")
+    assert numpy.chunk_size(1024, host_bytes=10 * 1024) == 10
+    assert numpy.chunk_size(1024, cap=3, host_bytes=10 * 1024) == 3
+    assert numpy.chunk_size(10**12) == 1
+    assert numpy.parallel_map(lambda i: i * i, range(6)) == [0, 1, 4, 9, 16, 25]
+    with numpy.run_scope(None, step_flops=1.6e7, grad="backprop", blas_threads=None) as threads:
+        assert threads == 1  # the book's step: one BLAS thread
+    with registry.get("array_api_strict").run_scope(
+        None, step_flops=1.6e7, grad="backprop", blas_threads=None
+    ) as threads:
+        assert threads is None  # the plain policy: the library's own
+    assert numpy.stepper(None, {}, (), "auto") is None  # NumPy has no stepper: fit runs its steps
+
+
+def _code(path):
+    """A module's code without its docstrings and comments (they may name the backends' forms)."""
+    import ast
+
+    tree = ast.parse(path.read_text())
+    for node in ast.walk(tree):
+        body = getattr(node, "body", None)
+        if (
+            isinstance(body, list)
+            and body
+            and isinstance(body[0], ast.Expr)
+            and isinstance(getattr(body[0], "value", None), ast.Constant)
+            and isinstance(body[0].value.value, str)
+        ):
+            body[0] = ast.Pass()
+    return ast.unparse(tree)
 
 
 def test_math_modules_name_no_backend():
-    """The boundary holds all backend knowledge: the math modules name none."""
+    """The backends hold all library knowledge: the math modules name none."""
     import re
+
     src = pathlib.Path(xpnet.__file__).parent
-    for name in ("functions", "gradient", "nets", "incremental_numgrad", "steps", "runloop", "history", "train",
-                 "sweep"):
-        text = (src / f"{name}.py").read_text()
-        code = "\n".join(line for line in text.splitlines() if not line.strip().startswith("#"))
-        hits = re.findall(r"cupy|memGetInfo|\bStream\(|[!=]= *\"(?:numpy|cupy|torch|jax|array_api_strict)\"|"
-                          r"ThreadPoolExecutor|import torch", code)
-        assert not hits, (name, hits)
+    paths = [
+        src / f"{name}.py"
+        for name in ("functions", "gradient", "nets", "incremental_numgrad", "steps", "runloop", "history", "train")
+    ] + sorted((src / "sweep").glob("*.py"))
+    for path in paths:
+        code = _code(path)
+        hits = re.findall(
+            r"cupy|memGetInfo|\bStream\(|[!=]= *\"(?:numpy|cupy|torch|jax|array_api_strict)\"|"
+            r"ThreadPoolExecutor|import torch",
+            code,
+        )
+        assert not hits, (path.name, hits)
 
 
-def test_backend_module_asks_the_backend_packages():
-    """``backend.py`` names backends in its documentation only: the libraries are the packages' business."""
+def test_the_shared_backend_modules_name_no_library():
+    """``backend/__init__.py``, ``base.py`` and ``registry.py`` import no library: that is each package's business."""
     import re
-    text = (pathlib.Path(xpnet.__file__).parent / "backend.py").read_text()
-    assert not re.findall(r"import (?:cupy|torch|jax)|is_(?:cupy|torch|jax)_|getDeviceProperties|cupy\.cuda", text)
+
+    folder = pathlib.Path(xpnet.__file__).parent / "backend"
+    for name in ("__init__.py", "base.py", "registry.py"):
+        text = (folder / name).read_text()
+        assert not re.findall(
+            r"import (?:cupy|torch|jax)|is_(?:cupy|torch|jax)_|getDeviceProperties|cupy\.cuda", text
+        ), name
 
 
 def test_the_command_line_names_no_library():
-    """``xpnet info`` asks each backend package to describe its library: the cli names none."""
+    """``xpnet info`` asks each backend to describe its library: the cli names none."""
     import re
+
     for path in (pathlib.Path(xpnet.__file__).parent / "cli").glob("*.py"):
         code = "\n".join(line for line in path.read_text().splitlines() if not line.strip().startswith("#"))
         assert not re.findall(r"\b(?:cupy|torch|jax)\b", code), path.name
 
 
-def test_no_import_loops():
-    import ast
-    src = pathlib.Path(xpnet.__file__).parent
-    modules = {}
-    for path in src.rglob("*.py"):
-        rel = path.relative_to(src.parent).with_suffix("")
-        parts = list(rel.parts)
-        if parts[-1] == "__init__":
-            parts = parts[:-1]
-        modules[".".join(parts)] = path
-    graph = {}
-    for mod, path in modules.items():
-        package = mod if path.name == "__init__.py" else mod.rpartition(".")[0]
-        deps = set()
-        for node in ast.walk(ast.parse(path.read_text())):
-            if isinstance(node, ast.ImportFrom):
-                base = package.split(".")
-                if node.level:
-                    base = base[: len(base) - (node.level - 1)]
-                prefix = ".".join(base + ([node.module] if node.module else []))
-                names = [prefix] + [f"{prefix}.{a.name}" for a in node.names]
-            elif isinstance(node, ast.Import):
-                names = [a.name for a in node.names]
-            else:
-                continue
-            for name in names:
-                while name and name not in modules:
-                    name = name.rpartition(".")[0]
-                if name and name != mod and not mod.startswith(name + "."):
-                    deps.add(name)
-        graph[mod] = deps
-
-    def reaches(start, goal, seen):
-        for nxt in graph[start]:
-            if nxt == goal or (nxt not in seen and (seen.add(nxt) or reaches(nxt, goal, seen))):
-                return True
-        return False
-    loops = [m for m in graph if reaches(m, m, set())]
-    assert not loops, loops
-
-
 def test_loaded_library_is_read_from_the_memory_map(tmp_path):
-    from xpnet.accel.cupy.loader import loaded_library
+    from xpnet.backend.cupy.loader import loaded_library
+
     maps = tmp_path / "maps"
     maps.write_text(
         "7f0000000000-7f0000001000 r-xp 00000000 08:01 42   /usr/lib/libc.so.6\n"
         "7f0000002000-7f0000003000 r-xp 00000000 08:01 43   /opt/venv/nvidia/cublas/lib/libcublas.so.13\n"
         "7f0000004000-7f0000005000 r-xp 00000000 08:01 44   /usr/lib/libcublasLt.so.12\n"
-        "7ffd00000000-7ffd00001000 rw-p 00000000 00:00 0    [stack]\n")
+        "7ffd00000000-7ffd00001000 rw-p 00000000 00:00 0    [stack]\n"
+    )
     assert loaded_library("libcublas.so", maps=str(maps)) == "/opt/venv/nvidia/cublas/lib/libcublas.so.13"
     assert loaded_library("libcudart.so", maps=str(maps)) is None
     assert loaded_library("libcublas.so", maps=str(tmp_path / "missing")) is None
@@ -306,8 +322,9 @@ def test_loaded_library_is_read_from_the_memory_map(tmp_path):
 @pytest.mark.parametrize("dtype", ["float64", "float32"])
 @pytest.mark.parametrize("soft", [False, True])
 def test_numpy_pass_is_the_array_api_pass_to_the_bit(dtype, soft):
-    """The NumPy replacement (in-place ufuncs) computes the same operations in the same order."""
-    from xpnet.accel.numpy.api import loss_and_gradient as numpy_pass
+    """NumPy's faster form (in-place ufuncs) computes the same operations in the same order."""
+    from xpnet.backend.numpy.fast import loss_and_gradient as numpy_pass
+
     for seed in range(3):
         params, x, t = _problem(seed, n=37, d=29, hidden=11, c=7, dtype=dtype)
         params = {k: v * 40 for k, v in params.items()}  # large scores: both overflow guards at work
@@ -315,86 +332,107 @@ def test_numpy_pass_is_the_array_api_pass_to_the_bit(dtype, soft):
             t = np.asarray(np.random.default_rng(seed).dirichlet(np.ones(7), 37), dtype=dtype)
         xp = xpnet.get_namespace("numpy")
         for with_loss in (True, False):
-            want = loss_and_gradient.array_api(params, x, t, xp=xp, with_loss=with_loss)
+            want = plain(loss_and_gradient, params, x, t, xp=xp, with_loss=with_loss)
             got = numpy_pass(params, x, t, xp=xp, with_loss=with_loss)
             assert (got[0] is None) == (want[0] is None) and (want[0] is None or got[0] == want[0])
             for k in PARAM_NAMES:
                 assert got[1][k].dtype == want[1][k].dtype and np.array_equal(got[1][k], want[1][k]), (k, seed)
-    assert accel.replacement(loss_and_gradient, "numpy") is numpy_pass
+    assert registry.get("numpy").loss_and_gradient is numpy_pass
     assert numpy_pass(params, x.astype(np.float32 if dtype == "float64" else np.float64), t) is NotImplemented
 
 
 # ------------------------------------------------------------------ the contract
 
-def _replacement_tables():
-    """Every backend's replacements that can be built on a CPU: NumPy's and JAX's as registered, and
-    CuPy's compositions (its api.py registers ``fused.replacements(kernels)``) with reference kernels."""
-    from xpnet.accel.jax import api as jax_api
-    from xpnet.accel.numpy import api as numpy_api
-    return {"numpy": numpy_api.REPLACEMENTS, "jax": jax_api.REPLACEMENTS, "cupy": FUSED}
+FASTER_FORMS = (
+    "sigmoid",
+    "softmax",
+    "loss_and_gradient",
+    "sgd_step",
+    "hidden_gradient",
+    "w1_gradient",
+    "output_gradient",
+)
 
 
-def test_every_registered_replacement_matches_a_live_replaceable_function():
-    import importlib
-    tables = _replacement_tables()
-    assert tables["numpy"] and tables["cupy"]  # something is registered, so the check below checks
-    for backend, table in tables.items():
-        for fn, impl in table.items():
-            assert callable(impl) and hasattr(fn, "array_api"), (backend, fn)  # marked @replaceable
-            live = getattr(importlib.import_module(fn.__module__), fn.__name__)
-            assert live is fn, (backend, fn.__qualname__)  # the very object the math calls
-    from xpnet import functions, nets, steps
-    assert set(tables["cupy"]) >= {functions.sigmoid_of, nets.loss_and_gradient, steps.sgd_step}
-    cupy_api = (pathlib.Path(xpnet.__file__).parent / "accel" / "cupy" / "api.py").read_text()
-    assert "REPLACEMENTS = fused.replacements(kernels)" in cupy_api  # the table checked above is CuPy's
+def _backend_classes():
+    """Every registered backend's class (CuPy's too: its package imports CuPy only inside its methods)."""
+    return {name: type(registry.get(name)) for name in registry.PACKAGES}
 
 
-@pytest.mark.parametrize("name", sorted(xpnet.BACKENDS))
-def test_every_backend_package_answers_the_library_hooks(name):
-    from xpnet.accel import registry
-    pkg = registry.package(name)
-    for hook in ("load", "device_name", "synchronize", "describe", "to_numpy"):
-        assert callable(getattr(pkg, hook, None)), (name, hook)
-    api = registry.api(name) if name not in ("cupy",) else None  # CuPy's api.py imports CuPy
-    for hook in (set(dir(api)) & set(accel.ACCELERATION_HOOKS)) if api else ():
-        assert getattr(api, hook) is not None
+def test_every_backend_is_a_backend_of_its_name():
+    for name, cls in _backend_classes().items():
+        backend = registry.get(name)
+        assert isinstance(backend, Backend) and backend.name == name
+        assert cls.load is not Backend.load, name  # each says how to load its library
+    assert sorted(registry.PACKAGES) == sorted(xpnet.BACKENDS)
+
+
+def test_every_method_a_backend_defines_is_one_of_the_contract():
+    """A backend answers the contract and adds nothing the math could not ask for by name (its helpers
+    are private): what a backend overrides is what ``Backend`` defines."""
+    contract = {n for n in vars(Backend) if not n.startswith("_")}
+    for name, cls in _backend_classes().items():
+        for attr in vars(cls):
+            if not attr.startswith("_") and attr not in ("name", "workers"):
+                assert attr in contract, (name, attr)
+
+
+def test_every_faster_form_is_asked_by_the_math():
+    """Each faster form of the contract has one place in the math that asks for it."""
+    import re
+
+    src = pathlib.Path(xpnet.__file__).parent
+    math = "".join((src / f"{m}.py").read_text() for m in ("functions", "nets", "steps", "incremental_numgrad"))
+    import inspect
+
+    for form in FASTER_FORMS:
+        assert len(re.findall(rf"faster\([^)]*\)\.{form}\(", math)) == 1, form
+        method = getattr(Backend(), form)
+        required = [p for p in inspect.signature(method).parameters.values() if p.default is p.empty]
+        assert method(*([None] * len(required))) is NotImplemented, form  # the base class always declines
 
 
 def test_backend_of_maps_arrays_and_namespaces_with_one_function():
+    import array_api_compat.numpy as npx
     import array_api_strict as xps
     import jax.numpy as jnp
-    from xpnet.accel.registry import backend_of
-    import array_api_compat.numpy as npx
-    assert backend_of(np.zeros(2)) == backend_of(np) == backend_of(npx) == "numpy"
-    assert backend_of(xps.asarray([1.0])) == backend_of(xps) == "array_api_strict"
-    assert backend_of(jnp.zeros(2)) == backend_of(jnp) == "jax"
-    assert backend_of(object()) is None
+
+    assert backend_of(np.zeros(2)) is backend_of(np) is backend_of(npx) is registry.get("numpy")
+    assert backend_of(xps.asarray([1.0])) is backend_of(xps) is registry.get("array_api_strict")
+    assert backend_of(jnp.zeros(2)) is backend_of(jnp) is registry.get("jax")
+    assert backend_of(object()) is registry.PLAIN and registry.PLAIN.name == ""
 
 
 def test_the_steppers_declare_the_stepper_protocol():
-    from xpnet.accel.contract import Stepper
-    from xpnet.accel.jax.api import ScanStepper
-    from xpnet.accel.numpy.api import MemberSteps
+    from xpnet.backend import Stepper
+    from xpnet.backend.jax.steppers import ScanStepper
+    from xpnet.backend.numpy.steppers import MemberSteps
     from xpnet.runloop import Steps
+
     for cls in (Steps, MemberSteps, ScanStepper):
         assert Stepper in cls.__mro__  # declared, not only shaped alike
-    graph = (pathlib.Path(xpnet.__file__).parent / "accel" / "cupy" / "graph.py").read_text()
+    graph = (pathlib.Path(xpnet.__file__).parent / "backend" / "cupy" / "steppers.py").read_text()
     assert "class GraphStepper(Stepper):" in graph  # CuPy's, without importing CuPy
     assert isinstance(Steps(lambda i: i, np), Stepper)
 
 
 @pytest.mark.parametrize("bad", [np.arange(3), np.ones(3, dtype=np.float16), "text"])
-def test_checks_run_before_any_replacement(monkeypatch, bad):
-    """A stand-in replacement of every replaceable function behind a public entry never sees bad input."""
-    from xpnet.accel import registry
-    from xpnet import functions, nets
+def test_checks_run_before_any_faster_form(monkeypatch, bad):
+    """A stand-in for NumPy whose faster forms record what they see never sees bad input."""
+    from xpnet.backend.numpy import NumPy
+
     seen = []
 
-    class StandIn:
-        REPLACEMENTS = {functions.sigmoid_of: lambda *a, **k: seen.append("sigmoid") or NotImplemented,
-                        nets.loss_and_gradient: lambda *a, **k: seen.append("pass") or NotImplemented}
-    monkeypatch.setitem(registry._apis, "numpy", StandIn)
-    monkeypatch.setitem(accel.contract._tables, "numpy", StandIn.REPLACEMENTS)
+    class StandIn(NumPy):
+        def sigmoid(self, x):
+            seen.append("sigmoid")
+            return NotImplemented
+
+        def loss_and_gradient(self, params, x, t, xp=None, with_loss=True):
+            seen.append("pass")
+            return NotImplemented
+
+    _with(monkeypatch, StandIn())
     with pytest.raises((TypeError, ValueError)):
         xpnet.sigmoid(bad)
     net = xpnet.TwoLayerNet(3, 2, 2, seed=0, backend="numpy")
@@ -406,17 +444,53 @@ def test_checks_run_before_any_replacement(monkeypatch, bad):
     assert seen == ["sigmoid", "pass", "sigmoid"]  # the pass declined: the Array-API pass ran (its sigmoid too)
 
 
+def test_a_backend_added_in_a_test_trains(monkeypatch, tmp_path):
+    """Adding a backend is one package and one registry line: array-api-strict under another name,
+    from a package that exists only in this test, trains as the real one does."""
+    pkg = tmp_path / "throwaway_backend"
+    pkg.mkdir()
+    (pkg / "__init__.py").write_text(
+        "from xpnet.backend import Backend\n"
+        "class Throwaway(Backend):\n"
+        "    name = 'throwaway'\n"
+        "    def load(self):\n"
+        "        import array_api_strict\n"
+        "        return array_api_strict\n"
+        "BACKEND = Throwaway()\n"
+    )
+    monkeypatch.syspath_prepend(str(tmp_path))
+    lines = {k: v for k, v in registry.PACKAGES.items() if k != "array_api_strict"}
+    lines["throwaway"] = ("throwaway_backend", ("array_api_strict",))  # the one line
+    monkeypatch.setattr(registry, "PACKAGES", lines)
+    monkeypatch.setattr(registry, "_cache", {})
+    x = np.random.default_rng(0).random((60, 8))
+    t = np.arange(60) % 3
+    with xpnet.use_backend("throwaway"):
+        net = xpnet.TwoLayerNet(8, 5, 3, seed=0)
+        h = xpnet.fit(net, xpnet.asarray(x), xpnet.asarray(t), iters=40, batch_size=10, seed=1, progress=False)
+    assert h.config["backend"] == "throwaway" and type(backend_of(net.params["W1"])).__name__ == "Throwaway"
+    ref = xpnet.TwoLayerNet(8, 5, 3, seed=0, backend="numpy")
+    href = xpnet.fit(ref, x, t, iters=40, batch_size=10, seed=1, progress=False)
+    np.testing.assert_allclose(h.loss, href.loss, rtol=1e-12)
+    with pytest.raises(ValueError, match="throwaway"):  # the valid names come from the registry
+        xpnet.set_backend("nonesuch")
+
+
 def test_cublas_is_the_one_of_cupys_cuda_version(tmp_path):
     """PyTorch's CUDA-12 cuBLAS mapped before CuPy's CUDA-13 one: the map's order decides nothing."""
-    from xpnet.accel.cupy.loader import cupy_cublas, loaded_libraries
+    from xpnet.backend.cupy.loader import cupy_cublas, loaded_libraries
+
     maps = tmp_path / "maps"
     maps.write_text(
         "7f0000000000-7f0000001000 r-xp 00000000 08:01 42   /venv/torch/lib/libcublas.so.12\n"
         "7f0000001000-7f0000002000 r--p 00001000 08:01 42   /venv/torch/lib/libcublas.so.12\n"
         "7f0000002000-7f0000003000 r-xp 00000000 08:01 43   /venv/nvidia/cu13/lib/libcublas.so.13.1.0.3\n"
-        "7f0000004000-7f0000005000 r-xp 00000000 08:01 44   /venv/nvidia/cu13/lib/libcublasLt.so.13\n")
-    assert loaded_libraries("libcublas.so", str(maps)) == ["/venv/torch/lib/libcublas.so.12",
-                                                           "/venv/nvidia/cu13/lib/libcublas.so.13.1.0.3"]
+        "7f0000004000-7f0000005000 r-xp 00000000 08:01 44   /venv/nvidia/cu13/lib/libcublasLt.so.13\n"
+    )
+    assert loaded_libraries("libcublas.so", str(maps)) == [
+        "/venv/torch/lib/libcublas.so.12",
+        "/venv/nvidia/cu13/lib/libcublas.so.13.1.0.3",
+    ]
     assert cupy_cublas(str(maps), runtime_version=13000) == "/venv/nvidia/cu13/lib/libcublas.so.13.1.0.3"
     assert cupy_cublas(str(maps), runtime_version=12080) == "/venv/torch/lib/libcublas.so.12"
     assert cupy_cublas(str(maps), runtime_version=11080) is None  # not the wrong one
@@ -424,8 +498,9 @@ def test_cublas_is_the_one_of_cupys_cuda_version(tmp_path):
 
 # ------------------------------------------------------------------ the CUDA softmax's formula, on the CPU
 
+
 def _softmax_loss_grad_kernel(scores, b, t, n, delta=1e-7):
-    """``softmax_loss_grad`` of ``accel/cupy/sources.py`` written out in NumPy line for line: one row
+    """``softmax_loss_grad`` of ``backend/cupy/sources.py`` written out in NumPy line for line: one row
     at a time as one warp does it (lane k = class k), sums in the warp's order of no consequence here."""
     dt = scores.dtype.type
     big = dt(np.finfo(scores.dtype).max)
@@ -448,8 +523,10 @@ def _softmax_loss_grad_kernel(scores, b, t, n, delta=1e-7):
 def test_cuda_softmax_formula_handles_infinities_as_the_array_api_does(dtype):
     inf, nan = np.inf, np.nan
     huge = 1e308 if dtype == "float64" else 3e38
-    scores = np.array([[inf, 0, 0], [-inf, -inf, -inf], [inf, inf, 1], [-inf, 2, 1], [huge, -huge, 0],
-                       [nan, 0, 1], [3, 1, 2]], dtype=dtype)
+    scores = np.array(
+        [[inf, 0, 0], [-inf, -inf, -inf], [inf, inf, 1], [-inf, 2, 1], [huge, -huge, 0], [nan, 0, 1], [3, 1, 2]],
+        dtype=dtype,
+    )
     b = np.zeros(3, dtype=dtype)
     t = np.eye(3, dtype=dtype)[[0, 1, 0, 1, 2, 0, 2]]
     n = scores.shape[0]
@@ -481,19 +558,24 @@ def test_cuda_softmax_source_clips_and_halves():
 
 @pytest.mark.parametrize("dtype", ["float64", "float32"])
 def test_numpy_sigmoid_and_softmax_are_the_array_api_ones_value_for_value(dtype):
-    """NumPy's replacements (the book's code calls sigmoid and softmax directly: every microsecond shows)
+    """NumPy's faster forms (the book's code calls sigmoid and softmax directly: every microsecond shows)
     give the Array-API functions' values exactly, extremes, zeros of both signs and NaN included."""
     from xpnet import functions
-    from xpnet.accel.numpy import api
+    from xpnet.backend.numpy import fast
+
     dt = np.dtype(dtype)
     big = np.finfo(dt).max
     specials = np.array([0.0, -0.0, np.inf, -np.inf, np.nan, big, -big, 700, -700, 100, -100, 1e-30, -1e-30], dtype=dt)
     rng = np.random.default_rng(0)
-    for x in (rng.standard_normal((100, 50)).astype(dt) * 50, specials, specials.reshape(1, -1),
-              rng.standard_normal((3, 4, 5)).astype(dt)):
-        for f, impl in ((functions.sigmoid_of, api.sigmoid_of), (functions.softmax_of, api.softmax_of)):
-            want, got = f.array_api(x), impl(x)
+    for x in (
+        rng.standard_normal((100, 50)).astype(dt) * 50,
+        specials,
+        specials.reshape(1, -1),
+        rng.standard_normal((3, 4, 5)).astype(dt),
+    ):
+        for f, impl in ((functions.sigmoid_of, fast.sigmoid), (functions.softmax_of, fast.softmax)):
+            want, got = plain(f, x), impl(x)
             assert got.dtype == want.dtype and np.array_equal(got, want, equal_nan=True), f.__name__
-    assert accel.replacement(functions.sigmoid_of, "numpy") is api.sigmoid_of
-    assert accel.replacement(functions.softmax_of, "numpy") is api.softmax_of
-    assert api.sigmoid_of(np.float64(1.0)) is NotImplemented and api.softmax_of(np.arange(3)) is NotImplemented
+    numpy = registry.get("numpy")
+    assert numpy.sigmoid is fast.sigmoid and numpy.softmax is fast.softmax
+    assert fast.sigmoid(np.float64(1.0)) is NotImplemented and fast.softmax(np.arange(3)) is NotImplemented

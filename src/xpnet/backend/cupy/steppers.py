@@ -1,12 +1,13 @@
-"""The training step captured as a CUDA graph and replayed.
+"""How CuPy runs many training steps at once: the step captured as a CUDA graph and replayed.
 
 At the book's size a step is ~25 tiny kernels; launched one by one from
 Python the GPU mostly idles (see benchmarks/RESULTS.md). Capturing
 ``steps_per_graph`` steps into one CUDA graph and replaying it removes the
-per-launch cost. What is captured is the step function ``fit`` hands in
-(``xpnet.steps.sgd_step``, or its fused replacement); it is called with a
-namespace of its own, passed as ``xp``, and two things differ from eager
-CuPy, both invisible to the math:
+per-launch cost. What is captured is the step ``fit`` hands in
+(``steps.step_of_data``, which calls ``steps.sgd_step``, whose faster form on
+CuPy is the fused step of ``fast.py``); it is called with a namespace of its
+own, passed as ``xp``, and two things differ from eager CuPy, both invisible
+to the math:
 
 * ``matmul`` goes straight to cuBLAS (``cublas.CaptureNamespace``);
 * temporaries come from a private memory pool, so that no array made
@@ -17,7 +18,7 @@ from __future__ import annotations
 
 import cupy
 
-from ..contract import Stepper
+from ..base import Stepper
 from .cublas import CaptureNamespace
 
 
@@ -80,9 +81,9 @@ class GraphStepper(Stepper):
         batch = idx_rows.shape[1]
         entry = self.graphs.get((steps, batch)) or self._capture(steps, batch)
         graph, idx_buf, loss_buf = entry
-        idx_buf[...] = idx_rows[start:start + steps]
+        idx_buf[...] = idx_rows[start : start + steps]
         graph.launch(self.stream)
-        out[start:start + steps] = loss_buf
+        out[start : start + steps] = loss_buf
 
     def run(self, idx_rows):
         n = idx_rows.shape[0]

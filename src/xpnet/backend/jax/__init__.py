@@ -1,0 +1,59 @@
+"""JAX: xpnet's own training step compiled once with ``jax.jit`` and run many steps at a time
+with ``jax.lax.scan`` (``steppers.py``), the counterpart of CuPy's CUDA graphs; no faster forms
+(XLA fuses the Array-API code by itself)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ..base import Backend, BackendError
+
+
+class Jax(Backend):
+    """JAX arrays (``jax.numpy``, an Array-API namespace), in float64 like every backend."""
+
+    name = "jax"
+
+    def load(self) -> Any:
+        try:
+            import jax
+        except ImportError as exc:
+            raise BackendError(
+                "backend 'jax' asked for, but JAX is not installed: pip install '.[jax]' from a checkout of xpnet"
+            ) from exc
+        # float64 is every backend's default (the book's numbers); JAX needs it switched on, for the process
+        jax.config.update("jax_enable_x64", True)
+        import jax.numpy as xp
+
+        return xp
+
+    def device_name(self, xp: Any, device: Any) -> str:
+        import jax
+
+        device = jax.devices()[0] if device is None else device
+        return f"{device.device_kind} ({device})" if device.platform != "cpu" else f"cpu ({device})"
+
+    def describe(self) -> list[str]:
+        try:
+            import jax
+        except ImportError:
+            return []
+        return [f"jax {jax.__version__}: devices {', '.join(str(d) for d in jax.devices())}"]
+
+    def stepper(self, step, params, data, steps_per_call):
+        """A :class:`~xpnet.backend.jax.steppers.ScanStepper` of ``steps_per_call`` steps (100 for
+        True or "auto": one call per chunk of steps between reads of the loss; compiling a longer
+        scan costs nothing more)."""
+        from .steppers import ScanStepper
+
+        k = 100 if steps_per_call is True or steps_per_call == "auto" else int(steps_per_call)
+        return ScanStepper(step, params, data, k)
+
+    def stacked_stepper(self, step, params, data, steps_per_call, *, member_step, member, active, workers=None):
+        """K stacked nets: the stacked Array-API ``step`` (batched matmul, one update per member,
+        the inactive ones masked in ``data``) scanned like ``fit``'s; ``jax.vmap`` of the member step
+        would compute the same batched pass."""
+        return self.stepper(step, params, data, steps_per_call)
+
+
+BACKEND = Jax()

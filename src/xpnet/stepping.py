@@ -1,0 +1,65 @@
+"""The mini-batch index stream and the plain stepper, shared by ``fit`` and ``fit_many``.
+
+:class:`IndexStream` draws the mini-batch indices on the host (one sequence per seed, however
+the run is chunked); :class:`Steps` runs a step function once per row of indices, the
+reference path that a backend's stepper (CUDA graphs, JAX scans) replaces.
+"""
+
+from __future__ import annotations
+
+from .backend import Stepper
+
+__all__ = ["IndexStream", "Steps", "index_block"]
+
+
+class IndexStream:
+    """Mini-batch indices, drawn on the host in blocks and placed on the device.
+
+    The sequence depends only on the seed (and batch size, train size), never on
+    how the training loop chunks its work, so every path and backend sees the
+    same batches.
+    """
+
+    def __init__(self, rng, train_size, batch_size, xp, device, block=10_000):
+        self.rng, self.train_size, self.batch_size = rng, train_size, batch_size
+        self.xp, self.device, self.block = xp, device, block
+        self.buf, self.pos = None, 0
+
+    def take(self, n):
+        xp = self.xp
+        pieces = []
+        while n > 0:
+            if self.buf is None or self.pos == self.buf.shape[0]:
+                host = self.rng.integers(self.train_size, (self.block, self.batch_size), backend=False)
+                self.buf, self.pos = xp.asarray(host, device=self.device), 0
+            k = min(n, self.buf.shape[0] - self.pos)
+            pieces.append(self.buf[self.pos : self.pos + k, ...])
+            self.pos += k
+            n -= k
+        return pieces[0] if len(pieces) == 1 else xp.concat(pieces, axis=0)
+
+
+def index_block(iters, batch_size):
+    """Rows of mini-batch indices drawn at a time (fixed by the run's settings, so a seed
+    gives the same batches to ``fit`` and to ``fit_many``)."""
+    return max(1, min(10_000, iters, 50_000_000 // batch_size))
+
+
+class Steps(Stepper):
+    """Runs a step function once per row of indices (the reference path; a :class:`Stepper`).
+
+    ``chunk``: iterations between reads of the loss on the host; ``shape``: of one step's
+    loss (``(K,)`` for K stacked nets).
+    """
+
+    def __init__(self, step, xp, chunk=100, shape=()):
+        self.step, self.xp, self.chunk, self.shape = step, xp, chunk, shape
+
+    def run(self, idx_rows):
+        """Run one step per row of ``idx_rows``; return the losses (n, *shape) (on the device)."""
+        xp = self.xp
+        losses = [self.step(idx_rows[i, ...]) for i in range(idx_rows.shape[0])]
+        return xp.stack([xp.reshape(v, self.shape) for v in losses])
+
+    def close(self):
+        pass
