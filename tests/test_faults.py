@@ -100,8 +100,65 @@ def test_default_folders_are_unique_and_a_busy_folder_is_refused(tmp_path):
         runs.own_out(b, False)  # b's lock names this (live) process
     runs.release_out(b)
     (tmp_path / "stale").mkdir()
-    (tmp_path / "stale" / runs.LOCK).write_text("999999999")  # a run that died
+    (tmp_path / "stale" / runs.LOCK).write_text(str(os.getppid()))  # a dead run's lock; its pid now reused
     assert runs.own_out(str(tmp_path / "stale"), False) == str(tmp_path / "stale")
+    runs.release_out(str(tmp_path / "stale"))
+
+
+_HOLD = """
+import sys, time
+from xpnet.cli import runs
+try:
+    runs.own_out(sys.argv[1], False)
+except ValueError as exc:
+    print("refused", exc, flush=True)
+    sys.exit(3)
+print("won", flush=True)
+time.sleep(float(sys.argv[2]))
+runs.release_out(sys.argv[1])
+"""
+
+
+def test_of_two_runs_starting_at_once_on_a_folder_exactly_one_wins(tmp_path):
+    import subprocess
+    import sys
+
+    folder = str(tmp_path / "shared")
+    for _ in range(3):  # a race: tried a few times
+        procs = [subprocess.Popen([sys.executable, "-c", _HOLD, folder, "1.5"], stdout=subprocess.PIPE, text=True)
+                 for _ in range(2)]  # fmt: skip
+        outs = [p.communicate(timeout=60)[0] for p in procs]
+        assert sorted(o.split()[0] for o in outs) == ["refused", "won"], outs
+        assert "in use by another run (process " in next(o for o in outs if o.startswith("refused"))
+        assert not os.path.exists(os.path.join(folder, runs_lock()))  # released
+
+
+def runs_lock():
+    from xpnet.cli import runs
+
+    return runs.LOCK
+
+
+def test_a_run_killed_hard_leaves_its_folder_free_and_overwrite_clears_its_parts(tmp_path):
+    import signal
+    import subprocess
+    import sys
+
+    from xpnet.cli import runs
+
+    folder = tmp_path / "killed"
+    holder = subprocess.Popen([sys.executable, "-c", _HOLD, str(folder), "60"], stdout=subprocess.PIPE, text=True)
+    assert holder.stdout.readline().strip() == "won"
+    (folder / ".metrics.json.abc123.part").write_text("half")  # what a kill during a write leaves
+    with pytest.raises(ValueError, match="in use by another run"):
+        runs.own_out(str(folder), True)
+    holder.send_signal(signal.SIGKILL)
+    holder.wait(timeout=30)
+    assert (folder / runs.LOCK).exists()  # the file stays; the kernel let the lock go
+    assert runs.own_out(str(folder), True) == str(folder)
+    assert sorted(os.listdir(folder)) == [runs.LOCK]  # the half-written file is gone
+    runs.release_out(str(folder))
+    assert os.listdir(folder) == []
 
 
 # ------------------------------------------------------------------ stops keep a consistent run
@@ -373,6 +430,7 @@ def _rewrite(path, **changes):
         ("shape", "W1 has shape (5, 4), expected (6, 4)"),
         ("huge meta", "implausibly large"),
         ("bomb", "more than its shape allows"),
+        ("huge header", "W1.npy is damaged: its header claims float64 of shape (1125899906842624,)"),
     ],
 )
 def test_load_rejects_anything_but_a_saved_net(tmp_path, damage, why):
@@ -411,6 +469,18 @@ def test_load_rejects_anything_but_a_saved_net(tmp_path, damage, why):
         _rewrite(path, meta={"input_size": 10**8, "hidden_size": 10**8})
     elif damage == "bomb":
         _rewrite(path, W1=np.zeros((6000, 4000)))  # compresses to little; the metadata says (6, 4)
+    elif damage == "huge header":  # a header claiming 8 PiB: refused by name, never a MemoryError
+        import io
+        import zipfile
+
+        fh = io.BytesIO()
+        np.lib.format.write_array_header_1_0(fh, {"descr": "<f8", "fortran_order": False, "shape": (2**50,)})
+        with zipfile.ZipFile(path) as old:
+            members = {n: old.read(n) for n in old.namelist()}
+        members["W1.npy"] = fh.getvalue() + b"\0" * 64
+        with zipfile.ZipFile(path, "w") as new:
+            for n, d in members.items():
+                new.writestr(n, d)
     with pytest.raises(ValueError, match="not a TwoLayerNet parameter file written by TwoLayerNet.save") as info:
         TwoLayerNet.load(path)
     assert why in str(info.value)

@@ -7,10 +7,12 @@ sees a half-written file.
 from __future__ import annotations
 
 import contextlib
+import io
 import json
 import math
 import os
 import tempfile
+import zlib
 from typing import Any
 
 
@@ -61,3 +63,46 @@ def _finite(obj: Any) -> Any:
     if isinstance(obj, (list, tuple)):
         return [_finite(v) for v in obj]
     return obj
+
+
+def npy_from_bytes(data: bytes) -> Any:
+    """The array of one ``.npy`` file's bytes, its header checked against the bytes first: a header
+    claiming a shape the data does not hold (8 PiB, say) is a ValueError, never an allocation."""
+    import numpy as np
+
+    fh = io.BytesIO(data)
+    try:
+        version = np.lib.format.read_magic(fh)
+        if version == (1, 0):
+            shape, _, dtype = np.lib.format.read_array_header_1_0(fh)
+        else:
+            shape, _, dtype = np.lib.format.read_array_header_2_0(fh)
+    except (ValueError, EOFError, SyntaxError, TypeError) as exc:
+        raise ValueError(f"a damaged .npy header ({exc})") from None
+    if dtype.hasobject:
+        raise ValueError("it holds Python objects, which are never loaded")
+    need = math.prod(shape) * dtype.itemsize
+    have = len(data) - fh.tell()
+    if need != have:
+        raise ValueError(f"its header claims {dtype} of shape {shape} ({need:,} bytes) where {have:,} bytes follow")
+    return np.load(io.BytesIO(data), allow_pickle=False)
+
+
+def npz_arrays(path: Any, keys: Any, max_bytes: int) -> dict:
+    """The arrays ``keys`` of the ``.npz`` at ``path`` (``key.npy`` members), each checked by
+    :func:`npy_from_bytes` and refused above ``max_bytes`` uncompressed; ValueError otherwise."""
+    import zipfile
+
+    try:
+        with zipfile.ZipFile(path) as archive:
+            out = {}
+            for key in keys:
+                info = archive.getinfo(f"{key}.npy")
+                if info.file_size > max_bytes:
+                    raise ValueError(f"{key} unpacks to {info.file_size:,} bytes, more than {max_bytes:,}")
+                out[key] = npy_from_bytes(archive.read(info))
+            return out
+    except KeyError as exc:
+        raise ValueError(f"no array {exc}") from None
+    except (zipfile.BadZipFile, EOFError, zlib.error) as exc:
+        raise ValueError(f"not an .npz archive, or a damaged one ({exc})") from None

@@ -4,7 +4,6 @@ read back with every field checked, and no more read than the sizes allow."""
 
 from __future__ import annotations
 
-import io
 import json
 import math
 import os
@@ -13,7 +12,7 @@ import zlib
 
 import numpy as np
 
-from ._io import atomic_path
+from ._io import atomic_path, npy_from_bytes
 
 PARAM_NAMES = ("W1", "b1", "W2", "b2")
 
@@ -50,7 +49,7 @@ def read(path):
             if names[name].file_size > limit:
                 raise bad(f"{name} is {names[name].file_size} bytes, more than its shape allows ({limit})")
             try:
-                return np.load(io.BytesIO(archive.read(name)), allow_pickle=False)
+                return npy_from_bytes(archive.read(name))
             except (ValueError, EOFError, OSError, zlib.error, zipfile.BadZipFile) as exc:
                 raise bad(f"{name} is damaged: {exc}") from exc
 

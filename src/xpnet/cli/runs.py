@@ -1,5 +1,6 @@
-"""The run folder: made or taken over, held by a lock naming the live process, written
-file by file (parameters first), released; and the memory check a run passes first.
+"""The run folder: made or taken over, held by a kernel lock (``flock``, released when its holder
+dies, however it dies), written file by file (parameters first), released; and the memory check
+a run passes first.
 
 Problems are ``ValueError`` (one line naming the option and the fix); the command line
 turns them into exit code 2.
@@ -8,8 +9,10 @@ turns them into exit code 2.
 from __future__ import annotations
 
 import datetime
+import fcntl
 import os
 import re
+import uuid
 
 import numpy as np
 
@@ -35,24 +38,14 @@ def own_out(path, overwrite, extra=(), member_dirs=False):
             except FileExistsError:
                 continue
     _make_out(path)
-    lock = os.path.join(path, LOCK)
-    try:
-        fd = os.open(lock, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
-    except FileExistsError:
-        if _lock_alive(lock):
-            raise ValueError(
-                f"--out {path!r} is in use by another run (its lock {lock} names a live process); choose another folder"
-            ) from None
-        os.unlink(lock)  # left by a run that died
-        fd = os.open(lock, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
-    with os.fdopen(fd, "w") as fh:
-        fh.write(str(os.getpid()))
+    _HELD[os.path.abspath(path)] = _lock(path)
     if not overwrite:
         try:
             _refuse_if_taken(path)
         except ValueError:
-            os.unlink(lock)
+            release_out(path)
             raise
+    _remove_parts(path, RUN_FILES + tuple(extra))
     for name in RUN_FILES + tuple(extra):
         try:
             os.unlink(os.path.join(path, name))
@@ -62,6 +55,7 @@ def own_out(path, overwrite, extra=(), member_dirs=False):
         for name in os.listdir(path):
             folder = os.path.join(path, name)
             if re.fullmatch(r"lr[^/]+-seed\d+", name) and os.path.isdir(folder):
+                _remove_parts(folder, RUN_FILES)
                 for f in RUN_FILES:
                     try:
                         os.unlink(os.path.join(folder, f))
@@ -74,27 +68,56 @@ def own_out(path, overwrite, extra=(), member_dirs=False):
     return path
 
 
-def _lock_alive(lock):
-    try:
-        pid = int(open(lock).read().strip() or 0)
-    except (OSError, ValueError):
-        return False
-    if pid <= 0:
-        return False
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
+#: run folder (absolute) -> the open lock file this process holds on it
+_HELD: dict[str, int] = {}
+
+
+def _lock(path):
+    """An open file on ``path``'s lock, locked (``flock``): exactly one of two runs starting at once
+    wins; a run that died, even by SIGKILL, holds nothing. The file names the holder's process."""
+    lock = os.path.join(path, LOCK)
+    while True:
+        fd = os.open(lock, os.O_CREAT | os.O_RDWR, 0o644)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            holder = os.read(fd, 32).decode("ascii", "replace").strip() or "?"
+            os.close(fd)
+            raise ValueError(
+                f"--out {path!r} is in use by another run (process {holder}); choose another folder"
+            ) from None
+        try:
+            same = os.fstat(fd).st_ino == os.stat(lock).st_ino
+        except FileNotFoundError:
+            same = False
+        if same:  # not a file its last holder removed while we waited to open it
+            os.ftruncate(fd, 0)
+            os.write(fd, str(os.getpid()).encode())
+            return fd
+        os.close(fd)
+
+
+def _remove_parts(path, names):
+    """Half-written files a killed run left (``.<name>.<random>.part``, see ``_io.atomic_path``)."""
+    pattern = re.compile(r"\.(" + "|".join(re.escape(n) for n in names) + r")\..+\.part")
+    for entry in os.listdir(path):
+        if pattern.fullmatch(entry):
+            try:
+                os.unlink(os.path.join(path, entry))
+            except FileNotFoundError:
+                pass
 
 
 def release_out(path):
+    """Remove the lock file, then let the lock go (closing its file)."""
+    fd = _HELD.pop(os.path.abspath(path), None)
+    if fd is None:
+        return
     try:
         os.unlink(os.path.join(path, LOCK))
     except OSError:
         pass
+    os.close(fd)
 
 
 def check_memory(args, train_size, inputs, eval_every, nets=1):
@@ -159,7 +182,7 @@ def _refuse_if_taken(path):
 def _make_out(path):
     try:
         os.makedirs(path, exist_ok=True)
-        probe = os.path.join(path, ".xpnet-write-test")
+        probe = os.path.join(path, f".xpnet-write-test-{os.getpid()}-{uuid.uuid4().hex[:8]}")  # one per run
         with open(probe, "w") as fh:
             fh.write("ok")
         os.unlink(probe)

@@ -8,6 +8,7 @@ import pathlib
 
 import numpy as np
 
+from .._io import npz_arrays
 from .idx import DatasetError
 
 #: SHA-256 of Keras's ``mnist.npz`` as Keras publishes it.
@@ -29,13 +30,13 @@ def load_keras_npz(path):
     )
     try:
         digest = hashlib.sha256(path.read_bytes()).hexdigest()
-        with np.load(path, allow_pickle=False) as data:
-            arrays = {
-                "train_images": data["x_train"],
-                "train_labels": data["y_train"],
-                "test_images": data["x_test"],
-                "test_labels": data["y_test"],
-            }
+        data = npz_arrays(path, ("x_train", "y_train", "x_test", "y_test"), max_bytes=60_000 * 784 + 2**20)
+        arrays = {
+            "train_images": data["x_train"],
+            "train_labels": data["y_train"],
+            "test_images": data["x_test"],
+            "test_labels": data["y_test"],
+        }
     except (OSError, KeyError, ValueError, EOFError) as exc:
         raise DatasetError(f"{path}: not a readable Keras MNIST file ({exc}); {fix}") from exc
     if digest != KERAS_MNIST_SHA256:
