@@ -354,7 +354,11 @@ def test_auto_falls_back_with_notice(tmp_path, monkeypatch):
     name, ((x, _), _) = datasets.load_dataset("auto", data_dir=tmp_path, notice=lines.append, progress=False)
     assert name == "mnist-t10k" and tuple(x.shape) == (8000, 784)
     assert len(lines) == 1 and "MNIST's training images are not available" in lines[0]
-    assert "the 10,000 MNIST test digits that ship with xpnet" in lines[0] and "xpnet fetch mnist" in lines[0]
+    assert "the 10,000 test digits that ship with xpnet" in lines[0] and "xpnet fetch mnist" in lines[0]
+    assert len(lines[0]) < 160  # one short line; why, with verbose=True (or xpnet info)
+    lines.clear()
+    datasets.load_dataset("auto", data_dir=tmp_path, notice=lines.append, progress=False, verbose=True)
+    assert len(lines) == 2 and lines[1].startswith("notice: why: MNIST: train-images-idx3-ubyte.gz")
     with pytest.raises(DatasetError):  # asking for MNIST explicitly never falls back
         datasets.load_dataset("mnist", data_dir=tmp_path, progress=False)
     with pytest.raises(ValueError, match="valid names are auto, mnist, mnist-t10k, fashion-mnist, digits"):

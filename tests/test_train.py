@@ -205,3 +205,33 @@ def test_jax_scan_stepper_equals_the_plain_steps():
     assert [r["train_acc"] for r in hf.epochs] == [r["train_acc"] for r in hp.epochs]
     stepper = xpnet.backend.faster(xpnet.get_namespace("jax")).stepper(lambda p, d, idx: None, {}, (), "auto")
     assert isinstance(stepper, ScanStepper)
+
+
+@pytest.mark.parametrize("bad", [None, "net", "SimpleNet"])
+def test_fit_names_what_it_was_given_instead_of_a_net(bad):
+    x, t = np.random.default_rng(0).random((20, 4)), np.arange(20) % 3
+    net = xpnet.SimpleNet() if bad == "SimpleNet" else bad
+    with pytest.raises(TypeError, match="net must be a TwoLayerNet") as info:
+        xpnet.fit(net, x, t, iters=5, batch_size=5)
+    assert ("gradient_descent" in str(info.value)) == (bad == "SimpleNet")
+
+
+def test_callbacks_are_checked_before_the_net_changes():
+    x, t = np.random.default_rng(0).random((20, 4)), np.arange(20) % 3
+    net = xpnet.TwoLayerNet(4, 3, 3)
+    before = {k: v.copy() for k, v in net.params.items()}
+    with pytest.raises(TypeError, match=r"callbacks\[1\] must be callable"):
+        xpnet.fit(net, x, t, iters=5, batch_size=5, callbacks=[print, 1], progress=False)
+    with pytest.raises(TypeError, match=r"wrap one in a list"):
+        xpnet.fit(net, x, t, iters=5, batch_size=5, callbacks=print, progress=False)
+    assert all(np.array_equal(before[k], net.params[k]) for k in before)
+
+
+def test_device_images_with_host_labels_train_as_accuracy_takes_them():
+    jnp = pytest.importorskip("jax.numpy", reason="JAX is not installed: pip install '.[jax]'")
+    x, t = np.random.default_rng(0).random((40, 4)), np.arange(40) % 3
+    net = xpnet.TwoLayerNet(4, 3, 3, backend="jax")
+    assert xpnet.fit(net, jnp.asarray(x), t, iters=10, batch_size=5, progress=False).iterations == 10
+    assert xpnet.fit_many([net], jnp.asarray(x), t, iters=10, batch_size=5, progress=False)[0].iterations == 10
+    grads = net.gradient(jnp.asarray(x), t)
+    assert type(grads["W1"]) is type(net.params["W1"])

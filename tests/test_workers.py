@@ -6,6 +6,7 @@ import concurrent.futures
 import gzip
 import json
 import os
+import pathlib
 import signal
 import subprocess
 import sys
@@ -556,3 +557,56 @@ def test_unaligned_host_arrays_are_aligned_once():
     assert not buf.flags.aligned
     a = xpnet.asarray(buf, backend="numpy")
     assert a.flags.aligned and np.array_equal(a, buf)
+
+
+_OWNING = """
+import sys, time
+from xpnet.sweep.transport import _owned_folder
+with _owned_folder() as folder:
+    print(folder, flush=True)
+    time.sleep(120)
+"""
+
+
+def test_a_killed_sweeps_shared_data_is_removed_by_the_next_sweep(tmp_path):
+    """SIGKILL leaves its xpnet-sweep-* folder in TMPDIR; the next sweep removes it, not a live one's."""
+    from xpnet.sweep.transport import remove_abandoned
+
+    env = {**_env(), "TMPDIR": str(tmp_path)}
+    live = subprocess.Popen([sys.executable, "-c", _OWNING], stdout=subprocess.PIPE, text=True, env=env)
+    dead = subprocess.Popen([sys.executable, "-c", _OWNING], stdout=subprocess.PIPE, text=True, env=env)
+    try:
+        live_folder, dead_folder = live.stdout.readline().strip(), dead.stdout.readline().strip()
+        (pathlib.Path(dead_folder) / "0.npy").write_bytes(b"x" * 1000)
+        dead.send_signal(signal.SIGKILL)
+        dead.wait(timeout=30)
+        assert os.path.isdir(dead_folder)  # what SIGKILL leaves
+        assert remove_abandoned(str(tmp_path)) == [dead_folder]
+        assert not os.path.exists(dead_folder) and os.path.isdir(live_folder)
+    finally:
+        live.kill()
+        live.wait(timeout=30)
+    assert remove_abandoned(str(tmp_path)) == [live_folder]
+
+
+_FULL = """
+import resource, signal
+import numpy as np
+from xpnet.sweep import transport
+signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # a write past the limit fails with EFBIG, as on a full disk
+resource.setrlimit(resource.RLIMIT_FSIZE, (4096, 4096))
+try:
+    with transport.shared(transport.ProcessShards(1), [np.zeros(100_000)]):
+        pass
+except OSError as exc:
+    print(exc)
+"""
+
+
+def test_tmpdir_without_room_is_one_error_naming_the_file(tmp_path):
+    run = subprocess.run([sys.executable, "-c", _FULL], capture_output=True, text=True, timeout=60,
+                         env={**_env(), "TMPDIR": str(tmp_path)})  # fmt: skip
+    assert run.returncode == 0, run.stderr
+    line = run.stdout.strip()
+    assert line.startswith("could not write the sweep's shared data ") and "0.npy" in line and "TMPDIR" in line
+    assert os.listdir(tmp_path) == []  # the folder it made is gone too

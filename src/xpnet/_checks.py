@@ -103,6 +103,8 @@ def targets(xp, t, n, num_classes, *, form="given", dtype=None, name="t"):
         ValueError: wrong shape, float labels, or a label outside ``[0, num_classes)``.
         TypeError: t is not an array or a list of numbers.
     """
+    if array_api_compat.is_numpy_array(t) and not array_api_compat.is_numpy_namespace(xp):
+        t = xp.asarray(np.asarray(t))  # host labels beside device data (they are small), as accuracy takes them
     if not array_api_compat.is_array_api_obj(t):
         try:
             t = xp.asarray(t)

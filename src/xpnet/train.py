@@ -52,6 +52,32 @@ def prepare_data(net: Any, x: Array, t: Array, name: Any) -> Any:
     return xp, x, labels
 
 
+def check_net(net: Any) -> TwoLayerNet:
+    """``net`` when it is a TwoLayerNet; a TypeError naming what it is and the fix otherwise."""
+    if isinstance(net, TwoLayerNet):
+        return net
+    if type(net).__name__ == "SimpleNet":
+        raise TypeError(
+            "net must be a TwoLayerNet; SimpleNet is chapter 4's one-layer example, trained with "
+            "gradient_descent (see examples/), not fit"
+        )
+    raise TypeError(f"net must be a TwoLayerNet, such as xpnet.TwoLayerNet(784, 50, 10); got {type(net).__name__}")
+
+
+def check_callbacks(callbacks: Any) -> list:
+    """The callbacks as a list, each callable as ``cb(record, history)``, checked before any training."""
+    if callable(callbacks) or isinstance(callbacks, (str, bytes)):
+        raise TypeError("callbacks must be a list of callables cb(record, history); wrap one in a list: [cb]")
+    try:
+        found = list(callbacks)
+    except TypeError:
+        raise TypeError(f"callbacks must be a list of callables cb(record, history), got {callbacks!r}") from None
+    for i, cb in enumerate(found):
+        if not callable(cb):
+            raise TypeError(f"callbacks[{i}] must be callable as cb(record, history), got {cb!r}")
+    return found
+
+
 def prepare_run(
     net: TwoLayerNet,
     x_train: ArrayLike,
@@ -161,6 +187,8 @@ def fit(
         under the command line); the parameters then hold exactly the
         ``history.iterations`` updates the history records.
     """
+    net = check_net(net)
+    callbacks = check_callbacks(callbacks)
     iters, batch_size, eval_batch, fast, blas_threads = check_options(iters, batch_size, eval_batch, fast, blas_threads)
     lr = positive_number(lr, "lr")
     seed = seed_value(seed, "seed")
@@ -181,7 +209,6 @@ def fit(
         dtype=str(net.dtype),
     )
     plan = Plan(iters, batch_size, data.eval_every, data.per_epoch, eval_batch, evaluate, fast, blas_threads, grad)
-    callbacks = list(callbacks)
     if live:
         require_notebook()
         curves = LiveCurves(lambda: [plot_loss(history), plot_accuracy(history)])
