@@ -116,3 +116,20 @@ def test_no_error_and_no_warning_in_any_cell(executed):
         stderr = "".join(o.get("text", "") for o in cell.outputs if o.get("name") == "stderr")
         assert "Warning" not in stderr and "Traceback" not in stderr, (cell.source[:60], stderr[:300])
     json.dumps(executed)  # the outputs are plain JSON (a notebook page renders them)
+
+
+def test_the_notebook_is_stored_as_jupyter_writes_it():
+    """Opening it in Jupyter marks nothing modified: nbformat's round trip changes no byte, and the
+    kernelspec is the one ipykernel installs (Jupyter rewrites any other)."""
+    import io
+
+    from ipykernel.kernelspec import get_kernel_dict
+
+    raw = open(PATH, encoding="utf-8").read()
+    again = io.StringIO()
+    nbformat.write(nbformat.read(PATH, as_version=4), again)
+    assert again.getvalue() == raw
+    spec = json.loads(raw)["metadata"]["kernelspec"]
+    assert spec == {"display_name": get_kernel_dict()["display_name"], "language": "python", "name": "python3"}
+    ignored = open(os.path.join(ROOT, ".gitignore")).read().split()
+    assert ".ipynb_checkpoints/" in ignored

@@ -1,23 +1,39 @@
-"""The README's library example prints what the README says it prints."""
+"""The README's and the reference site's examples print what they say they print."""
 
 import os
 import re
 import subprocess
 import sys
 
+import pytest
+
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
-def _blocks():
-    text = open(os.path.join(ROOT, "README.md")).read()
-    section = text.split("## The library", 1)[1]
+def _text(name):
+    """README.md, or a page of the reference site (docs/<name>)."""
+    return open(os.path.join(ROOT, name if name == "README.md" else os.path.join("docs", name))).read()
+
+
+def _blocks(name="README.md"):
+    section = _text(name).split("## The library", 1)[1]
     code = re.search(r"```python\n(.*?)```", section, re.S).group(1)
     output = re.search(r"<!-- readme-output -->\n```\n(.*?)```", section, re.S).group(1)
     return code, output.splitlines()
 
 
-def test_readme_library_example(tmp_path):
-    code, want = _blocks()
+def test_readme_is_short_and_links_to_the_site():
+    text = _text("README.md")
+    assert len(text.splitlines()) <= 250
+    for page in re.findall(r"\]\((docs/[^)]+\.md)\)", text):
+        assert os.path.exists(os.path.join(ROOT, page)), page
+    code, _ = _blocks()
+    assert len(code.strip().splitlines()) <= 10  # the ten-line library example
+
+
+@pytest.mark.parametrize("name", ["README.md", "getting-started.md"])
+def test_readme_library_example(tmp_path, name):
+    code, want = _blocks(name)
     env = dict(os.environ)
     env.pop("XPNET_BACKEND", None)
     env.pop("MPLBACKEND", None)
@@ -41,7 +57,7 @@ def _run_block(code, tmp_path):
 
 def test_readme_fit_many_example(tmp_path):
     """The sweep section's library block prints the list its comment shows."""
-    section = open(os.path.join(ROOT, "README.md")).read().split("## Many nets at once", 1)[1]
+    section = _text("sweeps.md")
     code = re.search(r"```python\n(.*?)```", section, re.S).group(1)
     want = re.search(r"print\(.*\)\s+# (\[.*\])", code).group(1)
     assert _run_block(code, tmp_path).strip() == want
@@ -59,9 +75,9 @@ def _normalized(line, data_dir=None):
     return line
 
 
-def _readme_output_after(marker):
-    """The lines of the first code block that opens after ``marker``."""
-    text = open(os.path.join(ROOT, "README.md")).read()
+def _readme_output_after(marker, name="README.md"):
+    """The lines of the first code block that opens after ``marker`` (in README.md or docs/<name>)."""
+    text = _text(name)
     after = text.split(marker, 1)[1]
     lines = re.search(r"^```\n(.*?)^```", after, re.S | re.M).group(1).splitlines()
     assert len(lines) >= 5, lines  # the block was found: the comparison below compares something
@@ -119,7 +135,7 @@ def test_readme_sweep_output(tmp_path):
     )
     assert run.returncode == 0, run.stderr
     got = [_normalized(line) for line in run.stdout.splitlines()]
-    want = _readme_output_after("--seeds 3 by default\n```\n")
+    want = _readme_output_after("--seeds 3 by default\n```\n", "sweeps.md")
     chaotic = [w for w in want if w.lstrip().startswith("10 ")]  # lr 10: one seed of three diverges
     _in_order([w for w in want if w not in chaotic], got)
     (row,) = [g for g in got if g.lstrip().startswith("10 ")]

@@ -86,7 +86,7 @@ def targets(xp, t, n, num_classes, *, form="given", dtype=None, name="t"):
     Args:
         xp: the namespace of the data.
         t: integer labels of shape ``(n,)`` with values in ``[0, num_classes)``,
-           or one-hot (or soft) targets of shape ``(n, num_classes)``.
+            or one-hot (or soft) targets of shape ``(n, num_classes)``.
         n: the number of samples (rows of x or y).
         num_classes: the number of classes.
         form: ``"given"`` (labels stay int64 labels, one-hot becomes ``dtype``),

@@ -172,7 +172,7 @@ def cross_entropy_error(y: ArrayLike, t: ArrayLike) -> Array:
     Args:
         y: probabilities (softmax output), floating, ``(C,)`` or ``(N, C)``.
         t: one-hot of y's shape, or integer labels: a scalar for one sample,
-           ``(N,)`` for a batch.
+            ``(N,)`` for a batch.
 
     Returns:
         0-d array: the mean loss over the batch.

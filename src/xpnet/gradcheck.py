@@ -15,7 +15,8 @@ def gradient_check(
 
     Args:
         net: a TwoLayerNet.
-        x, t: a (small) batch and its labels.
+        x: a (small) batch.
+        t: its labels.
         method: numerical method (see ``TwoLayerNet.numerical_gradient``).
         file: where to print (stdout by default; ``False`` prints nothing).
         bounds: print each number as the power of ten above it (``< 1e-12``): what

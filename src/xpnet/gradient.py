@@ -58,12 +58,12 @@ def numerical_gradient(
     Args:
         f: function returning a scalar (Python number or 0-d array).
         x: floating-point array of any shape; modified during the call and
-           restored.
+            restored.
         h: step (1e-4, the book's).
         batch: ``None`` for the element loop (the book's, the default). An
-           int ``K`` or ``"auto"``: ``f`` accepts a stack of inputs of shape
-           ``(K, *x.shape)`` and returns ``K`` values; K elements are
-           perturbed per call (see :func:`numerical_gradient_batched`).
+            int ``K`` or ``"auto"``: ``f`` accepts a stack of inputs of shape
+            ``(K, *x.shape)`` and returns ``K`` values; K elements are
+            perturbed per call (see :func:`numerical_gradient_batched`).
 
     Returns:
         Array of x's shape and dtype.

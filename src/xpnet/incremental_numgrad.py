@@ -104,7 +104,7 @@ def incremental_gradient(params, x, t, h=1e-4, batch="auto", xp=None, one_hot=No
     Args:
         params: dict ``W1, b1, W2, b2``.
         x: (N, input) floating batch; t: (N, output) one-hot or soft targets
-           (both checked by the caller).
+            (both checked by the caller).
         h: step.
         batch: perturbations per chunk, or ``"auto"``.
         xp: the namespace (from the arrays by default).

@@ -295,7 +295,8 @@ class TwoLayerNet:
         """Gradient of :meth:`loss` by central differences (h = 1e-4).
 
         Args:
-            x, t: a batch and its labels (integer or one-hot).
+            x: a batch.
+            t: its labels (integer or one-hot).
             method: ``"incremental"`` (default, fast: recomputes only what a
                 perturbation changes), ``"batched"`` (stacks of perturbed
                 parameter copies through the whole net), or ``"loop"`` (the

@@ -150,8 +150,10 @@ def fit(
 
     Args:
         net: a TwoLayerNet; its parameters are updated in place.
-        x_train, t_train: training images (N, input) and labels (integer or one-hot).
-        x_test, t_test: optional test set for test accuracy.
+        x_train: training images (N, input).
+        t_train: their labels (integer or one-hot).
+        x_test: optional test images, for test accuracy.
+        t_test: their labels.
         iters: number of updates (10,000 in the book).
         batch_size: mini-batch size (100).
         lr: learning rate (0.1).

@@ -56,10 +56,16 @@ def fit_many(
 
     Args:
         nets: TwoLayerNet instances; their parameters are updated in place.
-        x_train, t_train, x_test, t_test: as for :func:`xpnet.fit`.
+        x_train: as for :func:`xpnet.fit`.
+        t_train: as for :func:`xpnet.fit`.
+        x_test: as for :func:`xpnet.fit`.
+        t_test: as for :func:`xpnet.fit`.
         lr: one learning rate, or one per net.
         seed: one seed of the mini-batch draws, or one per net (``fit``'s meaning).
-        iters, batch_size, eval_every, evaluate: as for :func:`xpnet.fit`.
+        iters: as for :func:`xpnet.fit`.
+        batch_size: as for :func:`xpnet.fit`.
+        eval_every: as for :func:`xpnet.fit`.
+        evaluate: as for :func:`xpnet.fit`.
         eval_batch: rows per accuracy batch, shared by the members evaluated
             together (memory stays that of ``fit``'s batch).
         executor: a ``concurrent.futures.Executor``: the nets are split into
