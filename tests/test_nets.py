@@ -199,3 +199,24 @@ def test_incremental_gradient_without_data_dependent_shapes():
 def test_two_layer_net_reads_well_in_a_repr():
     assert repr(TwoLayerNet(784, 50, 10)) == "TwoLayerNet(784, 50, 10, dtype=float64, backend=numpy)"
     assert repr(TwoLayerNet(4, 3, 2, dtype="float32")) == "TwoLayerNet(4, 3, 2, dtype=float32, backend=numpy)"
+
+
+@pytest.mark.parametrize("shape,hint", [((2, 28, 28), "x.reshape(len(x), -1)"), ((2, 1, 28, 28), "x.reshape(len(x), -1)"),
+                                        ((28, 28), "x.reshape(1, -1)")])  # fmt: skip
+def test_images_get_the_hint_to_flatten_them(shape, hint):
+    net = TwoLayerNet(784, 5, 10)
+    with pytest.raises(ValueError, match="flatten") as info:
+        net.predict(np.zeros(shape))
+    assert hint in str(info.value)
+
+
+def test_float_labels_are_told_to_become_integers():
+    with pytest.raises(ValueError, match="convert them to integers"):
+        xpnet.cross_entropy_error(np.full((3, 4), 0.25), np.array([0.0, 1.0, 2.0]))
+
+
+@pytest.mark.parametrize("value", [None, "a", [1.0]])
+def test_f_returning_no_number_is_named(value):
+    with pytest.raises(TypeError, match="f must return one number") as info:
+        xpnet.numerical_gradient(lambda w: value, np.ones(3))
+    assert ("forget to return" in str(info.value)) == (value is None)

@@ -59,7 +59,7 @@ def test_every_entry_point_rejects_the_same_targets_alike(case):
     normalised = {k: v.replace("t_train", "t") for k, v in messages.items()}
     assert len(set(normalised.values())) == 1, messages
     text = next(iter(normalised.values()))
-    assert re.match(r"t (holds labels from|must be)", text), text
+    assert re.match(r"t (holds labels from|must be|holds float labels .*convert them to integers)", text), text
 
 
 def test_the_message_says_what_is_wanted():

@@ -123,6 +123,11 @@ def targets(xp, t, n, num_classes, *, form="given", dtype=None, name="t"):
         if form == "labels":
             return xp.argmax(t, axis=1), True
         return (t if t.dtype == dtype else xp.astype(t, dtype)), False
+    if t.ndim == 1 and t.shape[0] == n and is_float(xp, t):
+        raise ValueError(
+            f"{name} holds float labels (dtype {t.dtype}); labels must be integers: convert them to integers "
+            f"(t.astype(int), or xp.astype(t, xp.int64)), or give one-hot rows of shape ({n}, {num_classes})"
+        )
     if t.ndim == 2 or is_float(xp, t):
         first, second = f"one-hot of shape ({n}, {num_classes})", f"integer labels of shape ({n},)"
     else:

@@ -175,6 +175,11 @@ def _numerical_gradient_copies(xp: Any, f: Any, x: Array, h: Any) -> Any:
 
 def _scalar(value: Any) -> Any:
     """``value`` if it is one number (a Python number, or an array of one element); else TypeError."""
+    if isinstance(value, bool) or not (
+        isinstance(value, (int, float)) or array_api_compat.is_array_api_obj(value) or hasattr(value, "__float__")
+    ):
+        hint = " (did f forget to return its value?)" if value is None else ""
+        raise TypeError(f"f must return one number (a scalar or a 0-d array), got {type(value).__name__}{hint}")
     shape = getattr(value, "shape", ())
     if math.prod(shape) != 1 and shape != ():
         raise TypeError(

@@ -11,6 +11,7 @@ equal to the bit), on CuPy three fused kernels (``backend/cupy/fast.py``).
 
 from __future__ import annotations
 
+import math
 import os
 from typing import Any, Literal
 
@@ -230,6 +231,16 @@ class TwoLayerNet:
         """``(xp, x)`` with x checked and as rows ``(N, input_size)``."""
         xp, x, _ = prepare(**{name: x, "W1": self.params["W1"]})
         require_float(xp, x, name)
+        if x.ndim > 2 and math.prod(x.shape[1:]) == self.input_size:
+            raise ValueError(
+                f"{name} of shape {tuple(x.shape)} holds images; the net takes rows of {self.input_size} "
+                f"features: flatten them first ({name}.reshape(len({name}), -1), or load_mnist(flatten=True))"
+            )
+        if x.ndim == 2 and x.shape[1] != self.input_size and math.prod(x.shape) == self.input_size:
+            raise ValueError(
+                f"{name} of shape {tuple(x.shape)} is one image; the net takes rows of {self.input_size} "
+                f"features: flatten it first ({name}.reshape(1, -1))"
+            )
         require_ndim(x, name, (1, 2))
         if x.shape[-1] != self.input_size:
             raise ValueError(
