@@ -201,8 +201,10 @@ def test_two_layer_net_reads_well_in_a_repr():
     assert repr(TwoLayerNet(4, 3, 2, dtype="float32")) == "TwoLayerNet(4, 3, 2, dtype=float32, backend=numpy)"
 
 
-@pytest.mark.parametrize("shape,hint", [((2, 28, 28), "x.reshape(len(x), -1)"), ((2, 1, 28, 28), "x.reshape(len(x), -1)"),
-                                        ((28, 28), "x.reshape(1, -1)")])  # fmt: skip
+@pytest.mark.parametrize(
+    "shape,hint",
+    [((2, 28, 28), "x.reshape(len(x), -1)"), ((2, 1, 28, 28), "x.reshape(len(x), -1)"), ((28, 28), "x.reshape(1, -1)")],
+)
 def test_images_get_the_hint_to_flatten_them(shape, hint):
     net = TwoLayerNet(784, 5, 10)
     with pytest.raises(ValueError, match="flatten") as info:
