@@ -387,6 +387,7 @@ def test_seeds_as_any_sequence_give_each_member_its_own_batches():
 
 
 def test_nets_of_different_backends_are_refused():
+    pytest.importorskip("jax", reason="JAX is not installed: pip install '.[jax]'")
     x, t = _data()
     jax_net = TwoLayerNet(16, 10, 4, seed=0, backend="jax")
     with pytest.raises(ValueError, match=r"nets\[1\] lives on jax .* but nets\[0\] on numpy"):
@@ -406,6 +407,7 @@ def test_fast_takes_only_its_documented_values(fast):
 
 
 def test_fast_zero_on_jax_is_refused_not_a_hang():
+    pytest.importorskip("jax", reason="JAX is not installed: pip install '.[jax]'")
     x, t = _data()
     net = TwoLayerNet(16, 10, 4, backend="jax")
     with pytest.raises(ValueError, match="got 0"):

@@ -171,7 +171,8 @@ def check_out(path, overwrite=False):
 
 def _refuse_if_taken(path):
     """ValueError when the folder ``path`` holds files (an earlier run's, or anything else)."""
-    others = sorted(n for n in os.listdir(path) if n != LOCK)
+    # (another run's lock and write probe are its own, not files this folder holds)
+    others = sorted(n for n in os.listdir(path) if n != LOCK and not n.startswith(".xpnet-write-test-"))
     if others:
         raise ValueError(
             f"--out {path!r} already holds {', '.join(others[:3])}{'...' if len(others) > 3 else ''}; "
