@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import importlib.util
+import io
 import os
 import pathlib
+import zipfile
 
+import numpy as np
 import pytest
 
 import xpnet
@@ -118,3 +121,20 @@ def overflowed(net):
     the test plants it."""
     net.params["W2"][0, 0] = float("nan")
     return net
+
+
+def hostile_npy(descr):
+    """An .npy whose header claims a shape of 2**50 elements, followed by a few bytes."""
+    fh = io.BytesIO()
+    np.lib.format.write_array_header_1_0(fh, {"descr": descr, "fortran_order": False, "shape": (2**50,)})
+    return fh.getvalue() + b"\0" * 64
+
+
+def replace_member(path, name, data):
+    """Rewrite the zip (.npz) at ``path`` with its member ``name`` holding ``data``."""
+    with zipfile.ZipFile(path) as old:
+        members = {n: old.read(n) for n in old.namelist()}
+    members[name] = data
+    with zipfile.ZipFile(path, "w") as new:
+        for n, d in members.items():
+            new.writestr(n, d)

@@ -13,6 +13,7 @@ import numpy as np
 import pytest
 
 import xpnet
+from conftest import hostile_npy, replace_member
 from xpnet import datasets
 from xpnet.datasets import FILES, DatasetError
 from xpnet.datasets.idx import read_idx, write_idx
@@ -447,26 +448,6 @@ def _keras_npz(path, arrays):
     )
 
 
-def hostile_npy(descr):
-    """An .npy whose header claims a shape of 2**50 elements, followed by a few bytes."""
-    import io
-
-    fh = io.BytesIO()
-    np.lib.format.write_array_header_1_0(fh, {"descr": descr, "fortran_order": False, "shape": (2**50,)})
-    return fh.getvalue() + b"\0" * 64
-
-
-def _replace_member(path, name, data):
-    import zipfile
-
-    with zipfile.ZipFile(path) as old:
-        members = {n: old.read(n) for n in old.namelist()}
-    members[name] = data
-    with zipfile.ZipFile(path, "w") as new:
-        for n, d in members.items():
-            new.writestr(n, d)
-
-
 def _full_size(seed=0):
     rng = np.random.default_rng(seed)
     return {
@@ -509,7 +490,7 @@ def test_keras_file_is_checked_like_a_placed_file(tmp_path, monkeypatch, damage,
     if damage == "not npz":
         path.write_bytes(b"not a zip file")
     if damage == "huge header":  # y_test.npy's header claims 2**50 labels: refused, never allocated
-        _replace_member(path, "y_test.npy", hostile_npy("|u1"))
+        replace_member(path, "y_test.npy", hostile_npy("|u1"))
     with pytest.raises(DatasetError, match=pattern) as info:
         datasets.load_mnist(data_dir=tmp_path / "empty", download=False)
     assert str(path) in str(info.value)

@@ -15,6 +15,7 @@ import numpy as np
 import pytest
 
 import xpnet
+from conftest import hostile_npy, replace_member
 from xpnet import TwoLayerNet
 from xpnet.train import fit
 
@@ -470,17 +471,7 @@ def test_load_rejects_anything_but_a_saved_net(tmp_path, damage, why):
     elif damage == "bomb":
         _rewrite(path, W1=np.zeros((6000, 4000)))  # compresses to little; the metadata says (6, 4)
     elif damage == "huge header":  # a header claiming 8 PiB: refused by name, never a MemoryError
-        import io
-        import zipfile
-
-        fh = io.BytesIO()
-        np.lib.format.write_array_header_1_0(fh, {"descr": "<f8", "fortran_order": False, "shape": (2**50,)})
-        with zipfile.ZipFile(path) as old:
-            members = {n: old.read(n) for n in old.namelist()}
-        members["W1.npy"] = fh.getvalue() + b"\0" * 64
-        with zipfile.ZipFile(path, "w") as new:
-            for n, d in members.items():
-                new.writestr(n, d)
+        replace_member(path, "W1.npy", hostile_npy("<f8"))
     with pytest.raises(ValueError, match="not a TwoLayerNet parameter file written by TwoLayerNet.save") as info:
         TwoLayerNet.load(path)
     assert why in str(info.value)
