@@ -651,3 +651,10 @@ def test_stale_part_files_are_removed(tmp_path, server):
     os.utime(stale, (old, old))
     datasets.load_raw(_spec_for(tmp_path, [f"{url}/ok/"], src), tmp_path / "root", progress=False)
     assert not stale.exists() and fresh.exists()
+
+
+@pytest.mark.parametrize("n_train", [8000.5, "8000", 0, 10_000, True])
+def test_n_train_is_a_whole_number_inside_the_set(n_train):
+    with pytest.raises(ValueError, match=r"n_train must be a whole number from 1 to 9999, got "):
+        datasets.load_mnist_t10k(n_train=n_train)
+    assert datasets.load_mnist_t10k(n_train=np.int64(9000))[0][0].shape[0] == 9000

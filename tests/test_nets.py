@@ -222,3 +222,9 @@ def test_f_returning_no_number_is_named(value):
     with pytest.raises(TypeError, match="f must return one number") as info:
         xpnet.numerical_gradient(lambda w: value, np.ones(3))
     assert ("forget to return" in str(info.value)) == (value is None)
+
+
+@pytest.mark.parametrize("seed", [-1, 2**32, 1.5, "0"])
+def test_a_bad_seed_is_named_with_its_range(seed):
+    with pytest.raises(ValueError, match=r"seed must be None or a whole number from 0 to 2\*\*32 - 1, got "):
+        TwoLayerNet(4, 3, 2, seed=seed)

@@ -19,7 +19,16 @@ import array_api_compat
 import numpy as np
 
 from . import paramfile
-from ._checks import positive_int, positive_number, prepare, require_finite, require_float, require_ndim, targets
+from ._checks import (
+    positive_int,
+    positive_number,
+    prepare,
+    require_finite,
+    require_float,
+    require_ndim,
+    seed_value,
+    targets,
+)
 from ._typing import Array, ArrayLike, DTypeLike
 from .backend import (
     asarray,
@@ -201,7 +210,7 @@ class TwoLayerNet:
         dt = float_dtype(xp, dtype)
         self.dtype = dtype_name(dtype)
         self.weight_init_std = float(weight_init_std)
-        rng = Rng(seed)
+        rng = Rng(seed_value(seed, "seed"))
         device = get_device(backend)
         with backend_of(xp).on_device(device):  # the biases beside the weights (CuPy's zeros ignores device=)
             self.params = {

@@ -463,8 +463,7 @@ def load_mnist_t10k(
     _check_flags(normalize, flatten, one_hot_label)
     raw = load_raw(MNIST, data_dir, keys=("test_images", "test_labels"), download=download, progress=progress)
     images, labels = raw["test_images"], raw["test_labels"]
-    if not 0 < n_train < images.shape[0]:
-        raise ValueError(f"n_train must lie between 1 and {images.shape[0] - 1}, got {n_train}")
+    n_train = _split_size(n_train, images.shape[0])
     args = (normalize, flatten, one_hot_label, dtype, backend, 255.0, 28)
     return (_finish(images[:n_train], labels[:n_train], *args), _finish(images[n_train:], labels[n_train:], *args))
 
@@ -495,8 +494,7 @@ def load_digits(
     bunch = _sk_digits()
     images = bunch.images.astype(np.uint8)  # integers 0..16
     labels = bunch.target.astype(np.uint8)
-    if not 0 < n_train < images.shape[0]:
-        raise ValueError(f"n_train must lie between 1 and {images.shape[0] - 1}, got {n_train}")
+    n_train = _split_size(n_train, images.shape[0])
     args = (normalize, flatten, one_hot_label, dtype, backend, 16.0, 8)
     return (_finish(images[:n_train], labels[:n_train], *args), _finish(images[n_train:], labels[n_train:], *args))
 
@@ -540,6 +538,14 @@ def load_dataset(
                 notice(f"notice: why: {_short(exc)}")
         t10k_kwargs = {k: v for k, v in kwargs.items() if k != "download"}
         return "mnist-t10k", load_mnist_t10k(**t10k_kwargs)
+
+
+def _split_size(n_train: Any, n: int) -> int:
+    """``n_train`` checked: a whole number from 1 to ``n - 1`` (8000.5 and "8000" are refused, not
+    rounded or compared as text)."""
+    if isinstance(n_train, (bool, np.bool_)) or not isinstance(n_train, (int, np.integer)) or not 0 < n_train < n:
+        raise ValueError(f"n_train must be a whole number from 1 to {n - 1}, got {n_train!r}")
+    return int(n_train)
 
 
 def _short(exc: Any) -> Any:
