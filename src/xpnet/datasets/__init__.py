@@ -22,8 +22,8 @@ from typing import Any
 import numpy as np
 
 from .._typing import Array
-from ..backend import asarray, dtype_name
 from . import cache
+from .arrays import check_flags, finish, split_size
 from .download import download_file, md5sum
 from .idx import DatasetError, read_idx
 from .keras import keras_mnist_path, load_keras_npz
@@ -327,51 +327,6 @@ def _md5(path: Any) -> Any:
         raise DatasetError(f"{path}: cannot be read ({exc.strerror or exc})") from exc
 
 
-def _loader_dtype(dtype: Any, normalize: Any) -> Any:
-    """The NumPy dtype of a loader's images: a float type, or (``normalize=False``) uint8 too: only
-    what holds every pixel value as it is (0-255, or 0-1 normalized); ValueError naming ``dtype``."""
-    if dtype is None:
-        return np.dtype(np.float32 if normalize else np.uint8)
-    try:
-        dt = np.dtype(dtype_name(dtype))
-    except TypeError as exc:
-        raise ValueError(f"dtype must be a NumPy dtype name such as 'float32', got {dtype!r}") from exc
-    if dt.kind == "f" or (dt == np.uint8 and not normalize):
-        return dt
-    if normalize:
-        raise ValueError(f"dtype must be float32 or float64 with normalize=True, got {dtype!r}")
-    raise ValueError(f"dtype must be uint8 or a float type with normalize=False (pixels are 0-255), got {dtype!r}")
-
-
-def _finish(
-    images: Array,
-    labels: Array,
-    normalize: Any,
-    flatten: Any,
-    one_hot_label: Any,
-    dtype: Any,
-    backend: Any,
-    scale: Any,
-    side: Any,
-) -> Any:
-    dt = _loader_dtype(dtype, normalize)
-    x = np.true_divide(images, dt.type(scale), dtype=dt) if normalize else np.array(images, dtype=dt)
-    n = x.shape[0]
-    x = x.reshape(n, side * side) if flatten else x.reshape(n, 1, side, side)
-    if one_hot_label:
-        t = np.zeros((n, 10), dtype=np.float32 if dtype is None else np.dtype(dtype_name(dtype)))
-        t[np.arange(n), labels.astype(np.int64)] = 1
-    else:
-        t = labels.astype(np.int64)
-    return asarray(x, backend=backend), asarray(t, backend=backend)
-
-
-def _check_flags(normalize: Any, flatten: Any, one_hot_label: Any) -> Any:
-    for name, v in (("normalize", normalize), ("flatten", flatten), ("one_hot_label", one_hot_label)):
-        if not isinstance(v, bool):
-            raise TypeError(f"{name} must be True or False, got {v!r}")
-
-
 def _load_spec(
     spec: Any,
     normalize: Any,
@@ -383,12 +338,12 @@ def _load_spec(
     download: Any,
     progress: Any,
 ) -> Any:
-    _check_flags(normalize, flatten, one_hot_label)
+    check_flags(normalize, flatten, one_hot_label)
     raw = load_raw(spec, data_dir_, download=download, progress=progress)
     args = (normalize, flatten, one_hot_label, dtype, backend, 255.0, 28)
     return (
-        _finish(raw["train_images"], raw["train_labels"], *args),
-        _finish(raw["test_images"], raw["test_labels"], *args),
+        finish(raw["train_images"], raw["train_labels"], *args),
+        finish(raw["test_images"], raw["test_labels"], *args),
     )
 
 
@@ -460,12 +415,12 @@ def load_mnist_t10k(
     and test (the rest): real digits for the book's network without the
     training images. The files are the user's (in the data folder) or else
     the copy that ships with xpnet."""
-    _check_flags(normalize, flatten, one_hot_label)
+    check_flags(normalize, flatten, one_hot_label)
     raw = load_raw(MNIST, data_dir, keys=("test_images", "test_labels"), download=download, progress=progress)
     images, labels = raw["test_images"], raw["test_labels"]
-    n_train = _split_size(n_train, images.shape[0])
+    n_train = split_size(n_train, images.shape[0])
     args = (normalize, flatten, one_hot_label, dtype, backend, 255.0, 28)
-    return (_finish(images[:n_train], labels[:n_train], *args), _finish(images[n_train:], labels[n_train:], *args))
+    return (finish(images[:n_train], labels[:n_train], *args), finish(images[n_train:], labels[n_train:], *args))
 
 
 def load_digits(
@@ -483,7 +438,7 @@ def load_digits(
     (N, 64) or (N, 1, 8, 8), pixel values 0-16 (divided by 16 with
     ``normalize``); the first ``n_train`` images train, the rest test.
     """
-    _check_flags(normalize, flatten, one_hot_label)
+    check_flags(normalize, flatten, one_hot_label)
     try:
         from sklearn.datasets import load_digits as _sk_digits
     except ImportError as exc:
@@ -494,9 +449,9 @@ def load_digits(
     bunch = _sk_digits()
     images = bunch.images.astype(np.uint8)  # integers 0..16
     labels = bunch.target.astype(np.uint8)
-    n_train = _split_size(n_train, images.shape[0])
+    n_train = split_size(n_train, images.shape[0])
     args = (normalize, flatten, one_hot_label, dtype, backend, 16.0, 8)
-    return (_finish(images[:n_train], labels[:n_train], *args), _finish(images[n_train:], labels[n_train:], *args))
+    return (finish(images[:n_train], labels[:n_train], *args), finish(images[n_train:], labels[n_train:], *args))
 
 
 def load_dataset(
@@ -538,14 +493,6 @@ def load_dataset(
                 notice(f"notice: why: {_short(exc)}")
         t10k_kwargs = {k: v for k, v in kwargs.items() if k != "download"}
         return "mnist-t10k", load_mnist_t10k(**t10k_kwargs)
-
-
-def _split_size(n_train: Any, n: int) -> int:
-    """``n_train`` checked: a whole number from 1 to ``n - 1`` (8000.5 and "8000" are refused, not
-    rounded or compared as text)."""
-    if isinstance(n_train, (bool, np.bool_)) or not isinstance(n_train, (int, np.integer)) or not 0 < n_train < n:
-        raise ValueError(f"n_train must be a whole number from 1 to {n - 1}, got {n_train!r}")
-    return int(n_train)
 
 
 def _short(exc: Any) -> Any:
