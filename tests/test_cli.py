@@ -221,10 +221,11 @@ def test_xpnet_version_and_help():
     pyproject = open(os.path.join(ROOT, "pyproject.toml")).read()
     assert xpnet.__version__ == re.search(r'^version = "([^"]+)"', pyproject, re.M).group(1)  # defined once
     run = _xpnet("--help")
-    assert run.returncode == 0 and "{train,sweep,fetch,info}" in run.stdout and "usage: python -m xpnet" in run.stdout
+    assert run.returncode == 0 and "usage: python -m xpnet" in run.stdout
+    assert "{train,sweep,predict,fetch,info}" in run.stdout
     run = _xpnet()
     assert run.returncode == 2 and run.stderr.strip().splitlines()[-1] == (
-        "python -m xpnet: error: choose a command: train, sweep, fetch or info"
+        "python -m xpnet: error: choose a command: train, sweep, predict, fetch or info"
     )
 
 

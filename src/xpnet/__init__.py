@@ -69,6 +69,10 @@ _LAZY = {
     "gradient_check": "gradcheck",
     "plot_loss": "plots",
     "plot_accuracy": "plots",
+    "prepare_digit": "predict",
+    "classify": "predict",
+    "classify_files": "predict",
+    "load_run": "predict",
 }
 
 
@@ -98,6 +102,10 @@ def _load(module: str) -> Any:
         from . import book
 
         return book
+    elif module == "predict":
+        from . import predict
+
+        return predict
     elif module == "cli":
         from . import cli
 
@@ -173,4 +181,8 @@ __all__ = [
     "gradient_check",
     "plot_loss",
     "plot_accuracy",
+    "prepare_digit",
+    "classify",
+    "classify_files",
+    "load_run",
 ]

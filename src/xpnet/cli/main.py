@@ -20,6 +20,7 @@ from ..datasets import DATASETS, DatasetError
 from ..signals import Interrupted, raise_interrupted
 from . import fetch as fetch_command
 from . import info as info_command
+from . import predict as predict_command
 from . import sweep as sweep_command
 from . import train as train_command
 from .errors import EXIT_USAGE, UsageError
@@ -28,6 +29,7 @@ COMMANDS = {
     "train": train_command.run,
     "sweep": sweep_command.run,
     "fetch": fetch_command.run,
+    "predict": predict_command.run,
     "info": info_command.run,
 }
 
@@ -175,6 +177,16 @@ def add_sweep_arguments(p):
     return p
 
 
+def add_predict_arguments(p):
+    p.add_argument("run_dir", metavar="RUN_DIR", help="a folder written by xpnet train (or its params.npz)")
+    p.add_argument("images", metavar="IMAGE", nargs="+", help="PNG or JPEG pictures, IDX image files, .npy arrays")
+    p.add_argument("--top", type=_positive_int, default=1, help="print the K most probable digits, default 1")
+    p.add_argument(
+        "--backend", choices=BACKENDS, default=None, help="where to run the net (default: XPNET_BACKEND or numpy)"
+    )
+    return p
+
+
 def build_parser(prog="xpnet"):
 
     p = _Parser(
@@ -183,7 +195,7 @@ def build_parser(prog="xpnet"):
         "written once on the Array API (NumPy on the CPU, CuPy on NVIDIA GPUs).",
     )
     p.add_argument("--version", action="version", version=f"xpnet {__version__}")
-    sub = p.add_subparsers(dest="command", metavar="{train,sweep,fetch,info}", parser_class=_Parser)
+    sub = p.add_subparsers(dest="command", metavar="{train,sweep,predict,fetch,info}", parser_class=_Parser)
     add_train_arguments(
         sub.add_parser(
             "train",
@@ -197,6 +209,15 @@ def build_parser(prog="xpnet"):
             help="the learning-rate experiment: many nets at once (rates x seeds)",
             description="Train one TwoLayerNet per learning rate and seed, all as one stacked computation, "
             "and compare them: a table, two figures, each member's metrics and parameters.",
+        )
+    )
+    add_predict_arguments(
+        sub.add_parser(
+            "predict",
+            help="classify your own digit images (PNG, JPEG, IDX, .npy) with a trained run",
+            description="Classify digit images with the net of a run folder written by xpnet train. Each picture "
+            "is prepared as MNIST's digits were: grayscale, light ink on black, cropped, scaled into 20x20 and "
+            "centred by its centre of mass in 28x28. Prints 'file: digit (probability)' per image.",
         )
     )
     fetch = sub.add_parser(
@@ -228,7 +249,7 @@ def main(argv=None, prog=None):
         args, extra = parser.parse_known_args(argv)
         if args.command is None:
             parser.print_help(sys.stderr)
-            raise UsageError("choose a command: train, sweep, fetch or info")
+            raise UsageError("choose a command: train, sweep, predict, fetch or info")
         if extra:  # an option the subcommand does not know: the message names the subcommand
             raise UsageError(f"unrecognized arguments: {' '.join(extra)}", prog=f"{prog} {args.command}")
         parsed.append(args)
