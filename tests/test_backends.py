@@ -12,6 +12,8 @@ import copy
 import importlib.util
 import os
 import pathlib
+import subprocess
+import sys
 
 import numpy as np
 import pytest
@@ -579,3 +581,25 @@ def test_numpy_sigmoid_and_softmax_are_the_array_api_ones_value_for_value(dtype)
     numpy = registry.get("numpy")
     assert numpy.sigmoid is fast.sigmoid and numpy.softmax is fast.softmax
     assert fast.sigmoid(np.float64(1.0)) is NotImplemented and fast.softmax(np.arange(3)) is NotImplemented
+
+
+def test_jax_with_x64_switched_off_refuses_a_float64_net_instead_of_holding_float32():
+    """A notebook that turns JAX's x64 mode off after xpnet turned it on: float64 is refused with the
+    fix; float32 still works. In a child process: the switch is for the whole process."""
+    pytest.importorskip("jax", reason="JAX is not installed: pip install '.[jax]'")
+    code = (
+        "import jax, xpnet\n"
+        "assert str(xpnet.TwoLayerNet(4, 3, 2, backend='jax').params['W1'].dtype) == 'float64'\n"
+        "jax.config.update('jax_enable_x64', False)\n"
+        "assert str(xpnet.TwoLayerNet(4, 3, 2, backend='jax', dtype='float32').params['W1'].dtype) == 'float32'\n"
+        "try:\n"
+        "    xpnet.TwoLayerNet(4, 3, 2, backend='jax')\n"
+        "except xpnet.BackendError as exc:\n"
+        "    print(exc)\n"
+    )
+    run = subprocess.run([sys.executable, "-W", "ignore", "-c", code], capture_output=True, text=True, timeout=300)
+    assert run.returncode == 0, run.stderr
+    assert run.stdout.strip() == (
+        "jax.numpy makes float32 when asked for float64 (JAX: its x64 mode is off; "
+        "jax.config.update('jax_enable_x64', True) turns it on), or ask for dtype='float32'"
+    )

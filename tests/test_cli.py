@@ -299,3 +299,44 @@ def test_help_texts_say_what_the_commands_do():
     assert (per_epoch, every) == (80, 240) and "every 3 epochs" in note and 10_000 / every <= 50
     Args.iters = 800
     assert _evaluation_plan(Args, "mnist-t10k", 8000)[1] == 80  # a short run: every epoch
+
+
+def test_a_non_ascii_out_path_under_an_ascii_terminal_still_succeeds(tmp_path):
+    """Printing the written paths must not turn a finished run into a failure (issue 26)."""
+    out = tmp_path / "rün-ß"
+    run = _xpnet(
+        "train", "--iters", "20", "--dataset", "mnist-t10k", "--out", str(out), env={"PYTHONIOENCODING": "ascii"}
+    )
+    assert run.returncode == 0, run.stderr
+    assert (out / "params.npz").exists() and (out / "metrics.json").exists()
+    assert "r\\xfcn-\\xdf" in run.stdout and "Traceback" not in run.stderr
+
+
+def test_a_jax_that_breaks_on_import_gets_one_line(tmp_path):
+    """A broken JAX install raises RuntimeError (not ImportError) on import: one line, exit 2, no run folder."""
+    (tmp_path / "jax").mkdir()
+    (tmp_path / "jax" / "__init__.py").write_text('raise RuntimeError("jaxlib 0.1 is incompatible")\n')
+    env = {"PYTHONPATH": str(tmp_path) + os.pathsep + os.environ.get("PYTHONPATH", "")}
+    run = _xpnet("train", "--backend", "jax", "--iters", "5", "--out", str(tmp_path / "run"), env=env)
+    assert run.returncode == 2 and "Traceback" not in run.stderr
+    assert run.stderr.strip().splitlines() == [
+        "python -m xpnet train: error: backend 'jax' could not be loaded: importing JAX raised RuntimeError: "
+        "jaxlib 0.1 is incompatible; reinstall it (pip install --force-reinstall '.[jax]') or choose another backend"
+    ]
+    assert not (tmp_path / "run").exists()
+
+
+def test_a_closed_stdout_still_trains_and_writes_the_run(tmp_path):
+    """``xpnet train >&-``: Python's stdout is None; the run writes its files and exits 0."""
+    env = dict(os.environ, MPLBACKEND="Agg")
+    env.pop("XPNET_BACKEND", None)
+    cmd = [sys.executable, "-m", "xpnet", "train", "--iters", "20", "--out", str(tmp_path / "run")]
+    run = subprocess.run(cmd, stderr=subprocess.PIPE, text=True, env=env, timeout=600, preexec_fn=lambda: os.close(1))
+    assert run.returncode == 0 and "Traceback" not in run.stderr, run.stderr
+    assert sorted(os.listdir(tmp_path / "run")) == [
+        "accuracy.png",
+        "loss.png",
+        "metrics.csv",
+        "metrics.json",
+        "params.npz",
+    ]

@@ -275,11 +275,19 @@ def float_dtype(xp: Any, dtype: Any) -> Any:
 
     Raises:
         ValueError: dtype is not float32 or float64.
+        BackendError: the library makes float32 when asked for float64 (JAX with its x64 mode
+            switched off after xpnet switched it on): a float64 net would silently hold float32.
     """
     name = dtype_name(dtype)
     if name not in ("float32", "float64"):
         raise ValueError(f"dtype must be float32 or float64, got {dtype!r}")
-    return getattr(xp, name)
+    dt = getattr(xp, name)
+    if name == "float64" and xp.zeros((), dtype=dt).dtype != dt:
+        raise BackendError(
+            f"{getattr(xp, '__name__', 'the backend')} makes float32 when asked for float64 (JAX: its x64 mode is "
+            "off; jax.config.update('jax_enable_x64', True) turns it on), or ask for dtype='float32'"
+        )
+    return dt
 
 
 def device_name(xp: Any = None, device: Any = None) -> str:

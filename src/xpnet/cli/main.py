@@ -9,6 +9,7 @@ Every message starts with the name of the (sub)command that was run.
 from __future__ import annotations
 
 import argparse
+import io
 import math
 import os
 import signal
@@ -298,6 +299,7 @@ def _script(add_arguments, command, description, argv, prog):
 def _guarded(prog, run):
     """Run a command; every failure becomes one line on stderr and an exit code, never a traceback:
     bad input 2; data, files, memory or a numerical failure 1; Ctrl-C 130, SIGTERM 143, SIGHUP 129."""
+    _printable_streams()
     handled = [s for s in (getattr(signal, "SIGTERM", None), getattr(signal, "SIGHUP", None)) if s is not None]
     previous = {}
     try:
@@ -336,3 +338,17 @@ def _guarded(prog, run):
     finally:
         for sig, handler in previous.items():
             signal.signal(sig, handler)
+
+
+def _printable_streams():
+    """A path or name the terminal's encoding cannot show (a non-ASCII ``--out`` under
+    ``LANG=C``/``PYTHONIOENCODING=ascii``) is printed with backslash escapes, not turned into
+    a UnicodeEncodeError after the work is done; a closed stdout or stderr (``>&-``, where
+    Python sets it to None) writes to the null device, so the run still does its work."""
+    if sys.stdout is None:
+        sys.stdout = open(os.devnull, "w")  # the process's stream, open until it exits
+    if sys.stderr is None:
+        sys.stderr = open(os.devnull, "w")
+    for stream in (sys.stdout, sys.stderr):
+        if isinstance(stream, io.TextIOWrapper) and stream.errors == "strict":
+            stream.reconfigure(errors="backslashreplace")

@@ -21,6 +21,11 @@ class Jax(Backend):
             raise BackendError(
                 "backend 'jax' asked for, but JAX is not installed: pip install '.[jax]' from a checkout of xpnet"
             ) from exc
+        except Exception as exc:  # a broken install raises anything on import: one line, not a traceback
+            raise BackendError(
+                f"backend 'jax' could not be loaded: importing JAX raised {type(exc).__name__}: {exc}; "
+                "reinstall it (pip install --force-reinstall '.[jax]') or choose another backend"
+            ) from exc
         # float64 is every backend's default (the book's numbers); JAX needs it switched on, for the process
         jax.config.update("jax_enable_x64", True)
         import jax.numpy as xp
