@@ -331,7 +331,8 @@ def test_a_closed_stdout_still_trains_and_writes_the_run(tmp_path):
     env = dict(os.environ, MPLBACKEND="Agg")
     env.pop("XPNET_BACKEND", None)
     cmd = [sys.executable, "-m", "xpnet", "train", "--iters", "20", "--out", str(tmp_path / "run")]
-    run = subprocess.run(cmd, stderr=subprocess.PIPE, text=True, env=env, timeout=600, preexec_fn=lambda: os.close(1))
+    closed = ["sh", "-c", 'exec "$@" >&-', "sh", *cmd]  # the shell closes fd 1 (no fork-time hook: JAX has threads)
+    run = subprocess.run(closed, stderr=subprocess.PIPE, text=True, env=env, timeout=600)
     assert run.returncode == 0 and "Traceback" not in run.stderr, run.stderr
     assert sorted(os.listdir(tmp_path / "run")) == [
         "accuracy.png",
