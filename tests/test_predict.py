@@ -179,3 +179,41 @@ def test_the_library_form(trained, tmp_path):
     assert bad == str(tmp_path / "none.png") and isinstance(error, FileNotFoundError)
     with pytest.raises(ValueError, match="top must be a whole number from 1 to 10, got 0"):
         classify(net, xt[:1], top=0)
+
+
+def test_hostile_and_wrong_data_files_get_one_line_each_and_the_rest_still_runs(trained, tmp_path):
+    """An IDX file of labels (not images) and a .npy whose header claims 8 PiB: one line each naming the
+    file, nothing allocated, and the good file after them still classified."""
+    run, _, xt, _ = trained
+    labels = tmp_path / "labels-idx1-ubyte"
+    labels.write_bytes(struct.pack(">II", 0x0801, 3) + bytes([1, 2, 3]))
+    huge = tmp_path / "huge.npy"
+    header = "{'descr': '|u1', 'fortran_order': False, 'shape': (1048576, 1048576, 8192), }"
+    header += " " * (-(len(header) + 11) % 64) + "\n"
+    huge.write_bytes(b"\x93NUMPY\x01\x00" + struct.pack("<H", len(header)) + header.encode() + bytes(784))
+    good = tmp_path / "good.png"
+    PIL.fromarray(_on_paper(xt[0])).save(good)
+    out = _predict(run, labels, huge, good)
+    assert out.returncode == 1 and "Traceback" not in out.stderr and "MemoryError" not in out.stderr
+    assert [line.split(": ")[0] for line in out.stdout.splitlines()] == [str(good)]
+    errors = out.stderr.splitlines()
+    assert len(errors) == 2
+    assert errors[0] == (
+        f"python -m xpnet predict: error: {labels}: an IDX file of images has 3 dimensions (N, H, W), this one (3,)"
+    )
+    assert errors[1].startswith(f"python -m xpnet predict: error: {huge}: not a usable .npy array file (its header")
+
+
+def test_the_library_checks_top_before_reading_any_file(trained, tmp_path):
+    net = trained[1]
+    with pytest.raises(ValueError, match="top must be a whole number from 1 to 10, got 11"):
+        classify_files(net, [tmp_path / "missing.png"], top=11)
+
+
+def test_a_picture_claiming_too_many_pixels_is_refused_not_decoded(trained, tmp_path, monkeypatch):
+    net = trained[1]
+    path = tmp_path / "bomb.png"
+    PIL.fromarray(np.zeros((30, 30), np.uint8)).save(path)
+    monkeypatch.setattr(PIL, "MAX_IMAGE_PIXELS", 100)  # 900 pixels is over twice the limit: Pillow's bomb error
+    [(name, error)] = classify_files(net, [path])
+    assert name == str(path) and isinstance(error, ValueError) and str(error).startswith(f"{path}: Image size (900")

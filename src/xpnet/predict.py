@@ -18,6 +18,7 @@ from typing import Any
 
 import numpy as np
 
+from ._io import npy_from_bytes
 from .backend import to_numpy
 from .datasets.idx import DatasetError, read_idx
 from .nets import TwoLayerNet
@@ -45,17 +46,19 @@ def read_images(path: str | os.PathLike) -> tuple[np.ndarray, bool]:
     with open(path, "rb") as fh:
         magic = fh.read(6)
     if magic == b"\x93NUMPY":
+        with open(path, "rb") as fh:
+            data = fh.read()
         try:
-            a = np.load(path, allow_pickle=False)
+            a = npy_from_bytes(data)  # the header checked against the bytes before anything is allocated
         except ValueError as exc:
-            raise ValueError(f"{path}: not a NumPy .npy array file ({exc})") from exc
+            raise ValueError(f"{path}: not a usable .npy array file ({exc})") from exc
         if a.ndim not in (2, 3) or a.dtype.kind not in "uif" or a.size == 0:
             raise ValueError(f"{path}: expected one image (H, W) or a stack (N, H, W) of numbers, got {a.shape}")
         return (a[None] if a.ndim == 2 else a), False
     if magic[:2] == b"\x00\x00" or (magic[:2] == b"\x1f\x8b" and "ubyte" in os.path.basename(path)):
         images = read_idx(path)  # MNIST's format, gzipped or not
         if images.ndim != 3:
-            raise DatasetError(f"{path}: an IDX file of images has 3 dimensions (N, H, W), this one {images.shape}")
+            raise ValueError(f"{path}: an IDX file of images has 3 dimensions (N, H, W), this one {images.shape}")
         return images, True
     return _read_picture(path)[None], False
 
@@ -73,6 +76,8 @@ def _read_picture(path: str) -> np.ndarray:
             return np.asarray(img.convert("L"), dtype=np.float64) / 255.0
     except UnidentifiedImageError as exc:
         raise ValueError(f"{path}: not an image xpnet can read (PNG, JPEG, IDX or .npy)") from exc
+    except Image.DecompressionBombError as exc:  # a header claiming billions of pixels: refused, not decoded
+        raise ValueError(f"{path}: {exc}") from exc
 
 
 def _unit(a: np.ndarray) -> np.ndarray:
@@ -142,12 +147,16 @@ def _centre(g: np.ndarray, side: int) -> np.ndarray:
 
 def classify(net: TwoLayerNet, x: Any, top: int = 1) -> list[list[tuple[int, float]]]:
     """The ``top`` most probable digits of each row of ``x`` (N, inputs), as ``(digit, probability)``."""
-    if isinstance(top, bool) or not isinstance(top, int) or not 1 <= top <= net.output_size:
-        raise ValueError(f"top must be a whole number from 1 to {net.output_size}, got {top!r}")
+    _check_top(net, top)
     x = np.asarray(x, dtype=np.dtype(net.dtype))
     y = to_numpy(net.predict(x))
     order = np.argsort(-y, axis=1, kind="stable")[:, :top]
     return [[(int(k), float(row[k])) for k in ks] for row, ks in zip(y, order, strict=True)]
+
+
+def _check_top(net: TwoLayerNet, top: Any) -> None:
+    if isinstance(top, bool) or not isinstance(top, int) or not 1 <= top <= net.output_size:
+        raise ValueError(f"top must be a whole number from 1 to {net.output_size}, got {top!r}")
 
 
 def side_of(net: TwoLayerNet) -> int:
@@ -165,12 +174,13 @@ def classify_files(
     holding several images names each ``file[i]``; a file that cannot be read or holds no digit
     gives ``(name, the error)`` and the others are still classified."""
     side = side_of(net)
+    _check_top(net, top)  # before any file is read
     results: list[tuple[str, list[tuple[int, float]] | Exception]] = []
     for path in paths:
         name = os.fspath(path)
         try:
             names, rows = _prepared_rows(name, side)
-        except (OSError, ValueError) as exc:
+        except (OSError, ValueError, DatasetError) as exc:  # DatasetError: a damaged IDX file
             results.append((name, exc))
             continue
         results.extend(zip(names, classify(net, rows, top), strict=True))
