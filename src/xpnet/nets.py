@@ -5,8 +5,8 @@ and :func:`loss_and_gradient` (the book's ``gradient``, one straight pass).
 Inputs and targets are checked once, where they enter (the methods); the
 functions below them do no checks, so they can run inside a training step.
 :func:`loss_and_gradient` first asks the arrays' backend for a faster form of
-itself: on NumPy the same pass written in place (``backend/numpy/fast.py``,
-equal to the bit), on CuPy three fused kernels (``backend/cupy/fast.py``).
+itself (``Backend.loss_and_gradient``, each backend's ``fast.py``); where there is
+none, the plain Array-API pass below runs.
 """
 
 from __future__ import annotations
