@@ -498,6 +498,31 @@ def test_cublas_is_the_one_of_cupys_cuda_version(tmp_path):
     assert cupy_cublas(str(maps), runtime_version=11080) is None  # not the wrong one
 
 
+def test_the_library_a_module_is_bound_to_is_told_apart_from_a_copy(tmp_path):
+    """Two copies of one library mapped (PyTorch's cuBLAS beside CuPy's, same major version): file
+    names cannot tell them apart; ``bound_library`` names the copy the module's calls go to. Shown
+    with NumPy's OpenBLAS and a copy of it, as CuPy's cuBLAS module is asked for libcublas."""
+    code = f"""
+import ctypes, glob, os, shutil
+import numpy
+from xpnet.backend.cupy.loader import bound_library, loaded_libraries
+module = glob.glob(os.path.join(os.path.dirname(numpy.__file__), "_core", "_multiarray_umath*.so"))[0]
+libs = os.path.join(os.path.dirname(numpy.__file__), os.pardir, "numpy.libs")
+real = os.path.realpath(glob.glob(os.path.join(libs, "libscipy_openblas*.so"))[0])
+copy = os.path.join({str(tmp_path)!r}, "libscipy_openblas-copy.so")
+shutil.copy(real, copy)
+ctypes.CDLL(copy, mode=ctypes.RTLD_GLOBAL)
+mapped = [os.path.realpath(p) for p in loaded_libraries("libscipy_openblas")]
+print(copy in mapped, real in mapped)
+symbol = "scipy_cblas_dgemm64_"
+print(bound_library(module, symbol) == real, bound_library(module, "no_such_symbol"))
+print(bound_library(copy, symbol) == copy)
+"""
+    run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert run.returncode == 0, run.stderr
+    assert run.stdout.split() == ["True", "True", "True", "None", "True"]
+
+
 # ------------------------------------------------------------------ the CUDA softmax's formula, on the CPU
 
 

@@ -17,7 +17,8 @@ import numpy as np
 from .loader import cupy_cublas
 
 _lib = None
-_workspace = None
+_workspaces: dict[int, Any] = {}  # device id -> that device's cuBLAS workspace
+WORKSPACE_BYTES = 32 * 2**20
 _ONE: dict[Any, Any] = {np.dtype(np.float64): np.ones(1, np.float64), np.dtype(np.float32): np.ones(1, np.float32)}
 _ZERO: dict[Any, Any] = {np.dtype(np.float64): np.zeros(1, np.float64), np.dtype(np.float32): np.zeros(1, np.float32)}
 
@@ -61,15 +62,22 @@ def _cublas():
     return _lib
 
 
+def _workspace():
+    """The current device's fixed cuBLAS workspace, made on that device at its first use. One per
+    device: CuPy's handles are per device, and a handle given another device's memory faults."""
+    device = cupy.cuda.runtime.getDevice()
+    if device not in _workspaces:
+        _workspaces[device] = cupy.empty(WORKSPACE_BYTES, dtype=cupy.uint8)
+    return _workspaces[device]
+
+
 def _prepare_handle(stream):
-    """Point CuPy's cuBLAS handle at ``stream`` with a fixed workspace."""
-    global _workspace
+    """Point the current device's cuBLAS handle (CuPy's) at ``stream`` with that device's workspace."""
     lib = _cublas()
     handle = cupy.cuda.device.get_cublas_handle()
-    if _workspace is None:
-        _workspace = cupy.empty(32 * 2**20, dtype=cupy.uint8)
+    workspace = _workspace()
     _check(lib.cublasSetStream_v2(handle, stream.ptr), "cublasSetStream")
-    _check(lib.cublasSetWorkspace_v2(handle, _workspace.data.ptr, _workspace.nbytes), "cublasSetWorkspace")
+    _check(lib.cublasSetWorkspace_v2(handle, workspace.data.ptr, workspace.nbytes), "cublasSetWorkspace")
     return handle
 
 

@@ -19,6 +19,7 @@ from __future__ import annotations
 import cupy
 
 from ..base import Stepper
+from .capture import record_graph
 from .cublas import CaptureNamespace
 
 
@@ -67,12 +68,12 @@ class GraphStepper(Stepper):
                 self.params[k][...] = v
             del saved
             self.stream.synchronize()
-            self.stream.begin_capture()
-            try:
+
+            def record():
                 for i in range(steps):
                     loss_buf[i] = self._step(idx_buf[i])
-            finally:
-                graph = self.stream.end_capture()
+
+            graph = record_graph(self.stream, record)
             graph.upload(self.stream)
         self.graphs[(steps, batch)] = (graph, idx_buf, loss_buf)
         return self.graphs[(steps, batch)]
