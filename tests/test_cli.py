@@ -336,6 +336,7 @@ def test_a_closed_stdout_still_trains_and_writes_the_run(tmp_path):
     assert run.returncode == 0 and "Traceback" not in run.stderr, run.stderr
     assert sorted(os.listdir(tmp_path / "run")) == [
         "accuracy.png",
+        "checkpoint.npz",
         "loss.png",
         "metrics.csv",
         "metrics.json",

@@ -80,13 +80,13 @@ def test_an_existing_out_is_refused_unless_overwrite(tmp_path):
     first = (out / "metrics.json").read_text()
     lines = one_line(cli("--iters", "30", "--out", str(out)), 2)
     assert lines == [
-        f"train.py: error: --out {str(out)!r} already holds accuracy.png, loss.png, metrics.csv...; "
+        f"train.py: error: --out {str(out)!r} already holds accuracy.png, checkpoint.npz, loss.png...; "
         "choose another folder, or add --overwrite"
     ]
     assert (out / "metrics.json").read_text() == first  # untouched
     run = cli("--iters", "30", "--out", str(out), "--overwrite", "--no-plots")
     assert run.returncode == 0, run.stderr
-    assert sorted(os.listdir(out)) == ["metrics.csv", "metrics.json", "params.npz"]  # no stale plots
+    assert sorted(os.listdir(out)) == ["checkpoint.npz", "metrics.csv", "metrics.json", "params.npz"]  # no stale plots
     assert json.loads((out / "metrics.json").read_text())["iterations"] == 30
 
 
@@ -323,6 +323,33 @@ def test_signals_stop_cleanly_and_keep_a_consistent_run(tmp_path, sig, code):
     metrics = consistent(out)
     assert metrics["iterations"] >= 400 and len(metrics["loss"]) == metrics["iterations"]
     assert not [p for p in os.listdir(out) if p.startswith(".")]  # no lock, no temporary files
+
+
+@pytest.mark.parametrize("delay", [0.0, 0.01, 0.05, 0.15, 0.4])
+def test_a_second_signal_while_the_run_stops_and_writes_keeps_a_whole_folder(tmp_path, delay):
+    """SIGTERM, then another while the run rolls back, writes its checkpoint, params, metrics and
+    plots (``delay`` later): every file is written, whole, and they agree; no temporary file."""
+    out = tmp_path / "run"
+    args = ["--iters", "2000000", "--hidden", "20", "--eval-every", "400", "--out", str(out), "--no-progress"]
+    proc = subprocess.Popen(
+        [sys.executable, TRAIN, "--dataset", "mnist-t10k", *args],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=_env(),
+    )
+    seen, deadline = 0, time.time() + 120
+    while time.time() < deadline and seen < 2:
+        seen += proc.stdout.readline().startswith("epoch")
+    proc.send_signal(signal.SIGTERM)
+    time.sleep(delay)
+    proc.send_signal(signal.SIGINT)
+    _, stderr = proc.communicate(timeout=120)
+    assert proc.returncode == 143 and "Traceback" not in stderr, stderr
+    metrics = consistent(out)
+    names = ["accuracy.png", "checkpoint.npz", "loss.png", "metrics.csv", "metrics.json", "params.npz"]
+    assert sorted(os.listdir(out)) == names  # nothing half-written, no temporary file, no lock
+    assert xpnet.checkpoint.load(out / "checkpoint.npz").history.iterations == metrics["iterations"]
 
 
 # ------------------------------------------------------------------ faults while writing

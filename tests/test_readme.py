@@ -1,5 +1,6 @@
 """The README's and the reference site's examples print what they say they print."""
 
+import json
 import os
 import re
 import subprocess
@@ -59,8 +60,11 @@ def test_readme_fit_many_example(tmp_path):
     """The sweep section's library block prints the list its comment shows."""
     section = _text("sweeps.md")
     code = re.search(r"```python\n(.*?)```", section, re.S).group(1)
-    want = re.search(r"print\(.*\)\s+# (\[.*\])", code).group(1)
-    assert _run_block(code, tmp_path).strip() == want
+    want = json.loads(re.search(r"print\(.*\)\s+# (\[.*\])", code).group(1))
+    got = json.loads(_run_block(code, tmp_path).strip())
+    # rates 0.01, 0.1 and 1 to the printed digit; the net at lr=10 hovers at the edge of divergence,
+    # where the last bits of one BLAS kernel or another (this machine's CPU or CI's) move it: within 0.01
+    assert got[:3] == want[:3] and abs(got[3] - want[3]) <= 0.01, (got, want)
 
 
 def _normalized(line, data_dir=None):

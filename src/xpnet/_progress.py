@@ -51,8 +51,8 @@ class NoBar:
 
     disable = True
 
-    def __init__(self, total=None, **kwargs):
-        self.total, self.n = total, 0
+    def __init__(self, total=None, initial=0, **kwargs):
+        self.total, self.n = total, initial
 
     def update(self, n=1):
         self.n += n

@@ -124,6 +124,21 @@ class History:
             "loss": loss,
         }
 
+    @classmethod
+    def from_dict(cls, d: dict) -> History:
+        """The History :meth:`to_dict` wrote (``null`` losses read back as NaN)."""
+        return cls(
+            loss=[math.nan if v is None else float(v) for v in d.get("loss", [])],
+            epochs=list(d.get("epochs", [])),
+            iterations=int(d.get("iterations", 0)),
+            train_seconds=float(d.get("train_seconds", 0.0)),
+            eval_seconds=float(d.get("eval_seconds", 0.0)),
+            stopped=d.get("stopped"),
+            nonfinite_iteration=d.get("nonfinite_iteration"),
+            signal=d.get("signal"),
+            config=dict(d.get("config", {})),
+        )
+
     def save(self, path: Any) -> None:
         """Write the history as JSON (temp name, then rename)."""
         atomic_write(path, json_text(self.to_dict()))

@@ -19,21 +19,26 @@ PARAM_NAMES = ("W1", "b1", "W2", "b2")
 _FORMAT = "xpnet.TwoLayerNet/1"
 
 
-def write(path, meta, arrays):
+def write(path, meta, arrays, extra=None, form=_FORMAT):
     """Write ``arrays`` (host arrays named ``W1, b1, W2, b2``) and ``meta`` (sizes, dtype,
-    weight_init_std) to ``path``, the format's name added."""
+    weight_init_std) to ``path``, the format's name (``form``) added; ``extra``: more named host
+    arrays (a checkpoint's state and loss)."""
     path = os.fspath(path)
-    meta = {**meta, "format": _FORMAT}
+    meta = {**meta, "format": form}
     with atomic_path(path) as tmp, open(tmp, "wb") as fh:
-        np.savez(fh, __meta__=np.asarray(json.dumps(meta)), **arrays)
+        np.savez(fh, __meta__=np.asarray(json.dumps(meta)), **arrays, **(extra or {}))
 
 
-def read(path):
-    """``(meta, arrays)`` of a file written by ``TwoLayerNet.save``, checked; ValueError otherwise."""
+def read(path, extra=None, form=_FORMAT, written_by="TwoLayerNet.save"):
+    """``(meta, arrays)`` of a file written by ``TwoLayerNet.save``, checked; ValueError otherwise.
+    ``extra``: the names of more arrays the file holds, with the most bytes each may unpack to
+    (returned in ``arrays`` too); ``form`` and ``written_by``: the format a checkpoint has."""
     path = os.fspath(path)
+    extra = extra or {}
 
     def bad(why):
-        return ValueError(f"{path}: not a TwoLayerNet parameter file written by TwoLayerNet.save ({why})")
+        what = "parameter file" if form == _FORMAT else "file"
+        return ValueError(f"{path}: not a TwoLayerNet {what} written by {written_by} ({why})")
 
     try:
         archive = zipfile.ZipFile(path)
@@ -41,7 +46,7 @@ def read(path):
         raise bad("not an .npz archive, or a damaged one") from exc
     with archive:
         names = {n: archive.getinfo(n) for n in archive.namelist()}
-        want = {"__meta__.npy", *(f"{k}.npy" for k in PARAM_NAMES)}
+        want = {"__meta__.npy", *(f"{k}.npy" for k in (*PARAM_NAMES, *extra))}
         if set(names) != want:
             raise bad(f"it holds {', '.join(sorted(names)) or 'nothing'}, expected {', '.join(sorted(want))}")
 
@@ -57,8 +62,8 @@ def read(path):
             meta = json.loads(str(read("__meta__.npy", 65_536)))
         except json.JSONDecodeError as exc:
             raise bad(f"its metadata is not JSON: {exc}") from exc
-        if not isinstance(meta, dict) or meta.get("format") != _FORMAT:
-            raise bad(f"its metadata does not say format {_FORMAT!r}")
+        if not isinstance(meta, dict) or meta.get("format") != form:
+            raise bad(f"its metadata does not say format {form!r}")
         _check_meta(meta, bad)
         d, h, c = meta["input_size"], meta["hidden_size"], meta["output_size"]
         if d * h + h * c > 2 * 10**9:
@@ -74,6 +79,8 @@ def read(path):
             if not np.all(np.isfinite(a)):
                 raise bad(f"{k} holds NaN or infinite values")
             arrays[k] = a
+        for k, limit in extra.items():
+            arrays[k] = read(f"{k}.npy", limit)
     return meta, arrays
 
 

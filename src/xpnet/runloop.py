@@ -85,14 +85,16 @@ class Prepared:
     eval_every: int
 
 
-def run_one(net, data, history, plan, seed, lr, callbacks=(), progress=None, progress_file=None):
+def run_one(net, data, history, plan, seed, lr, callbacks=(), progress=None, progress_file=None, keep=None):
     """``fit``'s run: one net in the run loop, inside the backend's run scope, with a progress bar;
-    ``data``: a :class:`Prepared`; fills ``history``."""
+    ``data``: a :class:`Prepared`; fills ``history``. ``keep``: a :class:`Keeper` (checkpoints);
+    with a stream position (``keep.start``) the run continues from ``history.iterations``."""
     xp, x, labels = data.xp, data.x, data.labels
     bar = _progress.bar(
         progress,
         progress_file,
         total=plan.iters,
+        initial=history.iterations,
         unit="it" if plan.grad == "backprop" else "grad",
         dynamic_ncols=True,
         smoothing=0.1,
@@ -108,9 +110,13 @@ def run_one(net, data, history, plan, seed, lr, callbacks=(), progress=None, pro
             history.config["blas_threads"] = threads
             t_hot = one_hot(xp, labels, net.output_size, net.params["W1"].dtype)  # labels checked by fit
             one = OneNet(net, x, t_hot, lr, plan, Rng(seed), xp)
-            RunLoop(one, [history], bar, callbacks, plan.eval_batch, (x, labels), data.test).run(
-                plan.iters, plan.eval_every, plan.per_epoch, plan.evaluate
-            )
+            loop = RunLoop(one, [history], bar, callbacks, plan.eval_batch, (x, labels), data.test)
+            if keep is not None:
+                loop.on_point = keep.bind(net, history, one.indices, threads)
+                if keep.start is not None:
+                    one.indices.seek(keep.start)
+                    loop.continue_from(history)
+            loop.run(plan.iters, plan.eval_every, plan.per_epoch, plan.evaluate)
     finally:
         bar.close()
 
@@ -177,6 +183,12 @@ class RunLoop:
         self.active = np.ones(members.k, dtype=bool)
         self.done = 0
         self.t_start = time.perf_counter()
+        self.on_point = None  # called after each evaluation point and when the run ends (checkpoints)
+
+    def continue_from(self, history):
+        """Go on from where ``history`` (one member's, read from a checkpoint) stopped."""
+        self.done = history.iterations
+        self.t_start -= history.final.get("seconds", 0.0)
 
     def run(self, iters, eval_every, per_epoch, evaluate=True):
         """The whole run. Ctrl-C (or a signal the command line turns into it) stops every member,
@@ -184,9 +196,13 @@ class RunLoop:
         self.iters, self.stepper = iters, self.members.stepper(self.active)
         try:
             for point in evaluation_points(iters, eval_every):
+                if self._reached(point, evaluate):
+                    continue
                 self.train_to(point)
                 if evaluate and self.active.any():
                     self.evaluate(point, per_epoch)
+                if self.on_point is not None:
+                    self.on_point()
                 if not self.active.any():
                     break
         except KeyboardInterrupt as exc:
@@ -196,8 +212,18 @@ class RunLoop:
                 h.stopped = f"interrupted ({why}) after {h.iterations} iterations"
                 h.signal = getattr(exc, "signal_number", None)
             self.active[:] = False
+            if self.on_point is not None:
+                self.on_point()  # a Ctrl-C during this write leaves the previous checkpoint whole
         finally:
             self.stepper.close()
+
+    def _reached(self, point, evaluate):
+        """Whether a continued run has passed ``point`` already (its evaluation recorded, when there is one)."""
+        if point > self.done:
+            return False
+        if point < self.done or not evaluate:
+            return True
+        return all(h.epochs and h.epochs[-1]["iteration"] == point for h in self.histories)
 
     def train_to(self, point):
         """Step every active member until ``point`` updates are done (or it stops)."""

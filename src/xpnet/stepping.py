@@ -7,6 +7,8 @@ reference path that a backend's stepper (CUDA graphs, JAX scans) replaces.
 
 from __future__ import annotations
 
+from typing import Any
+
 from .backend import Stepper
 
 __all__ = ["IndexStream", "Steps", "index_block"]
@@ -23,15 +25,45 @@ class IndexStream:
     def __init__(self, rng, train_size, batch_size, xp, device, block=10_000):
         self.rng, self.train_size, self.batch_size = rng, train_size, batch_size
         self.xp, self.device, self.block = xp, device, block
-        self.buf, self.pos = None, 0
+        self.buf: Any = None
+        self.pos = 0
+        self.blocks = 0  # blocks drawn so far
+        self.starts: dict[int, dict] = {}  # block number -> the generator's state before it (seeded runs)
+
+    def _draw_block(self):
+        generator = self.rng.generator
+        if generator is not None:
+            self.starts[self.blocks] = generator.bit_generator.state
+        host = self.rng.integers(self.train_size, (self.block, self.batch_size), backend=False)
+        self.buf, self.pos = self.xp.asarray(host, device=self.device), 0
+        self.blocks += 1
+
+    def position(self, row):
+        """Where row ``row`` of the sequence is (a row already drawn): ``{"block", "state", "skip"}``,
+        JSON-ready, for :meth:`seek`. Seeded runs only (NumPy's global state is not the stream's)."""
+        block = row // self.block
+        if block == self.blocks and self.rng.generator is not None:  # the next block, not drawn yet
+            return {"block": block, "state": self.rng.generator.bit_generator.state, "skip": 0}
+        if block not in self.starts:
+            raise ValueError(f"row {row} of the mini-batch stream is not known (seed=None, or not drawn yet)")
+        return {"block": block, "state": self.starts[block], "skip": row - block * self.block}
+
+    def seek(self, position):
+        """Continue from a :meth:`position`: the next row taken is the row it names."""
+        generator = self.rng.generator
+        if generator is None:
+            raise ValueError("a mini-batch stream without a seed cannot be continued")
+        generator.bit_generator.state = position["state"]
+        self.blocks, self.starts = int(position["block"]), {}
+        self._draw_block()
+        self.pos = int(position["skip"])
 
     def take(self, n):
         xp = self.xp
         pieces = []
         while n > 0:
             if self.buf is None or self.pos == self.buf.shape[0]:
-                host = self.rng.integers(self.train_size, (self.block, self.batch_size), backend=False)
-                self.buf, self.pos = xp.asarray(host, device=self.device), 0
+                self._draw_block()
             k = min(n, self.buf.shape[0] - self.pos)
             pieces.append(self.buf[self.pos : self.pos + k, ...])
             self.pos += k

@@ -7,12 +7,16 @@ with ``fit_many``), then runs one net in the run loop (``runloop.run_one``) and 
 
 from __future__ import annotations
 
+import dataclasses
+import os
 from collections.abc import Callable, Iterable
 from typing import IO, Any
 
 from ._checks import fast_value, is_int, positive_int, positive_number, prepare, require_float, seed_value, targets
 from ._typing import Array, ArrayLike
 from .backend import backend_of
+from .checkpoint import Checkpoint, Keeper, as_checkpoint, fingerprint
+from .checkpoint import load as load_checkpoint
 from .history import History, new_history
 from .live import LiveCurves, require_notebook
 from .nets import TwoLayerNet
@@ -22,6 +26,7 @@ from .steps import numerical_step, sgd_step
 
 __all__ = [
     "fit",
+    "resume",
     "History",
     "Prepared",
     "prepare_run",
@@ -139,6 +144,7 @@ def fit(
     evaluate: bool = True,
     blas_threads: int | None = None,
     live: bool = False,
+    checkpoint: Any = None,
 ) -> History:
     """Train ``net`` by mini-batch SGD as the book does, evaluating per epoch.
 
@@ -182,6 +188,10 @@ def fit(
             while the net trains, updated in place at each evaluation (at most
             twice a second); when it ends they are ``plot_loss(history)`` and
             ``plot_accuracy(history)``. Outside a notebook: a ValueError.
+        checkpoint: a file path (``"run/checkpoint.npz"``): after each evaluation and when the run
+            stops, write the parameters, the history and where the mini-batches stand there, in one
+            file replaced atomically, so that :func:`resume` can continue the run to the bit. Needs
+            a ``seed``.
 
     Returns:
         History. Training stops early (``history.stopped``) when the loss
@@ -196,6 +206,9 @@ def fit(
     seed = seed_value(seed, "seed")
     if grad not in GRADS:
         raise ValueError(f"grad must be one of {', '.join(GRADS)}, got {grad!r}")
+    ck = as_checkpoint(checkpoint)
+    if ck is not None and seed is None:
+        raise ValueError("checkpoint needs a seed (seed=0, say): a continued run draws its mini-batches again from it")
     data = prepare_run(net, x_train, t_train, x_test, t_test, batch_size, eval_every)
     history = new_history(
         iters=iters,
@@ -211,11 +224,113 @@ def fit(
         dtype=str(net.dtype),
     )
     plan = Plan(iters, batch_size, data.eval_every, data.per_epoch, eval_batch, evaluate, fast, blas_threads, grad)
+    keep = None if ck is None else Keeper(ck, _settings(plan, seed, lr, data))
+    _run(net, data, history, plan, seed, lr, callbacks, progress, progress_file, live, keep)
+    return history
+
+
+def _run(
+    net: TwoLayerNet,
+    data: Prepared,
+    history: History,
+    plan: Plan,
+    seed: Any,
+    lr: float,
+    callbacks: list,
+    progress: bool | None,
+    progress_file: IO[str] | None,
+    live: bool,
+    keep: Keeper | None,
+) -> None:
+    """The run of ``fit`` and ``resume``: live figures around it when asked for."""
     if live:
         require_notebook()
         curves = LiveCurves(lambda: [plot_loss(history), plot_accuracy(history)])
         callbacks.append(curves)
-    run_one(net, data, history, plan, seed, lr, callbacks, progress, progress_file)
+    run_one(net, data, history, plan, seed, lr, callbacks, progress, progress_file, keep=keep)
     if live:
         curves.finish()
-    return history
+
+
+def _settings(plan: Plan, seed: Any, lr: float, data: Prepared) -> dict:
+    """What a checkpoint keeps of the run besides the net and history: the plan, seed, rate and
+    the fingerprints of its data."""
+    test = None if data.test is None else fingerprint(*data.test)
+    return {
+        "plan": dataclasses.asdict(plan),
+        "seed": seed,
+        "lr": lr,
+        "data": {"train": fingerprint(data.x, data.labels), "test": test},
+    }
+
+
+# ----------------------------------------------------------------- resume
+
+
+def resume(
+    checkpoint: Any,
+    x_train: ArrayLike,
+    t_train: ArrayLike,
+    x_test: ArrayLike = None,
+    t_test: ArrayLike = None,
+    *,
+    backend: str | None = None,
+    callbacks: Iterable[Callable[[dict, History], Any]] = (),
+    progress: bool | None = None,
+    progress_file: IO[str] | None = None,
+    live: bool = False,
+) -> tuple[TwoLayerNet, History]:
+    """Continue a run that ``fit(..., checkpoint=path)`` wrote, on the same data, to its end.
+
+    The run goes on with the settings it started with (iterations, batch size, rate, seed,
+    evaluation points, path and BLAS threads) from the update its checkpoint holds, and ends where
+    the uninterrupted run would have: the same parameters to the bit and the same history
+    (timings aside). It keeps writing the same checkpoint, so it can be stopped and continued again.
+
+    Args:
+        checkpoint: the file ``fit`` wrote.
+        x_train: the training images the run was given (checked by a fingerprint: shape,
+            labels and a sample of the images).
+        t_train: their labels.
+        x_test: the test images, when the run had them.
+        t_test: their labels.
+        backend: where to put the net (default: the active backend; the same one keeps the bits).
+        callbacks: as for :func:`fit`, for the rest of the run.
+        progress: as for :func:`fit`.
+        progress_file: as for :func:`fit`.
+        live: as for :func:`fit`.
+
+    Returns:
+        ``(net, history)``: the net and the whole run's history. A run that had finished comes back
+        as it was.
+
+    Raises:
+        ValueError: not a checkpoint, other data, or a run that stopped because its loss went
+            NaN or diverged (continuing would go the same way).
+    """
+    if not isinstance(checkpoint, (str, os.PathLike)):
+        raise TypeError(f"checkpoint must be the path of a file fit(..., checkpoint=...) wrote, got {checkpoint!r}")
+    path = os.fspath(checkpoint)
+    callbacks = check_callbacks(callbacks)
+    loaded = load_checkpoint(path, backend)
+    net, history, run = loaded.net, loaded.history, loaded.run
+    if history.nonfinite_iteration is not None:
+        raise ValueError(f"{path}: the run stopped because {history.stopped}; start a new run instead")
+    plan = Plan(**run["plan"])
+    data = prepare_run(net, x_train, t_train, x_test, t_test, plan.batch_size, plan.eval_every)
+    _same_data(path, run["data"], data)
+    if history.iterations < plan.iters:
+        history.stopped = history.signal = None
+        keep = Keeper(Checkpoint(path, loaded.info), run, start=loaded.stream)
+        _run(net, data, history, plan, run["seed"], run["lr"], callbacks, progress, progress_file, live, keep)
+    return net, history
+
+
+def _same_data(path: str, saved: dict, data: Prepared) -> None:
+    """ValueError unless ``data`` is the data the checkpointed run was given."""
+    if fingerprint(data.x, data.labels) != saved["train"]:
+        raise ValueError(f"x_train, t_train are not the data the run in {path} was trained on; pass the same arrays")
+    test = None if data.test is None else fingerprint(*data.test)
+    if test != saved["test"]:
+        what = "was evaluated on a test set: pass x_test, t_test" if test is None else "used other test data"
+        raise ValueError(f"the run in {path} {what} (the same arrays as before)")

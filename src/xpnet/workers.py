@@ -25,7 +25,7 @@ import time
 import traceback
 from typing import Any
 
-from .signals import Interrupted, raise_interrupted
+from .signals import STOPPING, Interrupted, stop_once
 
 __all__ = ["ProcessShards", "WorkerDied", "Interrupted"]
 
@@ -49,17 +49,6 @@ def how_it_ended(exitcode) -> str:
     return f"exit code {exitcode}"
 
 
-_STOPPING = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
-
-
-def _on_signal(signum, frame):
-    """The first stopping signal interrupts the task where it is; later ones are ignored, so the
-    task's own clean-up (rolling back a chunk, returning what it recorded) is never cut short."""
-    for sig in _STOPPING:
-        signal.signal(sig, signal.SIG_IGN)
-    raise_interrupted(signum, frame)
-
-
 def _watch_parent(parent):
     """Exit at once when the parent process is gone (it was killed: nobody will read our result)."""
     while True:
@@ -70,14 +59,14 @@ def _watch_parent(parent):
 
 def _child(conn, parent, fn, args, kwargs):
     """A worker: signals become KeyboardInterrupt in the task; the result (or the error) goes back."""
-    for sig in _STOPPING:
-        signal.signal(sig, _on_signal)
+    for sig in STOPPING:  # the first interrupts the task where it is; its clean-up is never cut short
+        signal.signal(sig, stop_once)
     threading.Thread(target=_watch_parent, args=(parent,), daemon=True).start()
     try:
         result: tuple[Any, ...] = ("ok", fn(*args, **kwargs))
     except BaseException as exc:  # sent back whole, as a process pool would
         result = ("error", exc, traceback.format_exc())
-    for sig in _STOPPING:  # the result is on its way: nothing stops it now
+    for sig in STOPPING:  # the result is on its way: nothing stops it now
         signal.signal(sig, signal.SIG_IGN)
     try:
         conn.send(result)

@@ -18,7 +18,7 @@ import sys
 from .. import __version__
 from ..backend import BACKENDS
 from ..datasets import DATASETS, DatasetError
-from ..signals import Interrupted, raise_interrupted
+from ..signals import STOPPING, Interrupted, stop_once
 from . import fetch as fetch_command
 from . import info as info_command
 from . import predict as predict_command
@@ -98,7 +98,35 @@ def add_train_arguments(p, sweep=False):
     p.add_argument("--dtype", choices=("float32", "float64"), default="float64", help="default float64")
     _add_data_arguments(p)
     _add_output_arguments(p, sweep)
+    if not sweep:
+        p.add_argument(
+            "--resume",
+            metavar="RUN_DIR",
+            default=None,
+            help="continue the stopped run in RUN_DIR from its checkpoint.npz, with that run's own options, "
+            "to where it would have ended",
+        )
+    p.set_defaults(run_defaults={name: p.get_default(name) for name in RUN_OPTIONS})
     return p
+
+
+#: the options that shape a run (a resumed run takes them from its checkpoint)
+RUN_OPTIONS = (
+    "iters",
+    "batch_size",
+    "lr",
+    "hidden",
+    "seed",
+    "dtype",
+    "grad",
+    "dataset",
+    "backend",
+    "eval_every",
+    "out",
+    "overwrite",
+    "blas_threads",
+    "plain",
+)
 
 
 def _add_data_arguments(p):
@@ -300,12 +328,11 @@ def _guarded(prog, run):
     """Run a command; every failure becomes one line on stderr and an exit code, never a traceback:
     bad input 2; data, files, memory or a numerical failure 1; Ctrl-C 130, SIGTERM 143, SIGHUP 129."""
     _printable_streams()
-    handled = [s for s in (getattr(signal, "SIGTERM", None), getattr(signal, "SIGHUP", None)) if s is not None]
     previous = {}
     try:
-        for sig in handled:
+        for sig in STOPPING:  # the first stops the command; later ones cannot cut the stop's writing short
             try:
-                previous[sig] = signal.signal(sig, raise_interrupted)
+                previous[sig] = signal.signal(sig, stop_once)
             except ValueError:  # not the main thread: leave signals alone
                 pass
         return run()
@@ -336,8 +363,10 @@ def _guarded(prog, run):
         print(f"{prog}: interrupted", file=sys.stderr)
         return 130
     finally:
+        stopped = any(signal.getsignal(sig) == signal.SIG_IGN != handler for sig, handler in previous.items())
         for sig, handler in previous.items():
-            signal.signal(sig, handler)
+            if not stopped:  # after a stop the process is ending: a late Ctrl-C cannot change its exit code
+                signal.signal(sig, handler)
 
 
 def _printable_streams():

@@ -16,18 +16,25 @@ import uuid
 
 import numpy as np
 
+from .. import signals
 from ..backend import to_numpy
 from ..plots import plot_accuracy, plot_loss
 
-RUN_FILES = ("params.npz", "metrics.json", "metrics.csv", "loss.png", "accuracy.png")
+RUN_FILES = ("params.npz", "metrics.json", "metrics.csv", "loss.png", "accuracy.png", "checkpoint.npz")
+CHECKPOINT = "checkpoint.npz"
 LOCK = ".xpnet-run.lock"
 
 
-def own_out(path, overwrite, extra=(), member_dirs=False):
+def own_out(path, overwrite, extra=(), member_dirs=False, keep=False):
     """Make the run's folder its own: a new unique ``runs/<timestamp>[-N]`` by default, else
     ``path`` (refused when another run holds it, or when it holds files and not ``overwrite``).
     A lock file marks it as taken until the run ends; with ``overwrite``, an earlier run's
-    files are removed first, so no old plot stays beside new metrics."""
+    files are removed first, so no old plot stays beside new metrics. ``keep`` (a resumed run):
+    its files are kept, only the half-written ones a kill left are removed."""
+    if keep:
+        _HELD[os.path.abspath(path)] = _lock(path)
+        _remove_parts(path, RUN_FILES + tuple(extra))
+        return path
     if path is None:
         base = os.path.join("runs", datetime.datetime.now().strftime("%Y%m%d-%H%M%S"))
         for n in range(1, 10_000):
@@ -204,6 +211,11 @@ def write_outputs(out, net, history, plots=True):
         steps.append(("loss.png", lambda p: plot_loss(history, p)))
         if history.epochs:
             steps.append(("accuracy.png", lambda p: plot_accuracy(history, p)))
+    with signals.held():  # a second Ctrl-C while the results are written comes after them
+        return _write_all(out, steps, params_ok)
+
+
+def _write_all(out, steps, params_ok):
     written, failed = [], []
     if not params_ok:
         failed.append("params.npz not written: the parameters are NaN or infinite from the start")

@@ -53,12 +53,13 @@ def session(args, nets=1, extra=(), member_dirs=False):
     inside: a run reports divergence itself.
     """
     name, xp = _backend(args)
+    resuming = getattr(args, "resume", None) is not None  # the run folder is the resumed run's own
     if args.out is not None:
-        runs.check_out(args.out, args.overwrite)
+        runs.check_out(args.out, args.overwrite or resuming)
     used, train_set, test_set = _load(args, name)
     per_epoch, eval_every, note = _evaluation_plan(args, used, train_set[0].shape[0])
     runs.check_memory(args, train_set[0].shape[0], train_set[0].shape[1], eval_every, nets=nets)
-    out = runs.own_out(args.out, args.overwrite, extra=extra, member_dirs=member_dirs)
+    out = runs.own_out(args.out, args.overwrite, extra=extra, member_dirs=member_dirs, keep=resuming)
     try:
         s = Session(
             name, xp, device_name(xp, get_device()), used, train_set, test_set, per_epoch, eval_every, note, out

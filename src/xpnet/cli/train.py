@@ -8,43 +8,22 @@ import sys
 import time
 
 from ..backend import synchronize
+from ..checkpoint import Checkpoint
+from ..checkpoint import load as load_checkpoint
 from ..nets import TwoLayerNet
-from ..train import fit
+from ..train import fit, resume
 from . import runs
+from .errors import UsageError
 from .session import duration, print_epoch, print_summary, session
 
 
 def run(args, prog):
     """Train one TwoLayerNet as the chapter does; the exit code (0, or 1 when stopped by a bad loss or a
     file that could not be written; 128 + the signal when interrupted)."""
+    loaded = None if args.resume is None else _take_over(args)
     with session(args) as s:
-        (x_train, t_train), (x_test, t_test) = s.train, s.test
-        net = TwoLayerNet(s.inputs, args.hidden, 10, seed=args.seed, dtype=args.dtype, backend=s.name)
-        print(
-            f"net: TwoLayerNet({s.inputs}, {args.hidden}, 10) | iters {args.iters} | batch {args.batch_size} | "
-            f"lr {args.lr:g} | grad {args.grad} | seed {args.seed} | epoch = {s.per_epoch} iterations{s.note}"
-        )
-        if args.grad == "numerical":
-            _announce_numerical_cost(net, x_train, t_train, args, s.xp)
-        sys.stdout.flush()
         t_wall = time.perf_counter()
-        history = fit(
-            net,
-            x_train,
-            t_train,
-            x_test,
-            t_test,
-            iters=args.iters,
-            batch_size=args.batch_size,
-            lr=args.lr,
-            grad=args.grad,
-            eval_every=s.eval_every,
-            seed=args.seed,
-            callbacks=[print_epoch],
-            progress=args.progress,
-            fast=not args.plain,
-            blas_threads=args.blas_threads,
-        )
+        net, history = _train(args, s) if loaded is None else _continue(args, s, loaded)
         wall = time.perf_counter() - t_wall
         history.config.update({"dataset": s.used, "hidden": args.hidden, "device": s.device})
         written, failed = runs.write_outputs(s.out, net, history, plots=not args.no_plots)
@@ -59,6 +38,94 @@ def run(args, prog):
             return 1
         return 130 if history.signal is None else 128 + history.signal
     return 1 if failed else 0
+
+
+def _header(args, s):
+    print(
+        f"net: TwoLayerNet({s.inputs}, {args.hidden}, 10) | iters {args.iters} | batch {args.batch_size} | "
+        f"lr {args.lr:g} | grad {args.grad} | seed {args.seed} | epoch = {s.per_epoch} iterations{s.note}"
+    )
+
+
+def _train(args, s):
+    """A new run: ``(net, history)``, its checkpoint kept in the run folder."""
+    (x_train, t_train), (x_test, t_test) = s.train, s.test
+    net = TwoLayerNet(s.inputs, args.hidden, 10, seed=args.seed, dtype=args.dtype, backend=s.name)
+    _header(args, s)
+    if args.grad == "numerical":
+        _announce_numerical_cost(net, x_train, t_train, args, s.xp)
+    sys.stdout.flush()
+    history = fit(
+        net,
+        x_train,
+        t_train,
+        x_test,
+        t_test,
+        iters=args.iters,
+        batch_size=args.batch_size,
+        lr=args.lr,
+        grad=args.grad,
+        eval_every=s.eval_every,
+        seed=args.seed,
+        callbacks=[print_epoch],
+        progress=args.progress,
+        fast=not args.plain,
+        blas_threads=args.blas_threads,
+        checkpoint=Checkpoint(os.path.join(s.out, runs.CHECKPOINT), {"dataset": s.used}),
+    )
+    return net, history
+
+
+def _continue(args, s, loaded):
+    """The run in ``--resume``'s folder, continued from its checkpoint: ``(net, history)``."""
+    (x_train, t_train), (x_test, t_test) = s.train, s.test
+    _header(args, s)
+    done = loaded.history.iterations
+    if done >= args.iters:
+        print(f"resuming {s.out}: the run had finished ({done} iterations); writing its files again", flush=True)
+    else:
+        print(f"resuming {s.out}: {done} of {args.iters} iterations done", flush=True)
+    return resume(
+        os.path.join(s.out, runs.CHECKPOINT),
+        x_train,
+        t_train,
+        x_test,
+        t_test,
+        backend=s.name,
+        callbacks=[print_epoch],
+        progress=args.progress,
+    )
+
+
+def _take_over(args):
+    """The checkpoint of the run in ``--resume``; its options put into ``args`` (a run-shaping
+    option given beside ``--resume`` is refused: the run continues as it started)."""
+    given = [name for name, default in args.run_defaults.items() if getattr(args, name) != default]
+    if given:
+        raise UsageError(f"--resume continues a run with its own options; drop --{given[0].replace('_', '-')}")
+    folder = args.resume
+    path = os.path.join(folder, runs.CHECKPOINT)
+    if not os.path.isdir(folder):
+        raise UsageError(f"--resume {folder!r} is not a folder; give the run folder xpnet train wrote")
+    if not os.path.isfile(path):
+        raise UsageError(
+            f"--resume {folder!r} holds no {runs.CHECKPOINT} (xpnet train writes one at each evaluation); "
+            "there is nothing to continue"
+        )
+    loaded = load_checkpoint(path, backend="numpy")  # host arrays: only the options are read here
+    if "dataset" not in loaded.info:
+        raise UsageError(f"{path} was not written by xpnet train (it names no data set); use xpnet.resume")
+    config, plan = loaded.history.config, loaded.run["plan"]
+    args.iters, args.batch_size, args.eval_every = plan["iters"], plan["batch_size"], plan["eval_every"]
+    args.lr, args.seed, args.grad, args.plain = (
+        loaded.run["lr"],
+        loaded.run["seed"],
+        plan["grad"],
+        plan["fast"] is False,
+    )
+    args.hidden, args.dtype, args.dataset = loaded.net.hidden_size, config["dtype"], loaded.info["dataset"]
+    args.backend, args.out, args.blas_threads = config["backend"], folder, plan["blas_threads"]
+    return loaded
 
 
 def _announce_numerical_cost(net, x_train, t_train, args, xp):

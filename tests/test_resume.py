@@ -1,0 +1,231 @@
+"""Resume: a run stopped anywhere (Ctrl-C, SIGTERM, SIGKILL) continues from its checkpoint and ends
+where the uninterrupted run ends, to the bit: the same parameters, losses and evaluations."""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import numpy as np
+import pytest
+
+import xpnet
+from conftest import host
+from xpnet import TwoLayerNet
+from xpnet import checkpoint as checkpoints
+from xpnet.train import fit, resume
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+TRAIN = os.path.join(ROOT, "examples", "train.py")
+RUN = dict(iters=137, batch_size=20, seed=5, progress=False)
+
+
+def _data(backend="numpy", dtype="float64", n=600, d=784):
+    rng = np.random.default_rng(0)
+    a = lambda v: xpnet.asarray(v, backend=backend)  # noqa: E731
+    x, t = rng.random((n, d)), rng.integers(0, 10, n)
+    xt, tt = rng.random((100, d)), rng.integers(0, 10, 100)
+    return a(x.astype(dtype)), a(t), a(xt.astype(dtype)), a(tt)
+
+
+def _without_seconds(epochs):
+    return [{k: v for k, v in r.items() if k != "seconds"} for r in epochs]
+
+
+def same_run(net, history, ref, ref_history):
+    for k in ref.params:
+        assert np.array_equal(host(net.params[k]), host(ref.params[k])), k
+    assert history.loss == ref_history.loss and history.iterations == ref_history.iterations
+    assert _without_seconds(history.epochs) == _without_seconds(ref_history.epochs)
+    assert history.stopped is None
+
+
+def _stop_at_evaluation(k):
+    seen = []
+
+    def cb(record, history):
+        seen.append(record["iteration"])
+        if len(seen) == k:
+            raise KeyboardInterrupt
+
+    return cb
+
+
+def test_a_stopped_run_resumes_to_the_bit(backend, dtype, tmp_path):
+    x, t, xt, tt = _data(backend, dtype)
+    ref = TwoLayerNet(784, 50, 10, seed=1, dtype=dtype)
+    h_ref = fit(ref, x, t, xt, tt, **RUN)
+    net, ck = TwoLayerNet(784, 50, 10, seed=1, dtype=dtype), tmp_path / "ck.npz"
+    h = fit(net, x, t, xt, tt, **RUN, checkpoint=ck, callbacks=[_stop_at_evaluation(2)])
+    assert h.stopped.startswith("interrupted (Ctrl-C)") and h.iterations < RUN["iters"]
+    net2, h2 = resume(ck, x, t, xt, tt, progress=False)
+    assert xpnet.backend.backend_of(net2.params["W1"]).name == backend and net2.dtype == dtype
+    same_run(net2, h2, ref, h_ref)
+    net3, h3 = resume(ck, x, t, xt, tt, progress=False)  # a finished run comes back as it was
+    same_run(net3, h3, ref, h_ref)
+
+
+def test_ctrl_c_in_the_middle_of_a_chunk_then_resume(monkeypatch, tmp_path):
+    """The interrupted chunk is rolled back, the checkpoint written at the update kept (between
+    evaluation points), and the continued run draws the same mini-batches from there."""
+    from xpnet import runloop
+
+    x, t, xt, tt = _data()
+    ref = TwoLayerNet(784, 30, 10, seed=0)
+    h_ref = fit(ref, x, t, xt, tt, iters=700, batch_size=50, seed=2, progress=False, eval_every=300)
+    real_run, calls = runloop.Steps.run, {"n": 0}
+
+    def run(self, idx_rows):
+        calls["n"] += 1
+        if calls["n"] == 4:
+            for i in range(40):
+                self.step(idx_rows[i, ...])
+            raise KeyboardInterrupt
+        return real_run(self, idx_rows)
+
+    monkeypatch.setattr(runloop.Steps, "run", run)
+    net, ck = TwoLayerNet(784, 30, 10, seed=0), tmp_path / "ck.npz"
+    h = fit(net, x, t, xt, tt, iters=700, batch_size=50, seed=2, progress=False, eval_every=300, checkpoint=ck)
+    assert h.iterations == 201 and h.stopped.startswith("interrupted")  # chunks 1, 100, 100; the 4th dropped
+    monkeypatch.setattr(runloop.Steps, "run", real_run)
+    net2, h2 = resume(ck, x, t, xt, tt, progress=False)
+    same_run(net2, h2, ref, h_ref)
+
+
+def test_numerical_gradient_runs_resume_too(tmp_path):
+    x, t, _, _ = _data(n=60, d=12)
+    opts = dict(iters=9, batch_size=5, seed=3, progress=False, grad="numerical", eval_every=4)
+    ref = TwoLayerNet(12, 4, 10, seed=0)
+    h_ref = fit(ref, x, t, **opts)
+    net, ck = TwoLayerNet(12, 4, 10, seed=0), tmp_path / "ck.npz"
+    fit(net, x, t, **opts, checkpoint=ck, callbacks=[_stop_at_evaluation(1)])
+    same_run(*resume(ck, x, t, progress=False), ref, h_ref)
+
+
+def test_the_checkpoint_is_written_at_each_evaluation(tmp_path):
+    """What a kill at evaluation k leaves: the checkpoint of evaluation k - 1, whole."""
+    x, t, _, _ = _data()
+    ck, seen = tmp_path / "ck.npz", []
+
+    def look(record, history):
+        seen.append(checkpoints.load(ck).history.iterations if ck.exists() else None)
+
+    fit(TwoLayerNet(784, 20, 10, seed=0), x, t, iters=100, batch_size=20, seed=1, progress=False, callbacks=[look])
+    assert seen and set(seen) == {None}  # no checkpoint asked for, none written
+    seen.clear()
+    h = fit(TwoLayerNet(784, 20, 10, seed=0), x, t, **{**RUN, "iters": 100}, checkpoint=ck, callbacks=[look])
+    points = [r["iteration"] for r in h.epochs]
+    assert seen == [None, *points[:-1]] and checkpoints.load(ck).history.iterations == 100
+    assert sorted(os.listdir(tmp_path)) == ["ck.npz"]  # no temporary file left
+
+
+def test_resume_refuses_what_it_cannot_continue(tmp_path):
+    x, t, xt, tt = _data()
+    ck = tmp_path / "ck.npz"
+    fit(TwoLayerNet(784, 20, 10, seed=0), x, t, xt, tt, **RUN, checkpoint=ck, callbacks=[_stop_at_evaluation(1)])
+    with pytest.raises(ValueError, match="not the data the run in .* was trained on"):
+        resume(ck, x[::-1, ...], t, xt, tt)
+    with pytest.raises(ValueError, match="was evaluated on a test set: pass x_test, t_test"):
+        resume(ck, x, t)
+    with pytest.raises(ValueError, match="used other test data"):
+        resume(ck, x, t, xt[:50, ...], tt[:50])
+    TwoLayerNet(784, 20, 10).save(tmp_path / "params.npz")
+    with pytest.raises(ValueError, match="params.npz: not a TwoLayerNet file written by fit"):
+        resume(tmp_path / "params.npz", x, t)
+    with pytest.raises(ValueError, match="not a TwoLayerNet parameter file"):
+        TwoLayerNet.load(ck)  # and the other way round
+    with pytest.raises(TypeError, match="checkpoint must be the path"):
+        resume(None, x, t)
+    with pytest.raises(ValueError, match="checkpoint needs a seed"):
+        fit(TwoLayerNet(784, 20, 10), x, t, iters=5, progress=False, checkpoint=tmp_path / "c2.npz")
+    with pytest.raises(ValueError, match="does not exist; make it first"):
+        fit(TwoLayerNet(784, 20, 10), x, t, iters=5, seed=0, progress=False, checkpoint=tmp_path / "no" / "c.npz")
+    with pytest.raises(TypeError, match="checkpoint must be a file path"):
+        fit(TwoLayerNet(784, 20, 10), x, t, iters=5, seed=0, progress=False, checkpoint=3)
+
+
+def test_a_run_stopped_by_its_loss_is_not_continued(tmp_path):
+    x, t, _, _ = _data()
+    ck = tmp_path / "ck.npz"
+    h = fit(
+        TwoLayerNet(784, 20, 10, seed=0), x, t, iters=300, batch_size=20, lr=1e6, seed=0, progress=False, checkpoint=ck
+    )
+    assert h.nonfinite_iteration is not None
+    with pytest.raises(ValueError, match="the run stopped because .*; start a new run instead"):
+        resume(ck, x, t)
+
+
+# ------------------------------------------------------------------ the command line, real processes
+
+
+def _env():
+    env = dict(os.environ, MPLBACKEND="Agg")
+    env.pop("XPNET_BACKEND", None)
+    return env
+
+
+def _train(*args, timeout=300):
+    return subprocess.run([sys.executable, TRAIN, *args], capture_output=True, text=True, env=_env(), timeout=timeout)
+
+
+OPTIONS = ["--dataset", "mnist-t10k", "--iters", "1500", "--hidden", "20", "--eval-every", "200", "--no-progress"]
+
+
+def _same_files(a, b):
+    pa, pb = np.load(a / "params.npz"), np.load(b / "params.npz")
+    for k in ("W1", "b1", "W2", "b2"):
+        assert np.array_equal(pa[k], pb[k]), k
+    ma, mb = json.loads((a / "metrics.json").read_text()), json.loads((b / "metrics.json").read_text())
+    assert ma["loss"] == mb["loss"] and _without_seconds(ma["epochs"]) == _without_seconds(mb["epochs"])
+    assert mb["iterations"] == 1500 and mb["stopped"] is None
+
+
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGKILL], ids=["SIGTERM", "SIGKILL"])
+def test_xpnet_train_resume_after_a_signal_ends_as_the_whole_run(tmp_path, sig):
+    whole, part = tmp_path / "whole", tmp_path / "part"
+    assert _train(*OPTIONS, "--out", str(whole), "--no-plots").returncode == 0
+    proc = subprocess.Popen(
+        [sys.executable, TRAIN, *OPTIONS, "--out", str(part), "--no-plots"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=_env(),
+    )
+    seen, deadline = 0, time.time() + 120
+    while seen < 3 and time.time() < deadline:
+        seen += proc.stdout.readline().startswith("epoch")
+    time.sleep(0.02)  # between evaluation points
+    proc.send_signal(sig)
+    _, stderr = proc.communicate(timeout=120)
+    assert proc.returncode == (143 if sig == signal.SIGTERM else -signal.SIGKILL), stderr
+    assert (part / "checkpoint.npz").exists()
+    run = _train("--resume", str(part), "--no-progress")
+    assert run.returncode == 0, run.stderr
+    assert f"resuming {part}: " in run.stdout and "  iter   1001  loss" in run.stdout
+    _same_files(whole, part)
+    assert (part / "loss.png").exists() and not [p for p in os.listdir(part) if p.startswith(".")]
+    again = _train("--resume", str(part), "--no-progress", "--no-plots")  # finished: files written again
+    assert again.returncode == 0 and "the run had finished (1500 iterations)" in again.stdout
+    _same_files(whole, part)
+
+
+def test_xpnet_train_resume_refuses_in_one_line(tmp_path):
+    run = _train(*OPTIONS, "--iters", "300", "--out", str(tmp_path / "r"), "--no-plots")
+    assert run.returncode == 0
+    cases = [
+        (["--resume", str(tmp_path / "r"), "--lr", "0.5"], "--resume continues a run with its own options; drop --lr"),
+        (["--resume", str(tmp_path / "r"), "--out", "x"], "drop --out"),
+        (["--resume", str(tmp_path / "none")], "is not a folder; give the run folder xpnet train wrote"),
+        (["--resume", str(tmp_path)], "holds no checkpoint.npz (xpnet train writes one at each evaluation)"),
+    ]
+    for args, message in cases:
+        bad = _train(*args)
+        assert bad.returncode == 2 and "Traceback" not in bad.stderr, bad.stderr
+        lines = bad.stderr.strip().splitlines()
+        assert len(lines) == 1 and message in lines[0], lines
+    (tmp_path / "r" / "checkpoint.npz").write_bytes(b"not a zip")
+    bad = _train("--resume", str(tmp_path / "r"))
+    assert bad.returncode == 2 and "checkpoint.npz: not a TwoLayerNet file written by fit" in bad.stderr
+    assert len(bad.stderr.strip().splitlines()) == 1
