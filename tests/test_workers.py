@@ -19,7 +19,7 @@ import xpnet
 from xpnet import TwoLayerNet
 from xpnet.sweep import SweepError
 from xpnet.train import fit
-from xpnet.workers import ProcessShards, WorkerDied
+from xpnet.workers import ProcessShards, TaskFailed, WorkerDied, portable
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -197,6 +197,51 @@ def test_a_worker_that_dies_is_one_line_and_the_others_are_written(tmp_path):
             assert m["iterations"] == 40000 and m["stopped"] is None and len(m["epochs"]) == 40000 // 200 + 1
 
 
+def _spawned_worker(parent, timeout=60):
+    """The first worker ``parent`` spawns, the moment it exists (still starting: importing Python)."""
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        for pid in _children(parent):
+            try:
+                with open(f"/proc/{pid}/cmdline") as fh:
+                    if "spawn_main" in fh.read():
+                        return pid
+            except OSError:
+                pass
+        time.sleep(0.001)
+    raise AssertionError("no worker was spawned")
+
+
+def test_a_worker_killed_at_start_up_fails_its_task_at_once():
+    """Was a hang: CPython's spawn writes the task to the starting child while it holds that pipe's
+    read end itself, so a task larger than a pipe and a child killed at start-up blocked forever."""
+    pool = ProcessShards(1)
+    try:
+        future = pool.submit(np.sum, np.ones(2_000_000))  # 16 MB: far more than a pipe holds
+        os.kill(_spawned_worker(os.getpid()), signal.SIGKILL)
+        with pytest.raises(WorkerDied, match="killed by SIGKILL"):
+            future.result(timeout=30)
+        assert pool.submit(np.sum, np.ones(2_000_000)).result(timeout=60) == 2_000_000  # the pool goes on
+    finally:
+        pool.shutdown(wait=False)
+
+
+def test_xpnet_sweep_with_a_worker_killed_at_start_up_ends_in_one_line(tmp_path):
+    out = tmp_path / "sweep"
+    proc = _sweep(out, iters="3000")
+    os.kill(_spawned_worker(proc.pid), signal.SIGKILL)
+    try:
+        _, stderr = proc.communicate(timeout=120)
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGKILL)
+        raise AssertionError("the sweep hung after a worker was killed at start-up") from None
+    lines = stderr.strip().splitlines()
+    assert proc.returncode == 1 and len(lines) == 1 and "Traceback" not in stderr, stderr
+    assert "the worker holding members " in lines[0] and "killed by SIGKILL" in lines[0]
+    members = _members(out)
+    assert sorted(m["iterations"] for m in members.values()) == [0, 0, 3000, 3000]
+
+
 # ------------------------------------------------------------------ executors
 
 
@@ -242,6 +287,71 @@ def test_a_failed_shard_leaves_no_unrecorded_update():
         assert histories[i].iterations == 0 and histories[i].stopped.startswith("its shard failed: worker lost")
         for k in before[i]:
             np.testing.assert_array_equal(nets[i].params[k], before[i][k])
+
+
+class RefusesSecond(concurrent.futures.ThreadPoolExecutor):
+    """A real executor whose ``submit`` raises for the second task (a cluster lost between two)."""
+
+    def __init__(self):
+        super().__init__(1)
+        self.n = 0
+
+    def submit(self, fn, *args, **kwargs):
+        self.n += 1
+        if self.n == 2:
+            raise RuntimeError("cannot schedule new futures after shutdown")
+        return super().submit(fn, *args, **kwargs)
+
+
+def test_an_executor_whose_submit_raises_fails_only_that_shard():
+    """Not a bare RuntimeError while the other shard runs on: the other shard finishes and is kept,
+    and the sweep's error names the members that could not be submitted."""
+    x, t = _data()
+    nets = [TwoLayerNet(16, 10, 4, seed=i) for i in range(4)]
+    with RefusesSecond() as pool, pytest.raises(SweepError, match=r"members 2, 3 failed: cannot schedule") as caught:
+        xpnet.fit_many(nets, x, t, lr=0.5, seed=[1, 2, 3, 4], iters=20, batch_size=20, executor=pool, shards=2)
+    histories = caught.value.histories
+    assert [h.iterations for h in histories] == [20, 20, 0, 0]
+    assert histories[3].stopped == "its shard failed: cannot schedule new futures after shutdown"
+    ref = TwoLayerNet(16, 10, 4, seed=1)
+    fit(ref, x, t, lr=0.5, seed=2, iters=20, batch_size=20, progress=False, evaluate=False)
+    np.testing.assert_array_equal(nets[1].params["W1"], ref.params["W1"])
+
+
+class TwoArgError(Exception):
+    """An exception its pickle cannot rebuild (``__init__`` takes two arguments; ``args`` holds one)."""
+
+    def __init__(self, left, right):
+        super().__init__(f"{left} and {right}")
+
+
+def _raise_two_arg_error():
+    raise TwoArgError("left", "right")
+
+
+def test_an_error_the_parent_cannot_rebuild_still_settles_its_future():
+    """Was: the parent's unpickling raised in the waiting thread and the future stayed pending forever."""
+    with ProcessShards(1) as pool:
+        future = pool.submit(_raise_two_arg_error)
+        with pytest.raises(TaskFailed, match="^TwoArgError: left and right$") as caught:
+            future.result(timeout=60)
+        assert "_raise_two_arg_error" in caught.value.remote_traceback
+        assert pool.submit(pow, 2, 10).result(timeout=60) == 1024  # the pool goes on
+
+
+def test_portable_keeps_what_pickles_and_names_what_does_not():
+    ok = ("ok", {"W1": np.ones(3)})
+    assert portable(ok) is ok
+    error = ("error", ValueError("x"), "trace")
+    assert portable(error) is error
+    kind, failed, trace = portable(("error", TwoArgError(1, 2), "the worker's trace"))
+    assert (kind, str(failed), trace, failed.remote_traceback) == (
+        "error",
+        "TwoArgError: 1 and 2",
+        *["the worker's trace"] * 2,
+    )
+    kind, failed, _ = portable(("ok", lambda: 1))
+    assert kind == "error" and str(failed).startswith("the task's result could not be sent back:")
 
 
 def test_process_shards_isolate_a_dying_task():

@@ -19,15 +19,17 @@ from __future__ import annotations
 import concurrent.futures
 import multiprocessing
 import os
+import pickle
 import signal
 import threading
 import time
 import traceback
+from multiprocessing.reduction import ForkingPickler
 from typing import Any
 
 from .signals import STOPPING, Interrupted, stop_once
 
-__all__ = ["ProcessShards", "WorkerDied", "Interrupted"]
+__all__ = ["ProcessShards", "WorkerDied", "TaskFailed", "Interrupted", "portable"]
 
 #: Seconds a worker waits between looks at its parent.
 PARENT_POLL = 0.25
@@ -35,6 +37,32 @@ PARENT_POLL = 0.25
 
 class WorkerDied(RuntimeError):
     """The process running a task ended without a result (killed, out of memory, crashed)."""
+
+
+class TaskFailed(RuntimeError):
+    """A task raised an exception that cannot be rebuilt in the parent (its class takes other
+    arguments than its pickle gives back); its type and text are kept in the message, and the
+    worker's traceback in ``remote_traceback``."""
+
+    def __init__(self, message: str, remote_traceback: str = "") -> None:
+        super().__init__(message)
+        self.remote_traceback = remote_traceback
+
+    def __reduce__(self):  # rebuilt with both arguments
+        return (TaskFailed, (str(self), self.remote_traceback))
+
+
+def portable(result: tuple) -> tuple:
+    """``result`` (``("ok", value)`` or ``("error", exc, traceback)``) as the parent can rebuild it:
+    checked by pickling both ways here; an error that does not survive becomes :class:`TaskFailed`."""
+    try:
+        pickle.loads(pickle.dumps(result))
+        return result
+    except Exception as exc:  # noqa: BLE001 - whatever pickling raises
+        if result[0] == "error":
+            error, trace = result[1], result[2]
+            return ("error", TaskFailed(f"{type(error).__name__}: {error}", trace), trace)
+        return ("error", TaskFailed(f"the task's result could not be sent back: {type(exc).__name__}: {exc}"), "")
 
 
 def how_it_ended(exitcode) -> str:
@@ -57,21 +85,20 @@ def _watch_parent(parent):
             os._exit(70)
 
 
-def _child(conn, parent, fn, args, kwargs):
-    """A worker: signals become KeyboardInterrupt in the task; the result (or the error) goes back."""
+def _child(conn, parent):
+    """A worker: the task comes through ``conn``; signals become KeyboardInterrupt in it; the result
+    (or the error) goes back the same way."""
     for sig in STOPPING:  # the first interrupts the task where it is; its clean-up is never cut short
         signal.signal(sig, stop_once)
     threading.Thread(target=_watch_parent, args=(parent,), daemon=True).start()
     try:
+        fn, args, kwargs = conn.recv()
         result: tuple[Any, ...] = ("ok", fn(*args, **kwargs))
     except BaseException as exc:  # sent back whole, as a process pool would
         result = ("error", exc, traceback.format_exc())
     for sig in STOPPING:  # the result is on its way: nothing stops it now
         signal.signal(sig, signal.SIG_IGN)
-    try:
-        conn.send(result)
-    except Exception as exc:  # an unpicklable result or error: say so
-        conn.send(("error", RuntimeError(f"the task's result could not be sent back: {exc}"), ""))
+    conn.send(portable(result))
     conn.close()
 
 
@@ -110,25 +137,12 @@ class ProcessShards(concurrent.futures.Executor):
                 return
             if not future.set_running_or_notify_cancel():
                 return
-            reader, writer = self.ctx.Pipe(duplex=False)
-            proc = self.ctx.Process(target=_child, args=(writer, os.getpid(), fn, args, kwargs), daemon=True)
             try:
-                proc.start()
+                task = ForkingPickler.dumps((fn, args, kwargs))  # a task that cannot be sent fails here
+                message, proc = self._in_worker(task)
             except BaseException as exc:
                 future.set_exception(exc)
                 return
-            writer.close()
-            with self._lock:
-                self._running[proc.pid] = proc
-            try:
-                message = reader.recv()
-            except (EOFError, OSError):
-                message = None
-            finally:
-                reader.close()
-                proc.join()
-                with self._lock:
-                    self._running.pop(proc.pid, None)
         if message is None:
             future.set_exception(
                 WorkerDied(f"the worker process {proc.pid} ended without a result ({how_it_ended(proc.exitcode)})")
@@ -137,6 +151,35 @@ class ProcessShards(concurrent.futures.Executor):
             future.set_result(message[1])
         else:
             future.set_exception(message[1])
+
+    def _in_worker(self, task):
+        """Start a worker, send it ``task`` (pickled), wait for its answer: ``(message or None, process)``.
+
+        The task goes through a pipe of our own, after the start: CPython's spawn writes what it
+        hands the child at start-up while it still holds that pipe's read end itself, so a large
+        task and a child that died at start-up would block ``start()`` forever. Here a worker that
+        dies at any moment closes the only other end of our pipe, and sending or reading fails."""
+        here, there = self.ctx.Pipe(duplex=True)
+        proc = self.ctx.Process(target=_child, args=(there, os.getpid()), daemon=True)
+        try:
+            proc.start()
+        finally:
+            there.close()
+        with self._lock:
+            self._running[proc.pid] = proc
+        try:
+            here.send_bytes(task)
+            message = here.recv()
+        except (EOFError, OSError):
+            message = None
+        except Exception as exc:  # noqa: BLE001 - an answer that cannot be rebuilt here still settles
+            message = ("error", TaskFailed(f"the worker's answer could not be read: {type(exc).__name__}: {exc}"))
+        finally:
+            here.close()
+            proc.join()
+            with self._lock:
+                self._running.pop(proc.pid, None)
+        return message, proc
 
     def interrupt(self, signum=signal.SIGINT) -> None:
         """Pass ``signum`` on to every running task (each stops as on Ctrl-C and returns what it did)."""

@@ -8,6 +8,7 @@ import concurrent.futures
 import dataclasses
 import os
 import signal
+import traceback
 from collections.abc import Sequence
 from typing import Any
 
@@ -19,6 +20,7 @@ from ..constants import PARAM_NAMES
 from ..history import History, new_history
 from ..nets import TwoLayerNet
 from ..train import prepare_run
+from ..workers import portable
 from .stacked import SweepPlan, run_stacked
 from .transport import dask_client, shared, unshare
 
@@ -63,9 +65,21 @@ def run_sharded(
                     shard_plan, lrs=tuple(plan.lrs[i] for i in g), seeds=tuple(plan.seeds[i] for i in g)
                 ),
             }
-            futures.append(submit_to.submit(_shard, payload))
+            futures.append(_submit(submit_to, payload))
         interrupt = _wait(submit_to, futures)
     return _collect(nets, groups, futures, interrupt, plan, data.eval_every)
+
+
+def _submit(executor, payload):
+    """The shard's future; an executor that refuses it (shut down, a lost cluster) gives a future
+    that failed with its error, so the other shards still run and the sweep's error names these
+    members."""
+    try:
+        return executor.submit(_shard, payload)
+    except Exception as exc:  # noqa: BLE001 - any refusal is this shard's failure
+        failed: concurrent.futures.Future = concurrent.futures.Future()
+        failed.set_exception(exc)
+        return failed
 
 
 def _wait(executor, futures):
@@ -132,7 +146,18 @@ def _collect(nets, groups, futures, interrupt, plan, eval_every):
 
 
 def _shard(payload):
-    """One shard's stacked fit, in a worker (a module-level function, so it pickles)."""
+    """One shard's stacked fit, in a worker (a module-level function, so it pickles); an error
+    that could not be rebuilt where the sweep waits is sent as a :class:`TaskFailed`."""
+    try:
+        return _train_shard(payload)
+    except Exception as exc:
+        result = portable(("error", exc, traceback.format_exc()))
+        if result[1] is exc:
+            raise
+        raise result[1] from None
+
+
+def _train_shard(payload):
     d, h, c = payload["shape"]
     backend, plan = payload["backend"], payload["plan"]
     nets = []
