@@ -253,14 +253,17 @@ def _data(n=300, d=16, c=4, seed=0):
 
 
 class SecondFails(concurrent.futures.ThreadPoolExecutor):
-    """A real executor whose second task fails (as a lost cluster worker would)."""
+    """A real executor whose second task fails (as a lost cluster worker would); with ``refuse``,
+    its ``submit`` raises for the second task instead (a cluster lost between two submissions)."""
 
-    def __init__(self):
+    def __init__(self, refuse=False):
         super().__init__(1)
-        self.n = 0
+        self.n, self.refuse = 0, refuse
 
     def submit(self, fn, *args, **kwargs):
         self.n += 1
+        if self.n == 2 and self.refuse:
+            raise RuntimeError("cannot schedule new futures after shutdown")
         if self.n == 2:
             future = concurrent.futures.Future()
             future.set_exception(ConnectionError("worker lost"))
@@ -289,26 +292,13 @@ def test_a_failed_shard_leaves_no_unrecorded_update():
             np.testing.assert_array_equal(nets[i].params[k], before[i][k])
 
 
-class RefusesSecond(concurrent.futures.ThreadPoolExecutor):
-    """A real executor whose ``submit`` raises for the second task (a cluster lost between two)."""
-
-    def __init__(self):
-        super().__init__(1)
-        self.n = 0
-
-    def submit(self, fn, *args, **kwargs):
-        self.n += 1
-        if self.n == 2:
-            raise RuntimeError("cannot schedule new futures after shutdown")
-        return super().submit(fn, *args, **kwargs)
-
-
 def test_an_executor_whose_submit_raises_fails_only_that_shard():
     """Not a bare RuntimeError while the other shard runs on: the other shard finishes and is kept,
     and the sweep's error names the members that could not be submitted."""
     x, t = _data()
     nets = [TwoLayerNet(16, 10, 4, seed=i) for i in range(4)]
-    with RefusesSecond() as pool, pytest.raises(SweepError, match=r"members 2, 3 failed: cannot schedule") as caught:
+    refused = pytest.raises(SweepError, match=r"members 2, 3 failed: cannot schedule")
+    with SecondFails(refuse=True) as pool, refused as caught:
         xpnet.fit_many(nets, x, t, lr=0.5, seed=[1, 2, 3, 4], iters=20, batch_size=20, executor=pool, shards=2)
     histories = caught.value.histories
     assert [h.iterations for h in histories] == [20, 20, 0, 0]
