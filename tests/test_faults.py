@@ -396,7 +396,12 @@ def test_sizes_refused_before_anything_is_allocated(tmp_path, args, message):
 
 def test_library_errors_reach_the_user_as_one_line(tmp_path):
     lines = one_line(cli("--iters", "5", "--out", str(tmp_path / "o"), env={"XPNET_BLAS_THREADS": "many"}), 2)
-    assert lines == ["train.py: error: XPNET_BLAS_THREADS must be a positive whole number, got 'many'"]
+    want = "train.py: error: XPNET_BLAS_THREADS must be a whole number of threads from 1 to 4096 in ASCII digits, got"
+    assert lines == [f"{want} 'many'; unset it to let xpnet choose"]
+    for bad in ("٣", "²", "0", "9" * 5000):  # Arabic-Indic 3 (int() reads it), superscript 2 (int() refuses it)
+        lines = one_line(cli("--iters", "5", "--out", str(tmp_path / "o"), env={"XPNET_BLAS_THREADS": bad}), 2)
+        assert len(lines) == 1 and lines[0].startswith(want), lines
+    assert not os.path.exists(tmp_path / "o")  # refused before the run folder is made
 
 
 # ------------------------------------------------------------------ the library

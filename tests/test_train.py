@@ -169,7 +169,7 @@ def test_blas_threads_sized_to_the_step(monkeypatch):
     monkeypatch.setenv("XPNET_BLAS_THREADS", "3")
     assert fit(TwoLayerNet(16, 10, 4, seed=0), x, t, iters=5, batch_size=10, progress=False).config["blas_threads"] == 3
     monkeypatch.setenv("XPNET_BLAS_THREADS", "many")
-    with pytest.raises(ValueError, match="XPNET_BLAS_THREADS must be a positive whole number"):
+    with pytest.raises(ValueError, match="XPNET_BLAS_THREADS must be a whole number of threads from 1 to 4096"):
         fit(TwoLayerNet(16, 10, 4, seed=0), x, t, iters=5, batch_size=10, progress=False)
     with pytest.raises(ValueError, match="blas_threads must be a positive int"):
         fit(TwoLayerNet(16, 10, 4, seed=0), x, t, iters=5, batch_size=10, progress=False, blas_threads=0)

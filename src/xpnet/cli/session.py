@@ -12,6 +12,7 @@ from typing import Any
 
 from .. import __version__
 from ..backend import BackendError, device_name, get_backend, get_device, get_namespace, set_backend
+from ..backend.numpy import choose_blas_threads
 from ..datasets import load_dataset
 from . import runs
 from .errors import UsageError
@@ -53,6 +54,10 @@ def session(args, nets=1, extra=(), member_dirs=False):
     inside: a run reports divergence itself.
     """
     name, xp = _backend(args)
+    try:
+        choose_blas_threads(0.0, "backprop", args.blas_threads)  # XPNET_BLAS_THREADS, before anything is made
+    except ValueError as exc:
+        raise UsageError(str(exc)) from None
     resuming = getattr(args, "resume", None) is not None  # the run folder is the resumed run's own
     if args.out is not None:
         runs.check_out(args.out, args.overwrite or resuming)

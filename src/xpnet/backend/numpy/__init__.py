@@ -42,8 +42,13 @@ def choose_blas_threads(step_flops: float, grad: str, requested: int | None = No
         return requested
     env = os.environ.get(THREADS_ENV, "").strip()
     if env:
-        if not env.isdigit() or int(env) < 1:
-            raise ValueError(f"{THREADS_ENV} must be a positive whole number, got {env!r}")
+        # ASCII digits only: str.isdigit() takes '٣' (which int() reads as 3) and '²' (which it refuses)
+        digits = env.lstrip("0") if env.isascii() and env.isdigit() else "x"
+        if len(digits) > 4 or not digits.isdigit() or not 1 <= int(digits) <= 4096:
+            raise ValueError(
+                f"{THREADS_ENV} must be a whole number of threads from 1 to 4096 in ASCII digits, got {env!r}; "
+                f"unset it to let xpnet choose"
+            )
         return int(env)
     if grad == "numerical" or step_flops < SMALL_STEP_FLOPS:
         return 1
