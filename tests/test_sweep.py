@@ -3,9 +3,12 @@ wrong, and runs in shards on any concurrent.futures executor (a process pool, a 
 
 import concurrent.futures
 import importlib.util
+import io
 import json
+import re
 import subprocess
 import sys
+import time
 
 import numpy as np
 import pytest
@@ -497,3 +500,46 @@ def test_a_sweep_out_to_1e300_draws_its_figures_and_writes_strict_json(tmp_path)
     for name in ("lr0.1-seed0", "lr1e+300-seed0"):
         json.loads((out / name / "metrics.json").read_text(), parse_constant=refuse)
     assert (out / "sweep_final.png").stat().st_size > 10_000
+
+
+def test_a_sweep_logs_its_progress_where_stderr_is_not_a_terminal(tmp_path):
+    """No bar in a log or a pipe, and not 50 s of silence either: a line now and then and one at the
+    end (in this process), a line per finished shard (on worker processes)."""
+    line = re.compile(r"^sweep: [\d,]+/12,000 net-it \(\d+%\), [\d,]+ net-it/s(, ETA \d+ s)?$")
+    args = ["sweep", "--dataset", "mnist-t10k", "--lr", "0.1", "1", "--seeds", "2", "--iters", "3000", "--no-plots"]
+    run = _xpnet(*args, "--out", str(tmp_path / "here"))
+    lines = run.stderr.strip().splitlines()
+    assert run.returncode == 0 and lines and all(line.match(s) for s in lines), lines
+    assert lines[-1].startswith("sweep: 12,000/12,000 net-it (100%)")
+    run = _xpnet(*args, "--workers", "2", "--out", str(tmp_path / "workers"))
+    lines = sorted(run.stderr.strip().splitlines(), key=lambda s: s[-8:])
+    assert run.returncode == 0 and [s[-8:] for s in lines] == ["(1 of 2)", "(2 of 2)"], lines
+    assert {s.split(" finished")[0] for s in lines} == {
+        "sweep: the shard of members 0, 1",
+        "sweep: the shard of members 2, 3",
+    }
+    quiet = _xpnet(*args, "--out", str(tmp_path / "quiet"), "--no-progress")
+    assert quiet.returncode == 0 and quiet.stderr == ""
+
+
+def test_log_progress_lines_come_first_after_a_while_then_every_so_often_and_at_the_end():
+    from xpnet._progress import LogBar
+
+    out = io.StringIO()
+    bar = LogBar(total=100, file=out, desc="sweep", unit="net-it", every=0.5, first=0.05)
+    bar.update(10)  # too soon for a rate worth reading
+    time.sleep(0.08)
+    bar.update(10)  # a line
+    bar.update(10)  # within ``every`` of it
+    time.sleep(0.6)
+    bar.update(10)  # a line
+    bar.close()  # the last line
+    bar.close()  # once
+    lines = out.getvalue().splitlines()
+    heads = [s.split("),")[0] + ")" for s in lines]
+    assert heads == ["sweep: 20/100 net-it (20%)", "sweep: 40/100 net-it (40%)", "sweep: 40/100 net-it (40%)"], lines
+    assert all(re.search(r", [\d,]+ net-it/s, ETA \d+ s$", s) for s in lines), lines
+    with pytest.raises(ValueError, match="'log' \\(a line every 10 s\\)"):
+        xpnet.fit_many(
+            [TwoLayerNet(4, 3, 2)], np.zeros((4, 4)), np.zeros(4, dtype=int), iters=2, batch_size=2, progress="lines"
+        )

@@ -12,12 +12,23 @@ from __future__ import annotations
 
 import os
 import sys
+import time
+
+
+def check(progress):
+    """``progress`` as ``fit`` and ``fit_many`` take it, or a ValueError naming the values."""
+    if progress is not None and not isinstance(progress, bool) and progress != "log":
+        raise ValueError(
+            f"progress must be None (a bar on a terminal only), True, False or 'log' (a line every 10 s), "
+            f"got {progress!r}"
+        )
+    return progress
 
 
 def wanted(progress, file=None) -> bool:
-    """Whether to draw a bar on ``file`` (stderr by default) for ``progress`` (None, True or False)."""
-    if progress is not None and not isinstance(progress, bool):
-        raise ValueError(f"progress must be None (a bar on a terminal only), True or False, got {progress!r}")
+    """Whether to draw a bar on ``file`` (stderr by default) for ``progress`` (None, True, False, or
+    ``"log"``: a line now and then, for logs and pipes)."""
+    check(progress)
     if os.environ.get("TQDM_DISABLE", "").strip().lower() not in ("", "0", "false"):
         return False
     if progress is None:
@@ -76,11 +87,46 @@ class NoBar:
         return False
 
 
+class LogBar(NoBar):
+    """Progress for logs and pipes, where a bar's redraws are noise: a line once ``first`` seconds
+    have passed (the rate is then worth reading), then at most every ``every`` seconds, and one at
+    the end, such as ``sweep: 2,400/12,000 net-it (20%), 3,100 net-it/s, ETA 3 s``."""
+
+    def __init__(self, total=None, initial=0, file=None, desc="progress", unit="it", every=10.0, first=2.0, **kw):
+        super().__init__(total, initial)
+        self.file, self.desc, self.unit, self.every, self.first = file, desc, unit, every, first
+        self.start_n, self.t0, self.last, self.closed = initial, time.monotonic(), None, False
+
+    def update(self, n=1):
+        self.n += n
+        now = time.monotonic()
+        if now - (self.t0 if self.last is None else self.last) >= (self.first if self.last is None else self.every):
+            self.last = now
+            self._line(now)
+
+    def close(self):
+        if self.n > self.start_n and not self.closed:
+            self._line(time.monotonic())
+        self.closed = True
+
+    def _line(self, now):
+        rate = (self.n - self.start_n) / max(now - self.t0, 1e-9)
+        total = self.total or 0
+        done = f"{self.n:,}/{total:,} {self.unit} ({100 * self.n / total:.0f}%)" if total else f"{self.n:,} {self.unit}"
+        eta = f", ETA {max(total - self.n, 0) / rate:.0f} s" if total and rate > 0 and self.n < total else ""
+        print(f"{self.desc}: {done}, {rate:,.0f} {self.unit}/s{eta}", file=self.file, flush=True)
+
+
 def bar(progress=None, file=None, **kwargs):
-    """A ``tqdm`` bar where :func:`wanted` says so, else a :class:`NoBar`."""
+    """A ``tqdm`` bar where :func:`wanted` says so, a :class:`LogBar` for ``progress="log"``, else a
+    :class:`NoBar`."""
     file = sys.stderr if file is None else file
     if not wanted(progress, file):
         return NoBar(**kwargs)
+    if progress == "log":
+        kwargs.pop("dynamic_ncols", None)
+        kwargs.pop("smoothing", None)
+        return LogBar(file=file, **kwargs)
     if in_notebook() and _widgets():
         from tqdm.notebook import tqdm as notebook_bar
 

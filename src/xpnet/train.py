@@ -12,6 +12,7 @@ import os
 from collections.abc import Callable, Iterable
 from typing import IO, Any
 
+from . import _progress
 from ._checks import fast_value, is_int, positive_int, positive_number, prepare, require_float, seed_value, targets
 from ._typing import Array, ArrayLike
 from .backend import backend_of
@@ -137,7 +138,7 @@ def fit(
     eval_every: int | None = None,
     seed: int | None = None,
     callbacks: Iterable[Callable[[dict, History], Any]] = (),
-    progress: bool | None = None,
+    progress: bool | str | None = None,
     fast: bool | int | str = "auto",
     eval_batch: int = 10_000,
     progress_file: IO[str] | None = None,
@@ -172,7 +173,8 @@ def fit(
         callbacks: callables ``cb(record, history)`` called after each evaluation.
         progress: a progress bar with rate and ETA: ``None`` (default) when
             ``progress_file`` (stderr) is a terminal, ``True`` always,
-            ``False`` never; ``TQDM_DISABLE`` switches it off, as in tqdm.
+            ``False`` never, ``"log"`` a line now and then (every 10 s) for logs;
+            ``TQDM_DISABLE`` switches it off, as in tqdm.
         fast: ``"auto"`` (the backend's fast path: CUDA graphs and fused kernels
             on CuPy, the step compiled once and scanned on JAX), ``False`` (the
             plain path: one Array-API step at a time, no replacements), or an
@@ -206,6 +208,7 @@ def fit(
     seed = seed_value(seed, "seed")
     if grad not in GRADS:
         raise ValueError(f"grad must be one of {', '.join(GRADS)}, got {grad!r}")
+    progress = _progress.check(progress)
     ck = as_checkpoint(checkpoint)
     if ck is not None and seed is None:
         raise ValueError("checkpoint needs a seed (seed=0, say): a continued run draws its mini-batches again from it")
@@ -237,7 +240,7 @@ def _run(
     seed: Any,
     lr: float,
     callbacks: list,
-    progress: bool | None,
+    progress: bool | str | None,
     progress_file: IO[str] | None,
     live: bool,
     keep: Keeper | None,
@@ -276,7 +279,7 @@ def resume(
     *,
     backend: str | None = None,
     callbacks: Iterable[Callable[[dict, History], Any]] = (),
-    progress: bool | None = None,
+    progress: bool | str | None = None,
     progress_file: IO[str] | None = None,
     live: bool = False,
 ) -> tuple[TwoLayerNet, History]:

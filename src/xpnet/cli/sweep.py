@@ -97,7 +97,7 @@ def _train(s, args, members, nets):
             eval_every=s.eval_every,
             executor=executor,
             shards=args.workers,
-            progress=args.progress,
+            progress=_progress_mode(args.progress),
             blas_threads=args.blas_threads,
             fast=not args.plain,
             threads=args.threads,
@@ -108,6 +108,13 @@ def _train(s, args, members, nets):
         if executor is not None:
             executor.shutdown(wait=False, cancel_futures=True)  # nothing is left running
     return histories, []
+
+
+def _progress_mode(progress):
+    """A bar on a terminal; a line every 10 s (and per finished shard) where stderr is a log or a pipe."""
+    if progress is None and not (getattr(sys.stderr, "isatty", None) and sys.stderr.isatty()):
+        return "log"
+    return progress
 
 
 def _exit_code(prog, members, histories, failed, shard_errors):

@@ -16,6 +16,7 @@ from typing import Any
 
 import array_api_compat
 
+from .. import _progress
 from .._checks import per_net, positive_int, positive_number, seed_value
 from .._typing import ArrayLike
 from ..backend import backend_of
@@ -49,7 +50,7 @@ def fit_many(
     threads: int | None = None,
     blas_threads: int | None = None,
     fast: bool | str = "auto",
-    progress: bool | None = None,
+    progress: bool | str | None = None,
     live: bool = False,
 ) -> list[History]:
     """Train ``nets`` (one shape, one dtype, one backend) as one stacked computation.
@@ -82,7 +83,9 @@ def fit_many(
             compiled and scanned on JAX); ``False``: the plain path, the stacked
             Array-API step (batched matrix products) one iteration at a time.
         progress: one progress bar over the whole sweep (net-iterations), as
-            for :func:`xpnet.fit` (None: when stderr is a terminal, or in a notebook).
+            for :func:`xpnet.fit` (None: when stderr is a terminal, or in a notebook);
+            ``"log"``: a line on stderr now and then (every 10 s) and at the end, and one
+            per finished shard on an executor, for logs and pipes.
         live: in a Jupyter notebook, the sweep's accuracy figure drawn under the
             cell while the nets train (as for :func:`xpnet.fit`; in this process only).
 
@@ -107,6 +110,7 @@ def fit_many(
     if executor is not None and not callable(getattr(executor, "submit", None)):
         raise TypeError(f"executor must be a concurrent.futures.Executor (with submit), got {type(executor).__name__}")
     shards = None if shards is None else positive_int(shards, "shards")
+    progress = _progress.check(progress)
     if live:
         if executor is not None:
             raise ValueError(

@@ -8,6 +8,7 @@ import concurrent.futures
 import dataclasses
 import os
 import signal
+import sys
 import traceback
 from collections.abc import Sequence
 from typing import Any
@@ -15,6 +16,7 @@ from typing import Any
 import array_api_compat
 import numpy as np
 
+from .. import _progress
 from ..backend import asarray, backend_of, namespace, to_numpy
 from ..constants import PARAM_NAMES
 from ..history import History, new_history
@@ -66,7 +68,7 @@ def run_sharded(
                 ),
             }
             futures.append(_submit(submit_to, payload))
-        interrupt = _wait(submit_to, futures)
+        interrupt = _wait(submit_to, futures, _shard_lines(plan.progress, groups, futures))
     return _collect(nets, groups, futures, interrupt, plan, data.eval_every)
 
 
@@ -82,12 +84,29 @@ def _submit(executor, payload):
         return failed
 
 
-def _wait(executor, futures):
-    """Wait for every shard; on Ctrl-C (or a signal the command line turns into it) the shards not
-    started never start, the running ones are told (where the executor can pass a signal on) and
-    return what they recorded. Returns the interrupt, or None."""
+def _shard_lines(progress, groups, futures):
+    """With ``progress="log"``: a callable that prints a line as each shard ends (else None)."""
+    if progress != "log" or not _progress.wanted(progress):
+        return None
+    done = []
+
+    def line(future):
+        done.append(future)
+        members = ", ".join(map(str, groups[futures.index(future)]))
+        state = "failed" if not future.cancelled() and future.exception() is not None else "finished"
+        print(f"sweep: the shard of members {members} {state} ({len(done)} of {len(futures)})", file=sys.stderr)
+
+    return line
+
+
+def _wait(executor, futures, on_done=None):
+    """Wait for every shard (``on_done(future)`` as each ends); on Ctrl-C (or a signal the command
+    line turns into it) the shards not started never start, the running ones are told (where the
+    executor can pass a signal on) and return what they recorded. Returns the interrupt, or None."""
     try:
-        concurrent.futures.wait(futures)
+        for future in concurrent.futures.as_completed(futures):
+            if on_done is not None:
+                on_done(future)
         return None
     except KeyboardInterrupt as exc:
         for f in futures:

@@ -81,7 +81,9 @@ def run_stacked(nets: Sequence[TwoLayerNet], data: Prepared, plan: SweepPlan) ->
     ]
     members = StackedNets(nets, x, data.labels, plan.lrs, streams, xp, plan.threads)
     board = LiveCurves(lambda: [plot_sweep(list(zip(plan.lrs, plan.seeds, histories)))[0]]) if plan.live else None
-    bar = _progress.bar(plan.progress, total=k * run.iters, unit="net-it", dynamic_ncols=True, smoothing=0.1)
+    bar = _progress.bar(
+        plan.progress, total=k * run.iters, unit="net-it", desc="sweep", dynamic_ncols=True, smoothing=0.1
+    )
     try:  # members may step side by side (threads on NumPy): BLAS is sized to one member's step
         scope = backend_of(xp).run_scope(
             device, step_flops=step_flops(first, run.batch_size), grad="backprop", blas_threads=run.blas_threads
