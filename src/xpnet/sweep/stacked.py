@@ -40,7 +40,7 @@ class SweepPlan:
         lrs: one learning rate per net.
         seeds: one seed of the mini-batch draws per net.
         threads: members side by side on NumPy's threads (None: one per core, at most 8).
-        progress: the progress bar (None: on a terminal or in a notebook).
+        progress: the progress bar (None: on a terminal or in a notebook; "log": lines for logs).
         live: the sweep's accuracy figure drawn while it trains (a notebook).
     """
 
@@ -48,7 +48,7 @@ class SweepPlan:
     lrs: tuple[float, ...]
     seeds: tuple[int | None, ...]
     threads: int | None = None
-    progress: bool | None = None
+    progress: bool | str | None = None
     live: bool = False
 
 
