@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 import xpnet
-from conftest import host
+from conftest import JAX_SKIP, host
 from xpnet import TwoLayerNet
 from xpnet import checkpoint as checkpoints
 from xpnet.train import fit, resume
@@ -229,3 +229,140 @@ def test_xpnet_train_resume_refuses_in_one_line(tmp_path):
     bad = _train("--resume", str(tmp_path / "r"))
     assert bad.returncode == 2 and "checkpoint.npz: not a TwoLayerNet file written by fit" in bad.stderr
     assert len(bad.stderr.strip().splitlines()) == 1
+
+
+# ------------------------------------------------------------------ sweeps
+
+
+def _stop_sweep_at_evaluation(monkeypatch, k):
+    from xpnet.sweep import stacked
+
+    real, seen = stacked.RunLoop.evaluate, []
+
+    def evaluate(self, point, per_epoch):
+        real(self, point, per_epoch)
+        seen.append(point)
+        if len(seen) == k:
+            raise KeyboardInterrupt
+
+    monkeypatch.setattr(stacked.RunLoop, "evaluate", evaluate)
+    return lambda: monkeypatch.setattr(stacked.RunLoop, "evaluate", real)
+
+
+SWEEP = dict(iters=137, batch_size=20, seed=[5, 6, 7], lr=[0.1, 1.0, 30.0], progress=False)
+
+
+@pytest.mark.parametrize(
+    "backend", ["numpy", pytest.param("jax", marks=pytest.mark.skipif(JAX_SKIP is not None, reason=f"jax: {JAX_SKIP}"))]
+)
+def test_a_stopped_sweep_resumes_to_the_bit(backend, tmp_path, monkeypatch):
+    """Two members stopped by Ctrl-C, one stopped early by its diverging loss (kept as it was)."""
+    x, t, xt, tt = _data(backend)
+    with xpnet.use_backend(backend):
+        ref = [TwoLayerNet(784, 50, 10, seed=1) for _ in range(3)]
+        h_ref = xpnet.fit_many(ref, x, t, xt, tt, **SWEEP)
+        nets, cks = [TwoLayerNet(784, 50, 10, seed=1) for _ in range(3)], [tmp_path / f"m{i}.npz" for i in range(3)]
+        undo = _stop_sweep_at_evaluation(monkeypatch, 2)
+        h = xpnet.fit_many(nets, x, t, xt, tt, **SWEEP, checkpoints=cks)
+        undo()
+        assert [m.iterations for m in h] == [31, 31, 1] and h[2].nonfinite_iteration == 2
+        nets2, h2 = xpnet.resume_many(cks, x, t, xt, tt, progress=False)
+        net1, h1 = resume(cks[1], x, t, xt, tt, progress=False)  # one member's checkpoint is fit's own
+    for net, hist, r, hr in zip(nets2, h2, ref, h_ref):
+        for k in r.params:
+            assert np.array_equal(host(net.params[k]), host(r.params[k])), k
+        assert np.array_equal(hist.loss, hr.loss, equal_nan=True) and hist.stopped == hr.stopped
+        assert _without_seconds(hist.epochs) == _without_seconds(hr.epochs)
+    assert np.array_equal(host(net1.params["W1"]), host(ref[1].params["W1"])) and h1.loss == h_ref[1].loss
+
+
+def test_members_stopped_at_different_updates_continue_in_groups(tmp_path, monkeypatch):
+    """A kill between two members' checkpoint writes leaves them at different evaluations."""
+    x, t, xt, tt = _data()
+    opts = {**SWEEP, "lr": [0.1, 1.0], "seed": [5, 6]}
+    ref = [TwoLayerNet(784, 50, 10, seed=1) for _ in range(2)]
+    h_ref = xpnet.fit_many(ref, x, t, xt, tt, **opts)
+    early, late = [tmp_path / f"e{i}.npz" for i in range(2)], [tmp_path / f"l{i}.npz" for i in range(2)]
+    for paths, k in ((early, 1), (late, 3)):
+        undo = _stop_sweep_at_evaluation(monkeypatch, k)
+        xpnet.fit_many([TwoLayerNet(784, 50, 10, seed=1) for _ in range(2)], x, t, xt, tt, **opts, checkpoints=paths)
+        undo()
+    mixed = [late[0], early[1]]
+    assert [checkpoints.load(p).history.iterations for p in mixed] == [61, 1]
+    nets, hs = xpnet.resume_many(mixed, x, t, xt, tt, progress=False)
+    for net, h, r, hr in zip(nets, hs, ref, h_ref):
+        assert np.array_equal(net.params["W2"], r.params["W2"]) and h.loss == hr.loss
+
+
+def test_sweep_checkpoints_are_checked_where_they_enter(tmp_path):
+    x, t, _, _ = _data()
+    nets = [TwoLayerNet(784, 20, 10) for _ in range(2)]
+    opts = dict(iters=5, batch_size=20, progress=False, lr=[0.1, 1.0])
+    with pytest.raises(ValueError, match=r"one file path per net \(2\), got 1"):
+        xpnet.fit_many(nets, x, t, **opts, seed=[0, 1], checkpoints=[tmp_path / "a.npz"])
+    with pytest.raises(ValueError, match="names one file twice"):
+        xpnet.fit_many(nets, x, t, **opts, seed=[0, 1], checkpoints=[tmp_path / "a.npz"] * 2)
+    with pytest.raises(ValueError, match="need a seed per net"):
+        xpnet.fit_many(nets, x, t, **opts, checkpoints=[tmp_path / "a.npz", tmp_path / "b.npz"])
+    with pytest.raises(TypeError, match="a list of file paths, one per net"):
+        xpnet.fit_many(nets, x, t, **opts, seed=[0, 1], checkpoints=str(tmp_path / "a.npz"))
+    assert not list(tmp_path.iterdir())  # refused before anything was written
+
+
+def _sweep_cli(out, *extra):
+    args = ["sweep", "--dataset", "mnist-t10k", "--iters", "1500", "--hidden", "20", "--lr", "0.1", "1", "30"]
+    return [sys.executable, "-m", "xpnet", *args, "--seeds", "2", "--eval-every", "200", "--out", str(out), *extra]
+
+
+def test_xpnet_sweep_resume_after_sigkill_ends_as_the_whole_sweep(tmp_path):
+    whole, part = tmp_path / "whole", tmp_path / "part"
+    run = subprocess.run(_sweep_cli(whole, "--no-plots", "--no-progress"), capture_output=True, text=True, env=_env())
+    assert run.returncode == 0, run.stderr
+    proc = subprocess.Popen(_sweep_cli(part, "--no-plots", "--no-progress"), env=_env(), stderr=subprocess.PIPE)
+    deadline = time.time() + 120
+    while time.time() < deadline and not all(
+        (part / d / "checkpoint.npz").exists() and checkpoints.load(part / d / "checkpoint.npz").history.iterations > 1
+        for d in ("lr0.1-seed0", "lr1-seed1")
+    ):
+        time.sleep(0.05)
+    proc.send_signal(signal.SIGKILL)
+    proc.communicate(timeout=60)
+    run = subprocess.run(
+        [sys.executable, "-m", "xpnet", "sweep", "--resume", str(part), "--no-progress"],
+        capture_output=True,
+        text=True,
+        env=_env(),
+    )
+    assert run.returncode == 0, run.stderr
+    assert f"resuming {part}: " in run.stdout and "summary.json" in run.stdout
+    members = sorted(d.name for d in whole.iterdir() if d.name.startswith("lr"))
+    assert len(members) == 6
+    for name in members:
+        pa, pb = np.load(whole / name / "params.npz"), np.load(part / name / "params.npz")
+        assert all(np.array_equal(pa[k], pb[k]) for k in ("W1", "b1", "W2", "b2")), name
+        ma, mb = (json.loads((d / name / "metrics.json").read_text()) for d in (whole, part))
+        assert ma["loss"] == mb["loss"] and _without_seconds(ma["epochs"]) == _without_seconds(mb["epochs"]), name
+    summary = json.loads((part / "summary.json").read_text())
+    assert [m["iterations"] for m in summary["members"]] == [
+        m["iterations"] for m in json.loads((whole / "summary.json").read_text())["members"]
+    ]
+
+
+def test_xpnet_sweep_resume_refuses_in_one_line(tmp_path):
+    args = "sweep --dataset mnist-t10k --iters 30 --lr 0.1 --seeds 1 --no-plots --no-progress --out".split()
+    run = subprocess.run(
+        [sys.executable, "-m", "xpnet", *args, str(tmp_path / "s")], capture_output=True, text=True, env=_env()
+    )
+    assert run.returncode == 0, run.stderr
+    cases = [
+        (["--resume", str(tmp_path / "s"), "--lr", "0.5"], "drop --lr"),
+        (["--resume", str(tmp_path / "s"), "--workers", "2"], "drop --workers"),
+        (["--resume", str(tmp_path / "s"), "--seeds", "4"], "drop --seeds"),
+        (["--resume", str(tmp_path)], "holds no member folder with a checkpoint.npz"),
+    ]
+    for args, message in cases:
+        bad = subprocess.run(
+            [sys.executable, "-m", "xpnet", "sweep", *args], capture_output=True, text=True, env=_env()
+        )
+        lines = bad.stderr.strip().splitlines()
+        assert bad.returncode == 2 and len(lines) == 1 and message in lines[0], lines

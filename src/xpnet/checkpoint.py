@@ -26,7 +26,17 @@ from .backend import asarray, float_dtype, get_namespace, to_numpy
 from .history import History
 from .nets import TwoLayerNet
 
-__all__ = ["Checkpoint", "Keeper", "Loaded", "as_checkpoint", "fingerprint", "save", "load"]
+__all__ = [
+    "Checkpoint",
+    "Keeper",
+    "Loaded",
+    "as_checkpoint",
+    "fingerprint",
+    "fingerprints",
+    "same_data",
+    "save",
+    "load",
+]
 
 FORMAT = "xpnet.Checkpoint/1"
 _STATE_BYTES = 16 * 2**20  # the JSON state (history without its losses): far more than any run needs
@@ -76,7 +86,7 @@ class Keeper:
     run: dict
     start: dict | None = None
 
-    def bind(self, net: TwoLayerNet, history: History, indices: Any, threads: int | None) -> Any:
+    def bind(self, net: Any, history: History, indices: Any, threads: int | None) -> Any:
         """The run loop's ``on_point``: write the checkpoint of ``net`` and ``history`` as they are
         (``threads``: the BLAS threads the run uses, kept so that a continued run uses them too)."""
         run = {**self.run, "plan": {**self.run["plan"], "blas_threads": threads}}
@@ -87,7 +97,24 @@ class Keeper:
         return write
 
 
-def save(ck: Checkpoint, net: TwoLayerNet, history: History, run: dict, stream: dict) -> None:
+def fingerprints(data: Any) -> dict:
+    """The fingerprints of a run's data (a ``runloop.Prepared``): ``{"train": ..., "test": ... or None}``."""
+    test = None if data.test is None else fingerprint(*data.test)
+    return {"train": fingerprint(data.x, data.labels), "test": test}
+
+
+def same_data(path: str, saved: dict, data: Any) -> None:
+    """ValueError unless ``data`` (a ``runloop.Prepared``) is the data the checkpointed run was given."""
+    now = fingerprints(data)
+    if now["train"] != saved["train"]:
+        raise ValueError(f"x_train, t_train are not the data the run in {path} was trained on; pass the same arrays")
+    test = now["test"]
+    if test != saved["test"]:
+        what = "was evaluated on a test set: pass x_test, t_test" if test is None else "used other test data"
+        raise ValueError(f"the run in {path} {what} (the same arrays as before)")
+
+
+def save(ck: Checkpoint, net: Any, history: History, run: dict, stream: dict) -> None:
     """Write ``net``, ``history``, the run's settings (``run``: plan, seed, lr, data fingerprints)
     and the stream position of the next update (``stream``) to ``ck.path``, atomically."""
     state = {"history": {**history.to_dict(), "loss": []}, "run": run, "stream": stream, "info": ck.info}
@@ -95,7 +122,7 @@ def save(ck: Checkpoint, net: TwoLayerNet, history: History, run: dict, stream: 
         _write(ck, net, history, state)
 
 
-def _write(ck: Checkpoint, net: TwoLayerNet, history: History, state: dict) -> None:
+def _write(ck: Checkpoint, net: Any, history: History, state: dict) -> None:
     paramfile.write(
         ck.path,
         _net_meta(net),
@@ -105,7 +132,7 @@ def _write(ck: Checkpoint, net: TwoLayerNet, history: History, state: dict) -> N
     )
 
 
-def _net_meta(net: TwoLayerNet) -> dict:
+def _net_meta(net: Any) -> dict:
     return {
         "input_size": net.input_size,
         "hidden_size": net.hidden_size,

@@ -16,7 +16,7 @@ from . import _progress
 from ._checks import fast_value, is_int, positive_int, positive_number, prepare, require_float, seed_value, targets
 from ._typing import Array, ArrayLike
 from .backend import backend_of
-from .checkpoint import Checkpoint, Keeper, as_checkpoint, fingerprint
+from .checkpoint import Checkpoint, Keeper, as_checkpoint, fingerprints, same_data
 from .checkpoint import load as load_checkpoint
 from .history import History, new_history
 from .live import LiveCurves, require_notebook
@@ -258,13 +258,7 @@ def _run(
 def _settings(plan: Plan, seed: Any, lr: float, data: Prepared) -> dict:
     """What a checkpoint keeps of the run besides the net and history: the plan, seed, rate and
     the fingerprints of its data."""
-    test = None if data.test is None else fingerprint(*data.test)
-    return {
-        "plan": dataclasses.asdict(plan),
-        "seed": seed,
-        "lr": lr,
-        "data": {"train": fingerprint(data.x, data.labels), "test": test},
-    }
+    return {"plan": dataclasses.asdict(plan), "seed": seed, "lr": lr, "data": fingerprints(data)}
 
 
 # ----------------------------------------------------------------- resume
@@ -321,19 +315,9 @@ def resume(
         raise ValueError(f"{path}: the run stopped because {history.stopped}; start a new run instead")
     plan = Plan(**run["plan"])
     data = prepare_run(net, x_train, t_train, x_test, t_test, plan.batch_size, plan.eval_every)
-    _same_data(path, run["data"], data)
+    same_data(path, run["data"], data)
     if history.iterations < plan.iters:
         history.stopped = history.signal = None
         keep = Keeper(Checkpoint(path, loaded.info), run, start=loaded.stream)
         _run(net, data, history, plan, run["seed"], run["lr"], callbacks, progress, progress_file, live, keep)
     return net, history
-
-
-def _same_data(path: str, saved: dict, data: Prepared) -> None:
-    """ValueError unless ``data`` is the data the checkpointed run was given."""
-    if fingerprint(data.x, data.labels) != saved["train"]:
-        raise ValueError(f"x_train, t_train are not the data the run in {path} was trained on; pass the same arrays")
-    test = None if data.test is None else fingerprint(*data.test)
-    if test != saved["test"]:
-        what = "was evaluated on a test set: pass x_test, t_test" if test is None else "used other test data"
-        raise ValueError(f"the run in {path} {what} (the same arrays as before)")

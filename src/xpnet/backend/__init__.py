@@ -43,6 +43,7 @@ from .base import Backend, BackendError, Stepper
 from .registry import accelerated, backend_of, faster
 
 __all__ = [
+    "check_blas_threads",
     "BACKENDS",
     "Backend",
     "BackendError",
@@ -300,3 +301,11 @@ def device_name(xp: Any = None, device: Any = None) -> str:
 def synchronize(xp: Any) -> None:
     """Wait for queued device work of ``xp`` (no-op on the CPU)."""
     backend_of(xp).synchronize(xp)
+
+
+def check_blas_threads(requested: int | None = None) -> None:
+    """``XPNET_BLAS_THREADS`` checked (a ValueError naming it and the fix), so that a command can
+    refuse it before anything is made; the threads themselves are chosen when a fit starts."""
+    from .numpy import choose_blas_threads
+
+    choose_blas_threads(0.0, "backprop", requested)

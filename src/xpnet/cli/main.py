@@ -197,6 +197,14 @@ def add_sweep_arguments(p):
         help="processes to run the sweep in (shards on a process pool), default 1: in this process",
     )
     p.add_argument(
+        "--resume",
+        metavar="OUT",
+        default=None,
+        help="continue the stopped sweep in OUT from its members' checkpoints, in this process, with that "
+        "sweep's own options; members that finished are kept as they are",
+    )
+    p.set_defaults(run_defaults={**p.get_default("run_defaults"), "seeds": 3, "workers": 1})
+    p.add_argument(
         "--threads",
         type=_positive_int,
         default=None,

@@ -11,8 +11,7 @@ import warnings
 from typing import Any
 
 from .. import __version__
-from ..backend import BackendError, device_name, get_backend, get_device, get_namespace, set_backend
-from ..backend.numpy import choose_blas_threads
+from ..backend import BackendError, check_blas_threads, device_name, get_backend, get_device, get_namespace, set_backend
 from ..datasets import load_dataset
 from . import runs
 from .errors import UsageError
@@ -55,7 +54,7 @@ def session(args, nets=1, extra=(), member_dirs=False):
     """
     name, xp = _backend(args)
     try:
-        choose_blas_threads(0.0, "backprop", args.blas_threads)  # XPNET_BLAS_THREADS, before anything is made
+        check_blas_threads(args.blas_threads)  # XPNET_BLAS_THREADS, before anything is made
     except ValueError as exc:
         raise UsageError(str(exc)) from None
     resuming = getattr(args, "resume", None) is not None  # the run folder is the resumed run's own

@@ -9,12 +9,15 @@ import sys
 import numpy as np
 
 from .._io import atomic_write, json_text
+from ..checkpoint import Checkpoint
+from ..checkpoint import load as load_checkpoint
 from ..nets import TwoLayerNet
 from ..plots import plot_sweep
-from ..sweep import SweepError, fit_many
+from ..sweep import SweepError, fit_many, resume_many
 from ..workers import ProcessShards
 from . import runs
 from .errors import UsageError
+from .resume import take_over_sweep
 from .session import session
 
 SWEEP_FILES = ("summary.json", "summary.csv", "sweep_accuracy.png", "sweep_final.png")
@@ -37,19 +40,25 @@ def check_rates(rates):
 
 def run(args, prog):
     """The sweep; the exit code (0; 1 when a file could not be written; 128 + the signal when interrupted)."""
+    resumed = None if args.resume is None else take_over_sweep(args, member_folder)
     _check_sweep_options(args)
     with session(args, nets=len(args.lr) * args.seeds, extra=SWEEP_FILES, member_dirs=True) as s:
         members = [(lr, args.seed + i) for lr in args.lr for i in range(args.seeds)]  # (rate, seed), checked sizes
-        nets = [
-            TwoLayerNet(s.inputs, args.hidden, 10, seed=seed, dtype=args.dtype, backend=s.name) for _, seed in members
-        ]
         print(
             f"sweep: {len(args.lr)} learning rates x {args.seeds} seeds = {len(members)} TwoLayerNet({s.inputs}, "
             f"{args.hidden}, 10) | iters {args.iters} | batch {args.batch_size} | epoch = {s.per_epoch} "
             f"iterations{s.note}{f' | {args.workers} processes' if args.workers > 1 else ''}"
         )
         sys.stdout.flush()
-        histories, shard_errors = _train(s, args, members, nets)
+        if resumed is None:
+            nets = [
+                TwoLayerNet(s.inputs, args.hidden, 10, seed=seed, dtype=args.dtype, backend=s.name)
+                for _, seed in members
+            ]
+            histories, shard_errors = _train(s, args, members, nets)
+        else:
+            nets, histories = _continue(s, args, resumed)
+            shard_errors = []
         results = [(lr, seed, h) for (lr, seed), h in zip(members, histories)]
         failed = _write_members(s, args, results, nets)
         rows = _sweep_table(results)
@@ -79,6 +88,39 @@ def _check_sweep_options(args):
     check_rates(args.lr)
 
 
+def _continue(s, args, paths):
+    """``(nets, histories)`` of the sweep in ``--resume``, continued from its members' checkpoints."""
+    (x_train, t_train), (x_test, t_test) = s.train, s.test
+    done = sum(1 for p in paths if _finished(p, args.iters))
+    print(f"resuming {s.out}: {done} of {len(paths)} members had ended; the others continue", flush=True)
+    return resume_many(
+        paths,
+        x_train,
+        t_train,
+        x_test,
+        t_test,
+        backend=s.name,
+        threads=args.threads,
+        progress=_progress_mode(args.progress),
+    )
+
+
+def _finished(path, iters):
+    history = load_checkpoint(path, backend="numpy").history
+    return history.iterations >= iters or history.nonfinite_iteration is not None
+
+
+def _checkpoints(s, args, members):
+    """Each member's checkpoint in its folder (made now), with what ``--resume`` needs to read back."""
+    info = {"dataset": s.used, "sweep": {"lr": list(args.lr), "seed": args.seed, "seeds": args.seeds}}
+    found = []
+    for lr, seed in members:
+        folder = os.path.join(s.out, member_folder(lr, seed))
+        os.makedirs(folder, exist_ok=True)
+        found.append(Checkpoint(os.path.join(folder, runs.CHECKPOINT), info))
+    return found
+
+
 def _train(s, args, members, nets):
     """``(histories, shard_errors)``: fit_many in this process or on ``--workers`` processes."""
     (x_train, t_train), (x_test, t_test) = s.train, s.test
@@ -101,6 +143,7 @@ def _train(s, args, members, nets):
             blas_threads=args.blas_threads,
             fast=not args.plain,
             threads=args.threads,
+            checkpoints=_checkpoints(s, args, members),
         )
     except SweepError as exc:  # a worker died: the others' results are kept
         return exc.histories, exc.failed

@@ -9,18 +9,17 @@ import time
 
 from ..backend import synchronize
 from ..checkpoint import Checkpoint
-from ..checkpoint import load as load_checkpoint
 from ..nets import TwoLayerNet
 from ..train import fit, resume
 from . import runs
-from .errors import UsageError
+from .resume import take_over_run
 from .session import duration, print_epoch, print_summary, session
 
 
 def run(args, prog):
     """Train one TwoLayerNet as the chapter does; the exit code (0, or 1 when stopped by a bad loss or a
     file that could not be written; 128 + the signal when interrupted)."""
-    loaded = None if args.resume is None else _take_over(args)
+    loaded = None if args.resume is None else take_over_run(args)
     with session(args) as s:
         t_wall = time.perf_counter()
         net, history = _train(args, s) if loaded is None else _continue(args, s, loaded)
@@ -95,37 +94,6 @@ def _continue(args, s, loaded):
         callbacks=[print_epoch],
         progress=args.progress,
     )
-
-
-def _take_over(args):
-    """The checkpoint of the run in ``--resume``; its options put into ``args`` (a run-shaping
-    option given beside ``--resume`` is refused: the run continues as it started)."""
-    given = [name for name, default in args.run_defaults.items() if getattr(args, name) != default]
-    if given:
-        raise UsageError(f"--resume continues a run with its own options; drop --{given[0].replace('_', '-')}")
-    folder = args.resume
-    path = os.path.join(folder, runs.CHECKPOINT)
-    if not os.path.isdir(folder):
-        raise UsageError(f"--resume {folder!r} is not a folder; give the run folder xpnet train wrote")
-    if not os.path.isfile(path):
-        raise UsageError(
-            f"--resume {folder!r} holds no {runs.CHECKPOINT} (xpnet train writes one at each evaluation); "
-            "there is nothing to continue"
-        )
-    loaded = load_checkpoint(path, backend="numpy")  # host arrays: only the options are read here
-    if "dataset" not in loaded.info:
-        raise UsageError(f"{path} was not written by xpnet train (it names no data set); use xpnet.resume")
-    config, plan = loaded.history.config, loaded.run["plan"]
-    args.iters, args.batch_size, args.eval_every = plan["iters"], plan["batch_size"], plan["eval_every"]
-    args.lr, args.seed, args.grad, args.plain = (
-        loaded.run["lr"],
-        loaded.run["seed"],
-        plan["grad"],
-        plan["fast"] is False,
-    )
-    args.hidden, args.dtype, args.dataset = loaded.net.hidden_size, config["dtype"], loaded.info["dataset"]
-    args.backend, args.out, args.blas_threads = config["backend"], folder, plan["blas_threads"]
-    return loaded
 
 
 def _announce_numerical_cost(net, x_train, t_train, args, xp):

@@ -11,6 +11,7 @@ that iteration, and the others train on.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Sequence
 from typing import Any
 
@@ -20,6 +21,8 @@ from .. import _progress
 from .._checks import per_net, positive_int, positive_number, seed_value
 from .._typing import ArrayLike
 from ..backend import backend_of
+from ..checkpoint import Checkpoint, as_checkpoint, same_data
+from ..checkpoint import load as load_checkpoint
 from ..history import History
 from ..live import require_notebook
 from ..nets import TwoLayerNet
@@ -28,7 +31,7 @@ from ..train import check_options, prepare_run
 from .shards import SweepError, run_sharded
 from .stacked import SweepPlan, run_stacked
 
-__all__ = ["fit_many", "SweepError", "SweepPlan"]
+__all__ = ["fit_many", "resume_many", "SweepError", "SweepPlan"]
 
 
 def fit_many(
@@ -52,6 +55,7 @@ def fit_many(
     fast: bool | str = "auto",
     progress: bool | str | None = None,
     live: bool = False,
+    checkpoints: Sequence[Any] | None = None,
 ) -> list[History]:
     """Train ``nets`` (one shape, one dtype, one backend) as one stacked computation.
 
@@ -88,6 +92,11 @@ def fit_many(
             per finished shard on an executor, for logs and pipes.
         live: in a Jupyter notebook, the sweep's accuracy figure drawn under the
             cell while the nets train (as for :func:`xpnet.fit`; in this process only).
+        checkpoints: one file path per net: each member's checkpoint, written as
+            ``fit(..., checkpoint=...)`` writes one (after each evaluation and on stop), so
+            :func:`resume_many` continues the sweep and ``xpnet.resume`` one member. With an
+            executor, the paths must be reachable by its workers (this machine's processes).
+            Needs a seed per net.
 
     Returns:
         One :class:`xpnet.History` per net, in order. Ctrl-C stops every member,
@@ -100,6 +109,26 @@ def fit_many(
     iters, batch_size, eval_batch, fast, blas_threads = check_options(
         iters, batch_size, eval_batch, fast, blas_threads, steps=False
     )
+    threads, shards = _check_where(executor, threads, shards, live)
+    progress = _progress.check(progress)
+    kept = _check_checkpoints(checkpoints, seeds)
+    data = prepare_run(nets[0], x_train, t_train, x_test, t_test, batch_size, eval_every)
+    plan = SweepPlan(
+        Plan(iters, batch_size, data.eval_every, data.per_epoch, eval_batch, evaluate, fast, blas_threads),
+        tuple(lrs),
+        tuple(seeds),
+        threads,
+        progress,
+        live,
+        kept,
+    )
+    if executor is not None:
+        return run_sharded(executor, shards, nets, data, plan)
+    return run_stacked(nets, data, plan)
+
+
+def _check_where(executor: Any, threads: Any, shards: Any, live: bool) -> tuple[int | None, int | None]:
+    """``(threads, shards)`` checked with the executor they go with, and ``live``."""
     if threads is not None:
         threads = positive_int(threads, "threads")
         if executor is not None:
@@ -109,26 +138,92 @@ def fit_many(
             )
     if executor is not None and not callable(getattr(executor, "submit", None)):
         raise TypeError(f"executor must be a concurrent.futures.Executor (with submit), got {type(executor).__name__}")
-    shards = None if shards is None else positive_int(shards, "shards")
-    progress = _progress.check(progress)
     if live:
         if executor is not None:
             raise ValueError(
                 "live is for a sweep in this process; with executor= plot the histories after: xpnet.plots.plot_sweep"
             )
         require_notebook()
-    data = prepare_run(nets[0], x_train, t_train, x_test, t_test, batch_size, eval_every)
-    plan = SweepPlan(
-        Plan(iters, batch_size, data.eval_every, data.per_epoch, eval_batch, evaluate, fast, blas_threads),
-        tuple(lrs),
-        tuple(seeds),
-        threads,
-        progress,
-        live,
-    )
-    if executor is not None:
-        return run_sharded(executor, shards, nets, data, plan)
-    return run_stacked(nets, data, plan)
+    return threads, None if shards is None else positive_int(shards, "shards")
+
+
+def _check_checkpoints(checkpoints: Any, seeds: Sequence[Any]) -> tuple[Checkpoint, ...] | None:
+    """One checkpoint per net (each as ``fit`` takes it), or None."""
+    if checkpoints is None:
+        return None
+    if isinstance(checkpoints, (str, bytes, os.PathLike)):
+        raise TypeError("checkpoints must be a list of file paths, one per net (one path: use fit's checkpoint=)")
+    found = [as_checkpoint(c) for c in checkpoints]
+    if len(found) != len(seeds) or any(c is None for c in found):
+        raise ValueError(f"checkpoints must hold one file path per net ({len(seeds)}), got {len(found)}")
+    if len({os.path.abspath(c.path) for c in found if c is not None}) != len(found):
+        raise ValueError("checkpoints names one file twice; give each net a file of its own")
+    if any(s is None for s in seeds):
+        raise ValueError("checkpoints need a seed per net (seed=[0, 1, ...]): a continued run draws its batches again")
+    return tuple(c for c in found if c is not None)
+
+
+def resume_many(
+    checkpoints: Sequence[Any],
+    x_train: ArrayLike,
+    t_train: ArrayLike,
+    x_test: ArrayLike = None,
+    t_test: ArrayLike = None,
+    *,
+    backend: str | None = None,
+    threads: int | None = None,
+    progress: bool | str | None = None,
+) -> tuple[list[TwoLayerNet], list[History]]:
+    """Continue a sweep whose members ``fit_many(..., checkpoints=...)`` kept, on the same data.
+
+    Members that finished, or stopped because their loss went wrong, come back as they were; the
+    others continue stacked from their checkpoints and end where the uninterrupted sweep would
+    have, to the bit (members at different iterations, after a kill between two members' files,
+    continue in groups). They keep writing their checkpoints.
+
+    Args:
+        checkpoints: the members' checkpoint files, in the sweep's order.
+        x_train: the sweep's training images (checked by fingerprint, as :func:`xpnet.resume` does).
+        t_train: their labels.
+        x_test: the test images, when the sweep had them.
+        t_test: their labels.
+        backend: where to put the nets (default: the active backend).
+        threads: as for :func:`fit_many`.
+        progress: as for :func:`fit_many`.
+
+    Returns:
+        ``(nets, histories)``, one of each per checkpoint, in order.
+    """
+    paths = [os.fspath(p) for p in checkpoints]
+    if not paths:
+        raise ValueError("checkpoints must name at least one member's checkpoint file")
+    loaded = [load_checkpoint(p, backend) for p in paths]
+    threads = None if threads is None else positive_int(threads, "threads")
+    progress = _progress.check(progress)
+    first, plan = loaded[0], Plan(**loaded[0].run["plan"])
+    data = prepare_run(first.net, x_train, t_train, x_test, t_test, plan.batch_size, plan.eval_every)
+    groups: dict[int, list[int]] = {}
+    for i, (path, ck) in enumerate(zip(paths, loaded)):
+        same_data(path, ck.run["data"], data)
+        if ck.run["plan"] != first.run["plan"]:
+            raise ValueError(f"{path} is not a member of the sweep of {paths[0]} (its plan differs)")
+        h = ck.history
+        if h.nonfinite_iteration is None and h.iterations < plan.iters:
+            h.stopped = h.signal = None
+            groups.setdefault(h.iterations, []).append(i)
+    for members in groups.values():
+        sweep = SweepPlan(
+            plan,
+            tuple(loaded[i].run["lr"] for i in members),
+            tuple(loaded[i].run["seed"] for i in members),
+            threads,
+            progress,
+            checkpoints=tuple(Checkpoint(paths[i], loaded[i].info) for i in members),
+            starts=tuple(loaded[i].stream for i in members),
+        )
+        nets = [loaded[i].net for i in members]
+        run_stacked(nets, data, sweep, [loaded[i].history for i in members])
+    return [ck.net for ck in loaded], [ck.history for ck in loaded]
 
 
 def _check_nets(nets: Any) -> Any:

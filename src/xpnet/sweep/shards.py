@@ -64,7 +64,10 @@ def run_sharded(
                 "backend": backend_of(data.xp).name,
                 "data": sent,
                 "plan": dataclasses.replace(
-                    shard_plan, lrs=tuple(plan.lrs[i] for i in g), seeds=tuple(plan.seeds[i] for i in g)
+                    shard_plan,
+                    lrs=tuple(plan.lrs[i] for i in g),
+                    seeds=tuple(plan.seeds[i] for i in g),
+                    checkpoints=None if plan.checkpoints is None else tuple(plan.checkpoints[i] for i in g),
                 ),
             }
             futures.append(_submit(submit_to, payload))

@@ -19,6 +19,7 @@ import numpy as np
 from .. import _progress
 from .._checks import one_hot
 from ..backend import accelerated, backend_of, faster, namespace, to_numpy
+from ..checkpoint import Checkpoint, Keeper, fingerprints
 from ..constants import PARAM_NAMES
 from ..history import History, new_history
 from ..live import LiveCurves
@@ -42,6 +43,8 @@ class SweepPlan:
         threads: members side by side on NumPy's threads (None: one per core, at most 8).
         progress: the progress bar (None: on a terminal or in a notebook; "log": lines for logs).
         live: the sweep's accuracy figure drawn while it trains (a notebook).
+        checkpoints: one per member, each written as ``fit``'s checkpoint is (None: none).
+        starts: for members continued from their checkpoints, each one's stream position.
     """
 
     run: Plan
@@ -50,10 +53,15 @@ class SweepPlan:
     threads: int | None = None
     progress: bool | str | None = None
     live: bool = False
+    checkpoints: tuple[Checkpoint, ...] | None = None
+    starts: tuple[dict, ...] | None = None
 
 
-def run_stacked(nets: Sequence[TwoLayerNet], data: Prepared, plan: SweepPlan) -> list[History]:
-    """Train ``nets`` stacked, in this process; their parameters are updated, one History each."""
+def run_stacked(
+    nets: Sequence[TwoLayerNet], data: Prepared, plan: SweepPlan, histories: list[History] | None = None
+) -> list[History]:
+    """Train ``nets`` stacked, in this process; their parameters are updated, one History each
+    (``histories``: those of members continued from their checkpoints, all at one iteration)."""
     first, xp, x, run = nets[0], data.xp, data.x, plan.run
     k = len(nets)
     device = array_api_compat.device(x)
@@ -61,7 +69,7 @@ def run_stacked(nets: Sequence[TwoLayerNet], data: Prepared, plan: SweepPlan) ->
         IndexStream(Rng(s), x.shape[0], run.batch_size, xp, device, block=index_block(run.iters, run.batch_size))
         for s in plan.seeds
     ]
-    histories = [
+    histories = histories or [
         new_history(
             iters=run.iters,
             batch_size=run.batch_size,
@@ -95,6 +103,12 @@ def run_stacked(nets: Sequence[TwoLayerNet], data: Prepared, plan: SweepPlan) ->
             workers = getattr(members.stepper(loop.active), "workers", 1)  # made here, the loop's first
             for h in histories:  # how it ran, for the record (fit's config has blas_threads too)
                 h.config.update(blas_threads=threads, threads=min(workers, k))
+            if plan.checkpoints is not None:
+                loop.on_point = _checkpoint_writer(first, members, histories, streams, plan, data, threads)
+            if plan.starts is not None:
+                for stream, start in zip(streams, plan.starts):
+                    stream.seek(start)
+                loop.continue_from(histories[0])
             loop.run(run.iters, data.eval_every, data.per_epoch, run.evaluate)
     finally:
         bar.close()
@@ -103,6 +117,41 @@ def run_stacked(nets: Sequence[TwoLayerNet], data: Prepared, plan: SweepPlan) ->
     for i, net in enumerate(nets):
         net.params = {key: xp.asarray(members.params[key][i, ...], copy=True) for key in PARAM_NAMES}
     return histories
+
+
+def _checkpoint_writer(first, members, histories, streams, plan, data, threads):
+    """The run loop's ``on_point`` for a sweep: each member's checkpoint, as ``fit`` writes one (so
+    ``xpnet.resume`` continues one member alone), rewritten only when its history has moved."""
+    run = {"plan": dataclasses.asdict(plan.run), "data": fingerprints(data)}
+    writers = [
+        Keeper(ck, {**run, "seed": plan.seeds[m], "lr": plan.lrs[m]}).bind(
+            _Member(first, members, m), histories[m], streams[m], threads
+        )
+        for m, ck in enumerate(plan.checkpoints or ())
+    ]
+    written: dict[int, tuple] = {}
+
+    def write():
+        for m, (h, w) in enumerate(zip(histories, writers)):
+            mark = (h.iterations, len(h.epochs), h.stopped)
+            if written.get(m) != mark:
+                w()
+                written[m] = mark
+
+    return write
+
+
+class _Member:
+    """Member ``m`` of stacked nets, as a checkpoint reads a net: sizes and its parameters' slices."""
+
+    def __init__(self, first, members, m):
+        self.input_size, self.hidden_size, self.output_size = first.input_size, first.hidden_size, first.output_size
+        self.dtype, self.weight_init_std = first.dtype, first.weight_init_std
+        self.members, self.m = members, m
+
+    @property
+    def params(self):
+        return {key: self.members.params[key][self.m, ...] for key in PARAM_NAMES}
 
 
 class StackedNets:
