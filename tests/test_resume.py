@@ -182,20 +182,26 @@ def _same_files(a, b):
     assert mb["iterations"] == 1500 and mb["stopped"] is None
 
 
-@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGKILL], ids=["SIGTERM", "SIGKILL"])
-def test_xpnet_train_resume_after_a_signal_ends_as_the_whole_run(tmp_path, sig):
-    whole, part = tmp_path / "whole", tmp_path / "part"
-    assert _train(*OPTIONS, "--out", str(whole), "--no-plots").returncode == 0
+def _started(out, *extra, epochs):
+    """``train.py`` writing to ``out``, once it has printed ``epochs`` epoch lines."""
     proc = subprocess.Popen(
-        [sys.executable, TRAIN, *OPTIONS, "--out", str(part), "--no-plots"],
+        [sys.executable, TRAIN, *OPTIONS, *extra, "--out", str(out), "--no-plots"],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
         env=_env(),
     )
     seen, deadline = 0, time.time() + 120
-    while seen < 3 and time.time() < deadline:
+    while seen < epochs and time.time() < deadline:
         seen += proc.stdout.readline().startswith("epoch")
+    return proc
+
+
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGKILL], ids=["SIGTERM", "SIGKILL"])
+def test_xpnet_train_resume_after_a_signal_ends_as_the_whole_run(tmp_path, sig):
+    whole, part = tmp_path / "whole", tmp_path / "part"
+    assert _train(*OPTIONS, "--out", str(whole), "--no-plots").returncode == 0
+    proc = _started(part, epochs=3)
     time.sleep(0.02)  # between evaluation points
     proc.send_signal(sig)
     _, stderr = proc.communicate(timeout=120)
@@ -366,3 +372,41 @@ def test_xpnet_sweep_resume_refuses_in_one_line(tmp_path):
         )
         lines = bad.stderr.strip().splitlines()
         assert bad.returncode == 2 and len(lines) == 1 and message in lines[0], lines
+
+
+# ------------------------------------------------------------------ a checkpoint that cannot be written
+
+
+def test_a_checkpoint_that_cannot_be_written_is_said_once_and_the_run_goes_on(tmp_path):
+    x, t, xt, tt = _data()
+    ref = TwoLayerNet(784, 20, 10, seed=0)
+    h_ref = fit(ref, x, t, xt, tt, **RUN)
+    (tmp_path / "ck.npz").mkdir()  # every rename onto it fails, as on a full disk
+    net = TwoLayerNet(784, 20, 10, seed=0)
+    with pytest.warns(
+        checkpoints.CheckpointWarning, match=r"ck.npz could not be written \(.*\); the run goes on"
+    ) as got:
+        h = fit(net, x, t, xt, tt, **RUN, checkpoint=tmp_path / "ck.npz")
+    assert len(got) == 1 and h.stopped is None and h.loss == h_ref.loss  # said once; the run is the same
+    assert np.array_equal(net.params["W1"], ref.params["W1"])
+    assert sorted(os.listdir(tmp_path)) == ["ck.npz"]  # no temporary file left
+
+
+def test_xpnet_train_says_in_one_line_that_its_checkpoint_failed(tmp_path):
+    out = tmp_path / "run"
+    proc = _started(out, "--iters", "3000", epochs=2)
+    while True:  # the checkpoint's name taken by a folder: the next writes fail
+        try:
+            os.unlink(out / "checkpoint.npz")
+        except FileNotFoundError:
+            pass
+        try:
+            os.mkdir(out / "checkpoint.npz")
+            break
+        except FileExistsError:
+            continue
+    _, stderr = proc.communicate(timeout=120)
+    lines = stderr.strip().splitlines()
+    assert proc.returncode == 0 and len(lines) == 1 and "Traceback" not in stderr, stderr
+    assert lines[0].startswith("train.py: warning: the checkpoint ") and "could not be written" in lines[0]
+    assert json.loads((out / "metrics.json").read_text())["iterations"] == 3000

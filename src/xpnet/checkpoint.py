@@ -15,6 +15,7 @@ import dataclasses
 import hashlib
 import json
 import os
+import warnings
 from typing import Any
 
 import array_api_compat
@@ -40,6 +41,10 @@ __all__ = [
 
 FORMAT = "xpnet.Checkpoint/1"
 _STATE_BYTES = 16 * 2**20  # the JSON state (history without its losses): far more than any run needs
+
+
+class CheckpointWarning(UserWarning):
+    """A checkpoint could not be written (a full disk, a folder gone); the run goes on."""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -90,9 +95,20 @@ class Keeper:
         """The run loop's ``on_point``: write the checkpoint of ``net`` and ``history`` as they are
         (``threads``: the BLAS threads the run uses, kept so that a continued run uses them too)."""
         run = {**self.run, "plan": {**self.run["plan"], "blas_threads": threads}}
+        failed: list[OSError] = []
 
         def write() -> None:
-            save(self.ck, net, history, run, indices.position(history.iterations))
+            try:
+                save(self.ck, net, history, run, indices.position(history.iterations))
+            except OSError as exc:  # a full disk: the run goes on (its results are in memory), said once
+                if not failed:
+                    warnings.warn(
+                        f"the checkpoint {self.ck.path} could not be written ({exc.strerror or exc}); the run goes "
+                        f"on, trying again at each evaluation",
+                        CheckpointWarning,
+                        stacklevel=2,
+                    )
+                failed.append(exc)
 
         return write
 

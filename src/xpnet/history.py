@@ -73,7 +73,7 @@ class History:
             ("train acc", f.get("train_acc")),
             ("test acc", f.get("test_acc")),
             ("last loss", self.loss[-1] if self.loss else None),
-            ("it/s", round(self.iters_per_second) if self.train_seconds > 0 else None),
+            ("it/s, steps only", round(self.iters_per_second) if self.train_seconds > 0 else None),
             ("stopped", self.stopped or "no: finished"),
         ]
         shown = {"learning rate": "{:g}"}
@@ -103,6 +103,8 @@ class History:
 
     @property
     def iters_per_second(self) -> float:
+        """Updates per second of the training steps alone (``train_seconds``). A progress bar's rate
+        is lower: it counts the wall time, evaluations included."""
         return self.iterations / self.train_seconds if self.train_seconds > 0 else float("nan")
 
     @property

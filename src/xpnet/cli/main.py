@@ -14,6 +14,7 @@ import math
 import os
 import signal
 import sys
+import warnings
 
 from .. import __version__
 from ..backend import BACKENDS
@@ -337,6 +338,8 @@ def _guarded(prog, run):
     bad input 2; data, files, memory or a numerical failure 1; Ctrl-C 130, SIGTERM 143, SIGHUP 129."""
     _printable_streams()
     previous = {}
+    show = warnings.showwarning
+    warnings.showwarning = lambda message, *rest, **kw: print(f"{prog}: warning: {message}", file=sys.stderr)
     try:
         for sig in STOPPING:  # the first stops the command; later ones cannot cut the stop's writing short
             try:
@@ -371,6 +374,7 @@ def _guarded(prog, run):
         print(f"{prog}: interrupted", file=sys.stderr)
         return 130
     finally:
+        warnings.showwarning = show
         stopped = any(signal.getsignal(sig) == signal.SIG_IGN != handler for sig, handler in previous.items())
         for sig, handler in previous.items():
             if not stopped:  # after a stop the process is ending: a late Ctrl-C cannot change its exit code
