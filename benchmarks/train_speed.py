@@ -18,6 +18,7 @@ import importlib.util
 import json
 import os
 import platform
+import statistics
 import sys
 import time
 
@@ -267,7 +268,8 @@ def main(argv=None):
                    help="which rows (--smoke leaves out the torch.compile rows: their compilation takes minutes)")
     p.add_argument("--scale", type=float, default=1.0, help="multiply the iteration counts")
     p.add_argument("--train-rows", type=int, default=60000, help="rows of the synthetic training set")
-    p.add_argument("--smoke", action="store_true", help="tiny sizes and few iterations (CI)")
+    p.add_argument("--repeats", type=int, default=3, help="interleaved repeats of every row (median shown), default 3")
+    p.add_argument("--smoke", action="store_true", help="tiny sizes and few iterations, one repeat (CI)")
     p.add_argument("--no-gpu", action="store_true", help="CPU rows only")
     p.add_argument("--out-dir", default=os.path.join("benchmarks", "out"))
     args = p.parse_args(argv)
@@ -292,55 +294,17 @@ def main(argv=None):
         for dt in dtypes:
             peaks[dt] = matmul_peak(dt)
             print(f"dense matmul peak (cuBLAS, 8192^3, {dt}): {peaks[dt]:.1f} TFLOP/s")
-    rows_out = []
-    for size in sizes:
-        hidden, batch = SIZES[size]
-        for dt in dtypes:
-            for impl in impls:
-                where = "gpu" if impl in ("xpnet-cupy", "xpnet-cupy-plain", "torch-cuda", "torch-cuda-compile") \
-                    else "cpu"
-                if where == "gpu" and not gpu:
-                    continue
-                if impl.startswith("torch") and impl.split("-")[1] not in tdevs:
-                    continue
-                if impl == "xpnet-torch" and not tdevs:
-                    continue
-                if "jax" in impl and importlib.util.find_spec("jax") is None:
-                    continue
-                iters = max(1, int(ITERS[(size, where)] * args.scale))
-                if impl == "xpnet-cupy-plain":
-                    iters = max(1, iters // 10)
-                try:
-                    if impl == "book":
-                        r = run_book(hidden, batch, dt, iters, data)
-                    elif impl == "xpnet-numpy":
-                        r = run_xpnet("numpy", hidden, batch, dt, iters, data, fast="auto")
-                    elif impl == "xpnet-cupy":
-                        r = run_xpnet("cupy", hidden, batch, dt, iters, data, fast="auto")
-                    elif impl == "xpnet-cupy-plain":
-                        r = run_xpnet("cupy", hidden, batch, dt, iters, data, fast=False)
-                    elif impl.startswith("torch"):
-                        r = run_torch(impl.split("-")[1], hidden, batch, dt, iters, data,
-                                      compiled=impl.endswith("-compile"))
-                    elif impl == "xpnet-torch":
-                        r = run_xpnet("torch", hidden, batch, dt, iters, data, fast="auto")
-                    elif impl == "xpnet-jax":
-                        r = run_xpnet("jax", hidden, batch, dt, iters, data, fast="auto")
-                    elif impl in ("jax-jit", "jax-scan"):
-                        r = run_jax(impl.split("-")[1], hidden, batch, dt, iters, data)
-                    else:
-                        p.error(f"--impls: unknown {impl!r}")
-                except Exception as exc:  # report and go on: one broken row must not hide the rest
-                    print(f"  {size} {dt} {impl}: FAILED {type(exc).__name__}: {exc}", file=sys.stderr)
-                    continue
-                r.update(size=size, hidden=hidden, batch=batch, dtype=dt, impl=impl, device=where)
-                r["it_s"] = r["iters"] / r["seconds"]
-                r["tflops"] = r["it_s"] * flops_per_iter(hidden, batch) / 1e12
-                if where == "gpu" and dt in peaks:
-                    r["of_matmul_peak"] = r["tflops"] / peaks[dt]
-                rows_out.append(r)
-                print(f"  {size:6s} {dt:7s} {impl:17s} {r['it_s']:12,.1f} it/s  ({r['iters']} iters, {r['seconds']:.3f} s)",
-                      flush=True)
+    runs: dict = {}  # (size, dtype, impl) -> one result per repeat, in the order first measured
+    for rep in range(1 if args.smoke else args.repeats):
+        order = impls if rep % 2 == 0 else impls[::-1]  # interleaved: the machine's drift hits all alike
+        for size in sizes:
+            for dt in dtypes:
+                for impl in order:
+                    r = _measure(p, args, impl, size, dt, data, gpu, tdevs, peaks)
+                    if r is not None:
+                        runs.setdefault((size, dt, impl), []).append(r)
+    keys = sorted(runs, key=lambda key: (sizes.index(key[0]), dtypes.index(key[1]), impls.index(key[2])))
+    rows_out = [_median_row(runs[key]) for key in keys]
     _table(rows_out)
     os.makedirs(args.out_dir, exist_ok=True)
     result = {"machine": machine, "matmul_peak_tflops": peaks, "rows": rows_out,
@@ -354,6 +318,71 @@ def main(argv=None):
     return 0
 
 
+def _measure(p, args, impl, size, dt, data, gpu, tdevs, peaks):
+    """One timed run of ``impl`` at ``size`` and ``dt``: its row, or None where it cannot run here."""
+    hidden, batch = SIZES[size]
+    where = "gpu" if impl in ("xpnet-cupy", "xpnet-cupy-plain", "torch-cuda", "torch-cuda-compile") else "cpu"
+    if where == "gpu" and not gpu:
+        return None
+    if impl.startswith("torch") and impl.split("-")[1] not in tdevs:
+        return None
+    if impl == "xpnet-torch" and not tdevs:
+        return None
+    if "jax" in impl and importlib.util.find_spec("jax") is None:
+        return None
+    iters = max(1, int(ITERS[(size, where)] * args.scale))
+    if impl == "xpnet-cupy-plain":
+        iters = max(1, iters // 10)
+    runners = {
+        "book": lambda: run_book(hidden, batch, dt, iters, data),
+        "xpnet-numpy": lambda: run_xpnet("numpy", hidden, batch, dt, iters, data, fast="auto"),
+        "xpnet-cupy": lambda: run_xpnet("cupy", hidden, batch, dt, iters, data, fast="auto"),
+        "xpnet-cupy-plain": lambda: run_xpnet("cupy", hidden, batch, dt, iters, data, fast=False),
+        "xpnet-torch": lambda: run_xpnet("torch", hidden, batch, dt, iters, data, fast="auto"),
+        "xpnet-jax": lambda: run_xpnet("jax", hidden, batch, dt, iters, data, fast="auto"),
+    }
+    if impl.startswith("torch"):
+        runners[impl] = lambda: run_torch(impl.split("-")[1], hidden, batch, dt, iters, data,
+                                          compiled=impl.endswith("-compile"))
+    elif impl in ("jax-jit", "jax-scan"):
+        runners[impl] = lambda: run_jax(impl.split("-")[1], hidden, batch, dt, iters, data)
+    if impl not in runners:
+        p.error(f"--impls: unknown {impl!r}")
+    try:
+        r = runners[impl]()
+    except Exception as exc:  # report and go on: one broken row must not hide the rest
+        print(f"  {size} {dt} {impl}: FAILED {type(exc).__name__}: {exc}", file=sys.stderr)
+        return None
+    r.update(size=size, hidden=hidden, batch=batch, dtype=dt, impl=impl, device=where)
+    r["it_s"] = r["iters"] / r["seconds"]
+    r["tflops"] = r["it_s"] * flops_per_iter(hidden, batch) / 1e12
+    if where == "gpu" and dt in peaks:
+        r["of_matmul_peak"] = r["tflops"] / peaks[dt]
+    print(f"  {size:6s} {dt:7s} {impl:17s} {r['it_s']:12,.1f} it/s  ({r['iters']} iters, {r['seconds']:.3f} s)",
+          flush=True)
+    return r
+
+
+def _median_row(rs):
+    """One row of the repeats of one measurement: the median rate, each repeat's rate kept."""
+    row = dict(rs[len(rs) // 2])
+    row["it_s_runs"] = [r["it_s"] for r in rs]
+    row["it_s"] = statistics.median(row["it_s_runs"])
+    row["tflops"] = rs[0]["tflops"] * row["it_s"] / rs[0]["it_s"]
+    return row
+
+
+def _ratio(r, base):
+    """``r`` against ``base``: the median of the repeat-by-repeat ratios (interleaved pairs) and their spread."""
+    pairs = [a / b for a, b in zip(r["it_s_runs"], base["it_s_runs"])]
+    return statistics.median(pairs), min(pairs), max(pairs)
+
+
+def _shown(ratio):
+    med, lo, hi = ratio
+    return f"{med:.2f}x" if lo == hi else f"{med:.2f}x ({lo:.2f}-{hi:.2f})"
+
+
 def _lookup(rows, size, dt, impl):
     for r in rows:
         if r["size"] == size and r["dtype"] == dt and r["impl"] == impl:
@@ -363,21 +392,28 @@ def _lookup(rows, size, dt, impl):
 
 def _table(rows):
     print()
-    print(f"{'size':7s} {'dtype':8s} {'implementation':18s} {'it/s':>12s} {'vs book':>8s} {'vs torch':>9s} "
+    repeats = len(rows[0]["it_s_runs"]) if rows else 0
+    print(f"(each rate the median of {repeats} interleaved repeats; each ratio the median of the repeat-by-repeat "
+          f"ratios, their range in brackets)")
+    print(f"{'size':7s} {'dtype':8s} {'implementation':18s} {'it/s':>12s} {'vs book':>20s} {'vs torch':>20s} "
           f"{'TFLOP/s':>8s} {'of peak':>8s} {'GPU MiB':>8s}")
     for r in rows:
         base = _lookup(rows, r["size"], r["dtype"], "book")
         torch_same = _lookup(rows, r["size"], r["dtype"], "torch-cuda" if r["device"] == "gpu" else "torch-cpu")
-        vb = f"{r['it_s'] / base['it_s']:.2f}x" if base else "-"
-        vt = f"{r['it_s'] / torch_same['it_s']:.2f}x" if torch_same else "-"
+        vb = _shown(_ratio(r, base)) if base else "-"
+        vt = _shown(_ratio(r, torch_same)) if torch_same else "-"
         peak = f"{100 * r['of_matmul_peak']:.0f}%" if "of_matmul_peak" in r else "-"
         mem = f"{r['gpu_mem_mb']:.0f}" if "gpu_mem_mb" in r else "-"
-        print(f"{r['size']:7s} {r['dtype']:8s} {r['impl']:18s} {r['it_s']:12,.1f} {vb:>8s} {vt:>9s} "
+        print(f"{r['size']:7s} {r['dtype']:8s} {r['impl']:18s} {r['it_s']:12,.1f} {vb:>20s} {vt:>20s} "
               f"{r['tflops']:8.3f} {peak:>8s} {mem:>8s}")
+    for r in rows:
+        scan = _lookup(rows, r["size"], r["dtype"], "jax-scan")
+        if r["impl"] == "xpnet-jax" and scan:
+            print(f"xpnet-jax / jax-scan, {r['size']} {r['dtype']}: {_shown(_ratio(r, scan))}")
     f64 = {r["size"]: r for r in rows if r["impl"] == "xpnet-numpy" and r["dtype"] == "float64"}
     for r in rows:
         if r["impl"] == "xpnet-numpy" and r["dtype"] == "float32" and r["size"] in f64:
-            print(f"xpnet-numpy {r['size']}: float32 / float64 = {r['it_s'] / f64[r['size']]['it_s']:.2f}x")
+            print(f"xpnet-numpy {r['size']}: float32 / float64 = {_shown(_ratio(r, f64[r['size']]))}")
 
 
 def _chart(rows, path):
