@@ -27,6 +27,9 @@ CELLS = {
     "pyplot": "print('pyplot' in ' '.join(sys.modules))",
     "progress": "h2 = xpnet.fit(xpnet.TwoLayerNet(784, 20, 10, seed=1), x, t, iters=160, seed=0,\n"
     "              callbacks=[lambda r, h: print('epoch line', r['iteration'])])",
+    "text_progress": "import xpnet._progress as _p\n_p._widgets = lambda: False  # as without ipywidgets\n"
+    "h4 = xpnet.fit(xpnet.TwoLayerNet(784, 20, 10, seed=1), x, t, iters=160, seed=0)\n"
+    "_p._widgets = lambda: True",
     "live": "h3 = xpnet.fit(xpnet.TwoLayerNet(784, 20, 10, seed=2), x, t, xt, tt, iters=400, eval_every=50, seed=0,\n"
     "               progress=False, live=True)",
     "live_many": "hs = xpnet.fit_many([xpnet.TwoLayerNet(784, 20, 10, seed=s) for s in range(2)], x, t, xt, tt,\n"
@@ -117,3 +120,13 @@ def test_live_outside_a_notebook_is_a_clear_error():
         xpnet.fit(
             xpnet.TwoLayerNet(4, 3, 2), np.ones((10, 4)), np.zeros(10, dtype=int), iters=2, batch_size=5, live=True
         )
+
+
+def test_without_widgets_progress_is_one_line_updated_in_place(outputs):
+    """Not tqdm's text bar on stderr (a pile of pink lines in JupyterLab): one display, updated."""
+    outs = outputs["text_progress"]
+    assert [o for o in outs if o.get("output_type") == "stream"] == []  # no stderr, no stdout noise
+    (line,) = [o for o in outs if o.get("output_type") == "display_data"]
+    text = line["data"]["text/plain"]
+    assert text.startswith("100%|") and "160/160" in text and "it/s" in text and "loss=" in text, text
+    assert "\n" not in text.strip()

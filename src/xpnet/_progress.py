@@ -2,7 +2,8 @@
 
 ``progress=None`` (the default everywhere): a bar when the stream is a
 terminal or the code runs in a Jupyter notebook (a widget where ipywidgets is
-installed, text otherwise, never tqdm's "IProgress not found" warning), so logs
+installed, else one text line updated in place, never tqdm's "IProgress not
+found" warning nor a pile of stderr lines), so logs
 and pipes get no bar text; ``True``: a bar wherever the output goes; ``False``:
 none. ``TQDM_DISABLE`` (any value but "" or "0") switches every bar off, as it
 does in tqdm itself.
@@ -117,6 +118,47 @@ class LogBar(NoBar):
         print(f"{self.desc}: {done}, {rate:,.0f} {self.unit}/s{eta}", file=self.file, flush=True)
 
 
+class DisplayBar(NoBar):
+    """A text bar in a notebook without ipywidgets: one output line updated in place (an IPython
+    display handle, redrawn at most five times a second), never a pile of stderr lines. The line
+    is tqdm's (``tqdm.format_meter``): percentage, bar, count, elapsed and ETA, rate, loss."""
+
+    disable = False  # the run loop shows the loss on it
+
+    def __init__(self, total=None, initial=0, unit="it", desc=None, **kwargs):
+        from IPython.display import display
+        from tqdm.std import tqdm
+
+        super().__init__(total, initial)
+        self.unit, self.desc, self.format_meter, self.postfix = unit, desc, tqdm.format_meter, None
+        self.t0, self.shown, self.closed = time.monotonic(), 0.0, False
+        self.handle = display({"text/plain": self._text()}, raw=True, display_id=True)
+
+    def _text(self):
+        elapsed = time.monotonic() - self.t0
+        return self.format_meter(
+            self.n, self.total, elapsed, ncols=100, prefix=self.desc or "", unit=self.unit, postfix=self.postfix
+        )
+
+    def _show(self, force=False):
+        now = time.monotonic()
+        if (force or now - self.shown >= 0.2) and self.handle is not None:
+            self.shown = now
+            self.handle.update({"text/plain": self._text()}, raw=True)
+
+    def update(self, n=1):
+        self.n += n
+        self._show()
+
+    def set_postfix(self, *args, refresh=True, **kwargs):
+        self.postfix = ", ".join(f"{k}={v}" for k, v in kwargs.items()) or None
+
+    def close(self):
+        if not self.closed:
+            self._show(force=True)
+        self.closed = True
+
+
 def bar(progress=None, file=None, **kwargs):
     """A ``tqdm`` bar where :func:`wanted` says so, a :class:`LogBar` for ``progress="log"``, else a
     :class:`NoBar`."""
@@ -127,10 +169,13 @@ def bar(progress=None, file=None, **kwargs):
         kwargs.pop("dynamic_ncols", None)
         kwargs.pop("smoothing", None)
         return LogBar(file=file, **kwargs)
-    if in_notebook() and _widgets():
+    if in_notebook() and file in (sys.stderr, sys.stdout):
+        kwargs.pop("dynamic_ncols", None)
+        if not _widgets():
+            kwargs.pop("smoothing", None)
+            return DisplayBar(**kwargs)
         from tqdm.notebook import tqdm as notebook_bar
 
-        kwargs.pop("dynamic_ncols", None)
         return notebook_bar(**kwargs)
     from tqdm.std import tqdm
 
