@@ -507,3 +507,36 @@ def test_load_rejects_anything_but_a_saved_net(tmp_path, damage, why):
     with pytest.raises(ValueError, match="not a TwoLayerNet parameter file written by TwoLayerNet.save") as info:
         TwoLayerNet.load(path)
     assert why in str(info.value)
+
+
+@pytest.fixture
+def tiny_disk(tmp_path):
+    """A real file system of 450 KiB (tmpfs), where root may mount one; skipped otherwise."""
+    mount = tmp_path / "tiny"
+    mount.mkdir()
+    made = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=450k", "tmpfs", str(mount)], capture_output=True)
+    if made.returncode != 0:
+        pytest.skip(f"a real full disk needs root to mount a small tmpfs: {made.stderr.decode().strip()[:100]}")
+    try:
+        yield mount
+    finally:
+        subprocess.run(["umount", "-l", str(mount)], capture_output=True)
+
+
+def test_a_really_full_disk_names_each_file_and_keeps_a_consistent_folder(tiny_disk):
+    """The run's checkpoint (330 KB) fits once; its second write and params.npz do not. Each is named
+    in one line; the metrics are written; the checkpoint kept is whole and says where it stands."""
+    out = tiny_disk / "run"
+    run = cli("--iters", "300", "--eval-every", "100", "--out", str(out), "--no-progress", "--no-plots")
+    lines = run.stderr.strip().splitlines()
+    assert run.returncode == 1 and "Traceback" not in run.stderr, run.stderr
+    assert lines[0].startswith(f"train.py: warning: the checkpoint {out / 'checkpoint.npz'} could not be written")
+    assert "(No space left on device)" in lines[0]
+    assert lines[1:] == [
+        f"train.py: error: {out / 'params.npz'} could not be written (No space left on device); "
+        "the other files were kept"
+    ]
+    assert sorted(os.listdir(out)) == ["checkpoint.npz", "metrics.csv", "metrics.json"]  # nothing half-written
+    metrics = json.loads((out / "metrics.json").read_text())
+    kept = xpnet.checkpoint.load(out / "checkpoint.npz")
+    assert metrics["iterations"] == 300 and kept.history.iterations == 1  # the first evaluation's, whole
