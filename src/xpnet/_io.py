@@ -7,6 +7,7 @@ sees a half-written file.
 from __future__ import annotations
 
 import contextlib
+import errno
 import io
 import json
 import math
@@ -30,7 +31,7 @@ def atomic_path(path, suffix=".part"):
     """
     path = os.fspath(path)
     folder = os.path.dirname(os.path.abspath(path))
-    fd, tmp = tempfile.mkstemp(prefix="." + os.path.basename(path) + ".", suffix=suffix, dir=folder)
+    fd, tmp = tempfile.mkstemp(prefix=_temp_prefix(path, folder, suffix), suffix=suffix, dir=folder)
     os.close(fd)
     try:
         yield tmp
@@ -40,6 +41,23 @@ def atomic_path(path, suffix=".part"):
         with contextlib.suppress(FileNotFoundError):
             os.unlink(tmp)
         raise
+
+
+def _temp_prefix(path, folder, suffix) -> str:
+    """``.<name>.`` for the temporary file beside ``path``, the name cut short where the whole
+    temporary name would pass the file system's limit (a name that fits must be writable); a
+    ``path`` whose own name does not fit is refused naming it, not its temporary file."""
+    base = os.path.basename(path)
+    try:
+        name_max = os.pathconf(folder, "PC_NAME_MAX")
+    except (OSError, ValueError):
+        name_max = 255
+    if len(os.fsencode(base)) > name_max:
+        raise OSError(errno.ENAMETOOLONG, f"File name too long (more than {name_max} bytes)", path)
+    room = name_max - 2 - 8 - len(suffix)  # ".", ".", mkstemp's 8 random characters, the suffix
+    while base and len(os.fsencode(base)) > room:
+        base = base[:-1]
+    return "." + base + "."
 
 
 def atomic_write(path, data) -> None:
