@@ -23,9 +23,9 @@ import numpy as np
 
 from . import paramfile, signals
 from ._io import json_text
-from .backend import asarray, float_dtype, get_namespace, to_numpy
+from .backend import to_numpy
 from .history import History
-from .nets import TwoLayerNet
+from .nets import TwoLayerNet, file_meta
 
 __all__ = [
     "Checkpoint",
@@ -141,21 +141,11 @@ def save(ck: Checkpoint, net: Any, history: History, run: dict, stream: dict) ->
 def _write(ck: Checkpoint, net: Any, history: History, state: dict) -> None:
     paramfile.write(
         ck.path,
-        _net_meta(net),
+        file_meta(net),
         {k: to_numpy(v) for k, v in net.params.items()},
         extra={"state": np.asarray(json_text(state, indent=None)), "loss": np.asarray(history.loss, np.float64)},
         form=FORMAT,
     )
-
-
-def _net_meta(net: Any) -> dict:
-    return {
-        "input_size": net.input_size,
-        "hidden_size": net.hidden_size,
-        "output_size": net.output_size,
-        "dtype": net.dtype,
-        "weight_init_std": net.weight_init_std,
-    }
 
 
 @dataclasses.dataclass
@@ -189,9 +179,4 @@ def load(path: Any, backend: str | None = None) -> Loaded:
     expected = history.iterations + (history.nonfinite_iteration is not None)  # and the loss that went wrong
     if loss.ndim != 1 or loss.shape[0] != expected:
         raise ValueError(f"{path}: a damaged xpnet checkpoint ({loss.shape} losses for {history.iterations} updates)")
-    net = TwoLayerNet.__new__(TwoLayerNet)
-    net.input_size, net.hidden_size, net.output_size = meta["input_size"], meta["hidden_size"], meta["output_size"]
-    net.dtype, net.weight_init_std = meta["dtype"], float(meta["weight_init_std"])
-    float_dtype(get_namespace(backend), net.dtype)
-    net.params = {k: asarray(v, dtype=net.dtype, backend=backend) for k, v in arrays.items()}
-    return Loaded(net, history, run, stream, info)
+    return Loaded(TwoLayerNet.from_file(meta, arrays, backend), history, run, stream, info)

@@ -130,6 +130,17 @@ def correct_counts(params: dict[str, Array], x: Array, labels: Array, batch: int
     return total
 
 
+def file_meta(net: Any) -> dict:
+    """What a parameter file (or a checkpoint) says of a net besides its arrays: sizes, dtype, initial scale."""
+    return {
+        "input_size": net.input_size,
+        "hidden_size": net.hidden_size,
+        "output_size": net.output_size,
+        "dtype": net.dtype,
+        "weight_init_std": net.weight_init_std,
+    }
+
+
 class SimpleNet:
     """The book's ``simpleNet``: one 2x3 weight matrix, softmax and cross-entropy.
 
@@ -361,14 +372,7 @@ class TwoLayerNet:
     # ------------------------------------------------------------ saving
     def save(self, path: str | os.PathLike) -> None:
         """Write the parameters and sizes to an ``.npz`` file (temp name, then rename)."""
-        meta = {
-            "input_size": self.input_size,
-            "hidden_size": self.hidden_size,
-            "output_size": self.output_size,
-            "dtype": self.dtype,
-            "weight_init_std": self.weight_init_std,
-        }
-        paramfile.write(path, meta, {k: to_numpy(v) for k, v in self.params.items()})
+        paramfile.write(path, file_meta(self), {k: to_numpy(v) for k, v in self.params.items()})
 
     @classmethod
     def load(cls, path: str | os.PathLike, backend: str | None = None, dtype: DTypeLike = None) -> TwoLayerNet:
@@ -387,8 +391,12 @@ class TwoLayerNet:
                 than the sizes the file's own metadata allow.
             OSError: the file cannot be opened.
         """
-        path = os.fspath(path)
-        meta, arrays = paramfile.read(path)
+        meta, arrays = paramfile.read(os.fspath(path))
+        return cls.from_file(meta, arrays, backend, dtype)
+
+    @classmethod
+    def from_file(cls, meta: dict, arrays: dict, backend: str | None = None, dtype: DTypeLike = None) -> TwoLayerNet:
+        """The net of a file's checked ``meta`` and host ``arrays`` (``paramfile.read``), on ``backend``."""
         net = cls.__new__(cls)
         net.input_size, net.hidden_size, net.output_size = (
             meta["input_size"],
