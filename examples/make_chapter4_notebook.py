@@ -155,6 +155,36 @@ history = xpnet.fit(net, x_train, t_train, x_test, t_test, iters=10_000, batch_s
 print(f"train acc {history.final['train_acc']:.2f}, test acc {history.final['test_acc']:.2f}")
 history"""),
     ("markdown", None, """\
+### Your own digit
+
+Draw a digit (in any paint program, or with a pen on paper and a phone's camera), save it as
+`my_digit.png` beside this notebook, and run the cell: the picture is prepared as MNIST's digits were
+(grayscale, light ink on black, cropped, scaled into 20x20, centred by its centre of mass in 28x28) and
+read by the net just trained. Without a picture of yours, a stand-in is drawn: a test digit as a photo
+of ink on paper would show it, dark on white, three times larger and off-centre. (`xpnet predict
+RUN_DIR my_digit.png` does the same from a terminal.)"""),
+    ("code", ["digit"], """\
+import os
+from PIL import Image
+
+if os.path.exists("my_digit.png"):
+    picture, drawn = np.asarray(Image.open("my_digit.png").convert("L")), "your digit"
+else:
+    picture = np.ones((120, 100))
+    picture[10:94, 12:96] = 1 - np.kron(x_test[0].reshape(28, 28), np.ones((3, 3)))
+    drawn = f"a {int(np.argmax(t_test[0]))}"
+row = xpnet.prepare_digit(picture)
+best, *others = xpnet.classify(net, row[None, :], top=3)[0]  # (digit, probability), the likeliest first
+print(f"{drawn}: xpnet reads {best[0]} ({best[1]:.2f}); then " + ", ".join(f"{d} ({p:.2f})" for d, p in others))
+fig, (left, right) = xpnet.plots.subplots(1, 2, figsize=(4.4, 2.2))
+left.imshow(picture, cmap="gray", vmin=0, vmax=1 if picture.max() <= 1 else 255)
+right.imshow(row.reshape(28, 28), cmap="gray", vmin=0, vmax=1)
+left.set_title("the picture", fontsize=9)
+right.set_title("as MNIST's digits", fontsize=9)
+for ax in (left, right):
+    ax.set_axis_off()
+fig"""),
+    ("markdown", None, """\
 ### The learning rate decides everything
 
 Four rates, three seeds each, all twelve nets trained at once (`fit_many`); a rate whose seeds disagree
@@ -173,8 +203,9 @@ curves"""),
 def build():
     import nbformat
     nb = nbformat.v4.new_notebook()
-    nb.metadata.update({"kernelspec": {"name": "python3", "display_name": "Python 3", "language": "python"},
-                        "language_info": {"name": "python"}})
+    from ipykernel.kernelspec import get_kernel_dict  # the kernelspec Jupyter writes: opening marks nothing modified
+    spec = {"name": "python3", "display_name": get_kernel_dict()["display_name"], "language": "python"}
+    nb.metadata.update({"kernelspec": spec, "language_info": {"name": "python"}})
     for kind, tags, source in CELLS:
         cell = nbformat.v4.new_markdown_cell(source) if kind == "markdown" else nbformat.v4.new_code_cell(source)
         if tags:

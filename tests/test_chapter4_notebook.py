@@ -133,3 +133,13 @@ def test_the_notebook_is_stored_as_jupyter_writes_it():
     assert spec == {"display_name": get_kernel_dict()["display_name"], "language": "python", "name": "python3"}
     ignored = open(os.path.join(ROOT, ".gitignore")).read().split()
     assert ".ipynb_checkpoints/" in ignored
+
+
+def test_a_drawn_digit_is_read_by_the_net_just_trained(executed):
+    """The cell for the reader's own digit, with its stand-in (a test digit as dark ink on white
+    paper, larger and off-centre): prepared as MNIST's, read as its label, shown beside."""
+    (cell,) = _tagged(executed, "digit")
+    (line,) = _stdout(cell)
+    drawn, read = line.split(": xpnet reads ")
+    assert drawn.startswith("a ") and read.split(" (")[0] == drawn[2:] and float(read[3:7]) > 0.5, line
+    assert len(_images(cell)) == 1
