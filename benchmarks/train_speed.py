@@ -19,6 +19,7 @@ import json
 import os
 import platform
 import statistics
+import subprocess
 import sys
 import time
 
@@ -271,8 +272,18 @@ def main(argv=None):
     p.add_argument("--repeats", type=int, default=3, help="interleaved repeats of every row (median shown), default 3")
     p.add_argument("--smoke", action="store_true", help="tiny sizes and few iterations, one repeat (CI)")
     p.add_argument("--no-gpu", action="store_true", help="CPU rows only")
+    p.add_argument("--fresh", action="store_true",
+                   help="each timed run in a process of its own (no library's threads or caches left over from "
+                        "the rows before: PyTorch's OpenMP threads, say)")
+    p.add_argument("--one", help=argparse.SUPPRESS)  # IMPL:SIZE:DTYPE, one run, its row as JSON (for --fresh)
     p.add_argument("--out-dir", default=os.path.join("benchmarks", "out"))
     args = p.parse_args(argv)
+    if args.one:
+        impl, size, dt = args.one.split(":")
+        r = _measure(p, args, impl, size, dt, make_data(args.train_rows), has_cupy() and not args.no_gpu,
+                     torch_devices(), {})
+        print(json.dumps(r))
+        return 0
     sizes = ["smoke"] if args.smoke else args.sizes.split(",")
     for s in sizes:
         if s not in SIZES:
@@ -300,7 +311,10 @@ def main(argv=None):
         for size in sizes:
             for dt in dtypes:
                 for impl in order:
-                    r = _measure(p, args, impl, size, dt, data, gpu, tdevs, peaks)
+                    if args.fresh:
+                        r = _measure_fresh(args, impl, size, dt, peaks)
+                    else:
+                        r = _measure(p, args, impl, size, dt, data, gpu, tdevs, peaks)
                     if r is not None:
                         runs.setdefault((size, dt, impl), []).append(r)
     keys = sorted(runs, key=lambda key: (sizes.index(key[0]), dtypes.index(key[1]), impls.index(key[2])))
@@ -360,6 +374,23 @@ def _measure(p, args, impl, size, dt, data, gpu, tdevs, peaks):
         r["of_matmul_peak"] = r["tflops"] / peaks[dt]
     print(f"  {size:6s} {dt:7s} {impl:17s} {r['it_s']:12,.1f} it/s  ({r['iters']} iters, {r['seconds']:.3f} s)",
           flush=True)
+    return r
+
+
+def _measure_fresh(args, impl, size, dt, peaks):
+    """``_measure`` in a new Python process (its own data, the same seed): the row, or None."""
+    cmd = [sys.executable, os.path.abspath(__file__), "--one", f"{impl}:{size}:{dt}", "--scale", str(args.scale),
+           "--train-rows", str(500 if args.smoke else args.train_rows)] + (["--no-gpu"] if args.no_gpu else [])
+    run = subprocess.run(cmd, capture_output=True, text=True)
+    lines = run.stdout.strip().splitlines()
+    if run.returncode != 0 or not lines or lines[-1] == "null":
+        if run.returncode != 0:
+            print(f"  {size} {dt} {impl}: FAILED in its own process: {run.stderr.strip()[-300:]}", file=sys.stderr)
+        return None
+    print("\n".join(lines[:-1]), flush=True)
+    r = json.loads(lines[-1])
+    if r.get("device") == "gpu" and dt in peaks:
+        r["of_matmul_peak"] = r["tflops"] / peaks[dt]
     return r
 
 
