@@ -43,6 +43,8 @@ __all__ = [
     "IndexStream",
     "Steps",
     "evaluation_points",
+    "snapshot",
+    "finite",
     "first_bad",
     "stop_message",
     "DIVERGED_LOSS",
@@ -194,6 +196,8 @@ class RunLoop:
         """The whole run. Ctrl-C (or a signal the command line turns into it) stops every member,
         keeping what its history records."""
         self.iters, self.stepper = iters, self.members.stepper(self.active)
+        if not evaluate and self.on_point is None:
+            eval_every = iters  # nothing to do between the steps: one stretch, chunks as the stepper likes
         try:
             for point in evaluation_points(iters, eval_every):
                 if self._reached(point, evaluate):
@@ -365,10 +369,10 @@ class OneNet:
         self._stepper = make_stepper(xp, net.params, x, t_hot, lr, plan.grad, plan.fast)
 
     def rows(self, n):
-        return self.indices.take(n)
+        return self.indices.take(n, on_host=getattr(self._stepper, "host_rows", False))
 
     def snapshot(self):
-        return {k: array_api_compat.array_namespace(v).asarray(v, copy=True) for k, v in self.params.items()}
+        return snapshot(self.params)
 
     def restore(self, snapshot, which):
         """In place where arrays can change (buffers a CUDA graph recorded stay valid), else by
@@ -380,14 +384,31 @@ class OneNet:
                 self.params[k] = v
 
     def finite(self):
-        xp = self.xp
-        return np.array([all(bool(xp.all(xp.isfinite(v))) for v in self.params.values())])
+        return finite(self.xp, list(self.params.values()))
 
     def stepper(self, which):
         return self._stepper
 
     def accuracies(self, x, labels, batch):
         return np.array([float(correct_counts(self.params, x, labels, batch, xp=self.xp)) / x.shape[0]])
+
+
+def finite(xp, arrays, stacked=False):
+    """Host bool (K,): whether every entry of ``arrays`` is finite, one answer per member (K entries
+    along the leading axis of each array when ``stacked``, else one answer, K = 1); one host read."""
+    fast = faster(xp).finite(arrays, stacked)
+    if fast is not NotImplemented:
+        return to_numpy(fast).astype(bool).reshape(-1)
+    per = [xp.all(xp.isfinite(a), axis=tuple(range(1, a.ndim)) if stacked else None) for a in arrays]
+    return to_numpy(xp.all(xp.stack(per), axis=0)).astype(bool).reshape(-1)
+
+
+def snapshot(params):
+    """A copy of every array of ``params`` that can change in place; immutable ones (JAX) as they are."""
+    return {
+        k: array_api_compat.array_namespace(v).asarray(v, copy=True) if array_api_compat.is_writeable_array(v) else v
+        for k, v in params.items()
+    }
 
 
 def make_stepper(xp, params, x, t_hot, lr, grad, fast):

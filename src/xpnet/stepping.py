@@ -9,6 +9,8 @@ from __future__ import annotations
 
 from typing import Any
 
+import numpy as np
+
 from .backend import Stepper
 
 __all__ = ["IndexStream", "Steps", "index_block"]
@@ -25,7 +27,8 @@ class IndexStream:
     def __init__(self, rng, train_size, batch_size, xp, device, block=10_000):
         self.rng, self.train_size, self.batch_size = rng, train_size, batch_size
         self.xp, self.device, self.block = xp, device, block
-        self.buf: Any = None
+        self.host: Any = None  # the block on the host
+        self.buf: Any = None  # the same on the device, made when first asked for
         self.pos = 0
         self.blocks = 0  # blocks drawn so far
         self.starts: dict[int, dict] = {}  # block number -> the generator's state before it (seeded runs)
@@ -34,8 +37,8 @@ class IndexStream:
         generator = self.rng.generator
         if generator is not None:
             self.starts[self.blocks] = generator.bit_generator.state
-        host = self.rng.integers(self.train_size, (self.block, self.batch_size), backend=False)
-        self.buf, self.pos = self.xp.asarray(host, device=self.device), 0
+        self.host = self.rng.integers(self.train_size, (self.block, self.batch_size), backend=False)
+        self.buf, self.pos = None, 0
         self.blocks += 1
 
     def position(self, row):
@@ -58,14 +61,18 @@ class IndexStream:
         self._draw_block()
         self.pos = int(position["skip"])
 
-    def take(self, n):
-        xp = self.xp
+    def take(self, n, on_host=False):
+        """The next ``n`` rows (n, batch): on the device, or as NumPy rows (``on_host``: for a stepper
+        that sends them itself, with no device operation per chunk)."""
+        xp = np if on_host else self.xp
         pieces = []
         while n > 0:
-            if self.buf is None or self.pos == self.buf.shape[0]:
+            if self.host is None or self.pos == self.host.shape[0]:
                 self._draw_block()
-            k = min(n, self.buf.shape[0] - self.pos)
-            pieces.append(self.buf[self.pos : self.pos + k, ...])
+            if not on_host and self.buf is None:
+                self.buf = self.xp.asarray(self.host, device=self.device)
+            k = min(n, self.host.shape[0] - self.pos)
+            pieces.append((self.host if on_host else self.buf)[self.pos : self.pos + k, ...])
             self.pos += k
             n -= k
         return pieces[0] if len(pieces) == 1 else xp.concat(pieces, axis=0)

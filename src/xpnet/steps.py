@@ -29,7 +29,7 @@ from .functions import cross_entropy
 from .incremental_numgrad import incremental_gradient
 from .nets import forward, loss_and_gradient
 
-__all__ = ["sgd_update", "sgd_step", "numerical_step", "stacked_step", "step_of_data"]
+__all__ = ["sgd_update", "batch_rows", "sgd_step", "numerical_step", "stacked_step", "step_of_data"]
 
 
 def sgd_update(params: Any, grads: Any, lr: Any, mask: Any = None, xp: Any = None) -> Any:
@@ -47,6 +47,12 @@ def sgd_update(params: Any, grads: Any, lr: Any, mask: Any = None, xp: Any = Non
         params[key] = xp.where(xp.reshape(mask, shape), stepped, params[key])
 
 
+def batch_rows(xp: Any, a: Array, idx: Any) -> Any:
+    """Rows ``idx`` of ``a`` (a mini-batch; the indices drawn by the run, so in range)."""
+    fast = faster(a).batch_rows(a, idx)
+    return xp.take(a, idx, axis=0) if fast is NotImplemented else fast
+
+
 def sgd_step(params: Any, x: Array, t: Array, idx: Any, lr: Any, xp: Any = None) -> Any:
     """One iteration of the book's loop: the mini-batch, its loss and gradient, the update.
 
@@ -57,8 +63,7 @@ def sgd_step(params: Any, x: Array, t: Array, idx: Any, lr: Any, xp: Any = None)
     if fast is not NotImplemented:  # CuPy: gather, fused pass and update kernels
         return fast
     xp = namespace(x, params["W1"]) if xp is None else xp
-    x_batch = xp.take(x, idx, axis=0)
-    t_batch = xp.take(t, idx, axis=0)
+    x_batch, t_batch = batch_rows(xp, x, idx), batch_rows(xp, t, idx)
     loss, grads = loss_and_gradient(params, x_batch, t_batch, xp=xp)
     sgd_update(params, grads, lr, xp=xp)
     return loss
@@ -67,8 +72,7 @@ def sgd_step(params: Any, x: Array, t: Array, idx: Any, lr: Any, xp: Any = None)
 def numerical_step(params: Any, x: Array, t: Array, idx: Any, lr: Any, xp: Any = None, sparse: bool = False) -> Any:
     """:func:`sgd_step` with the gradient by (incremental) central differences; ``sparse``: decided
     once for the run (``incremental_numgrad.sparse_pays``), so the step reads nothing back."""
-    x_batch = xp.take(x, idx, axis=0)
-    t_batch = xp.take(t, idx, axis=0)
+    x_batch, t_batch = batch_rows(xp, x, idx), batch_rows(xp, t, idx)
     grads = incremental_gradient(params, x_batch, t_batch, xp=xp, one_hot=True, sparse=sparse)
     loss = cross_entropy(xp, forward(params, x_batch, xp=xp)[3], t_batch)
     sgd_update(params, grads, lr, xp=xp)
@@ -91,8 +95,8 @@ def stacked_step(params: Any, data: Any, idx: Any, xp: Any = None) -> Any:
     xp = namespace(x, params["W1"]) if xp is None else xp
     kk, b = idx.shape
     flat = xp.reshape(idx, (-1,))
-    xb = xp.reshape(xp.take(x, flat, axis=0), (kk, b, x.shape[1]))
-    tb = xp.reshape(xp.take(t, flat, axis=0), (kk, b, t.shape[1]))
+    xb = xp.reshape(batch_rows(xp, x, flat), (kk, b, x.shape[1]))
+    tb = xp.reshape(batch_rows(xp, t, flat), (kk, b, t.shape[1]))
     loss, grads = loss_and_gradient(params, xb, tb, xp=xp)
     sgd_update(params, grads, lr, mask, xp=xp)
     return loss

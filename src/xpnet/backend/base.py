@@ -32,10 +32,13 @@ class Stepper(Protocol):
     ``run(idx_rows)``: one step per row of mini-batch indices (``(n, batch)`` for one net,
     ``(n, K, batch)`` for K stacked nets); returns the losses ``(n,)`` or ``(n, K)``, before
     each update (on the device, read once by the run loop). ``chunk``: how many steps the run
-    loop hands ``run`` at a time. ``close()``: free what it holds (graphs, buffers).
+    loop hands ``run`` at a time (it may change after each run). ``close()``: free what it holds
+    (graphs, buffers). ``host_rows``: whether ``run`` takes the indices as NumPy rows on the host
+    (JAX: sent with each compiled call) rather than on the device; the losses may come back on the host.
     """
 
     chunk: int
+    host_rows: bool = False
 
     def run(self, idx_rows: Any) -> Any: ...
 
@@ -226,6 +229,15 @@ class Backend:
 
     def sgd_step(self, params: dict[str, Any], x: Any, t: Any, idx: Any, lr: Any, xp: Any = None) -> Any:
         """``steps.sgd_step``: one SGD step in place, its loss. Declining must leave ``params`` alone."""
+        return NotImplemented
+
+    def finite(self, arrays: list[Any], stacked: bool) -> Any:
+        """``runloop.finite``: whether all entries are finite, a bool array (K,) (one per leading entry
+        when ``stacked``) or a 0-d one."""
+        return NotImplemented
+
+    def batch_rows(self, x: Any, idx: Any) -> Any:
+        """``steps.batch_rows``: ``xp.take(x, idx, axis=0)``, the indices in range (drawn by the run)."""
         return NotImplemented
 
     def hidden_gradient(self, point: Any, xrows: Any, h: float, xp: Any = None) -> Any:

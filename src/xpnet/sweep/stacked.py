@@ -26,7 +26,7 @@ from ..live import LiveCurves
 from ..nets import TwoLayerNet, correct_counts
 from ..plots import plot_sweep
 from ..random import Rng
-from ..runloop import IndexStream, Plan, Prepared, RunLoop, Steps, index_block, step_flops
+from ..runloop import IndexStream, Plan, Prepared, RunLoop, Steps, finite, index_block, snapshot, step_flops
 from ..steps import stacked_step, step_of_data
 
 __all__ = ["SweepPlan", "run_stacked", "StackedNets"]
@@ -173,10 +173,12 @@ class StackedNets:
         self._current = None  # (members, stepper): the last stepper made
 
     def rows(self, n):
-        return self.xp.stack([s.take(n) for s in self.streams], axis=1)  # (n, K, batch)
+        on_host = self._current is not None and getattr(self._current[1], "host_rows", False)
+        xp = np if on_host else self.xp
+        return xp.stack([s.take(n, on_host) for s in self.streams], axis=1)  # (n, K, batch)
 
     def snapshot(self):
-        return {key: self.xp.asarray(v, copy=True) for key, v in self.params.items()}
+        return snapshot(self.params)
 
     def restore(self, snapshot, which):
         xp = self.xp
@@ -189,11 +191,7 @@ class StackedNets:
             self.params[key] = xp.where(xp.reshape(mask, shape), snapshot[key], self.params[key])
 
     def finite(self):
-        xp = self.xp
-        per_key = [
-            to_numpy(xp.all(xp.isfinite(a), axis=tuple(range(1, a.ndim)))).astype(bool) for a in self.params.values()
-        ]
-        return np.all(per_key, axis=0)
+        return finite(self.xp, list(self.params.values()), stacked=True)
 
     def stepper(self, which):
         """The steps of the members ``which`` (host bool (K,)): the backend's stacked stepper, else the
