@@ -628,3 +628,33 @@ def test_jax_with_x64_switched_off_refuses_a_float64_net_instead_of_holding_floa
         "jax.numpy makes float32 when asked for float64 (JAX: its x64 mode is off; "
         "jax.config.update('jax_enable_x64', True) turns it on), or ask for dtype='float32'"
     )
+
+
+def test_importing_xpnet_skips_numpy_f2py_and_testing_and_loses_no_name():
+    """array-api-compat's clone of NumPy is made without NumPy's f2py and testing (40-70 ms of every
+    import); NumPy is left as it was, and the namespace holds every other name a plain import gives."""
+    import json
+    import subprocess
+    import sys
+
+    lean = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            "import sys, json, numpy, xpnet.book, array_api_compat.numpy as xp; "
+            "print(json.dumps([sorted(m for m in ('numpy.f2py', 'numpy.testing') if m in sys.modules), "
+            "'testing' in numpy.__all__ and 'f2py' in dir(numpy), sorted(dir(xp))]))",
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    plain = subprocess.run(
+        [sys.executable, "-c", "import json, array_api_compat.numpy as xp; print(json.dumps(sorted(dir(xp))))"],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    loaded, restored, names = json.loads(lean.stdout)
+    assert loaded == [] and restored
+    assert set(json.loads(plain.stdout)) - set(names) == {"f2py", "testing"}

@@ -31,6 +31,19 @@ def test_train_speed_smoke(tmp_path):
     assert (tmp_path / "train_speed.png").read_bytes()[:4] == b"\x89PNG"
 
 
+def test_scaling_smoke(tmp_path):
+    run = _run("scaling.py", tmp_path)
+    assert run.returncode == 0, run.stderr
+    assert "xpnet/torch" in run.stdout
+    data = json.loads((tmp_path / "scaling.json").read_text())
+    assert {(r["impl"], r["hidden"]) for r in data["rows"] if r["dtype"] == "float64"} >= {
+        ("xpnet-numpy", 8),
+        ("xpnet-numpy", 16),
+    }
+    assert all(r["it_s"] > 0 for r in data["rows"])
+    assert (tmp_path / "scaling.png").read_bytes()[:4] == b"\x89PNG"
+
+
 def test_numgrad_speed_smoke(tmp_path):
     run = _run("numgrad_speed.py", tmp_path, "--no-gpu")
     assert run.returncode == 0, run.stderr

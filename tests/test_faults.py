@@ -249,12 +249,12 @@ def test_ctrl_c_in_the_middle_of_a_chunk_rolls_back(monkeypatch):
 
     monkeypatch.setattr(steps.Steps, "run", run)
     net = TwoLayerNet(784, 20, 10, seed=0)
-    h = fit(net, x, t, iters=1000, batch_size=50, seed=2, progress=False, eval_every=1000)
+    h = fit(net, x, t, iters=1000, batch_size=50, seed=2, progress=False, eval_every=1000, blas_threads=1)
     # chunks: 1 step (the evaluation after iteration 1), 100, then 40 of the third before Ctrl-C
     assert h.stopped == "interrupted (Ctrl-C) after 101 iterations" and h.iterations == 101 == len(h.loss)
     monkeypatch.setattr(steps.Steps, "run", real_run)
     again = TwoLayerNet(784, 20, 10, seed=0)
-    fit(again, x, t, iters=101, batch_size=50, seed=2, progress=False, evaluate=False)
+    fit(again, x, t, iters=101, batch_size=50, seed=2, progress=False, evaluate=False, blas_threads=1)
     for k in net.params:
         assert np.array_equal(net.params[k], again.params[k])
 
@@ -275,12 +275,12 @@ def test_ctrl_c_after_a_chunk_ran_but_before_it_was_recorded(monkeypatch):
 
     monkeypatch.setattr(runloop, "first_bad", first_bad)
     net = TwoLayerNet(784, 20, 10, seed=0)
-    h = fit(net, x, t, iters=1000, batch_size=50, seed=2, progress=False, eval_every=1000)
+    h = fit(net, x, t, iters=1000, batch_size=50, seed=2, progress=False, eval_every=1000, blas_threads=1)
     # chunks of 1 (the evaluation after iteration 1) and 100 kept, the third dropped
     assert h.stopped == "interrupted (Ctrl-C) after 101 iterations" and h.iterations == 101 == len(h.loss)
     monkeypatch.setattr(runloop, "first_bad", real)
     again = TwoLayerNet(784, 20, 10, seed=0)
-    fit(again, x, t, iters=101, batch_size=50, seed=2, progress=False, evaluate=False)
+    fit(again, x, t, iters=101, batch_size=50, seed=2, progress=False, evaluate=False, blas_threads=1)
     for k in net.params:
         assert np.array_equal(net.params[k], again.params[k])
 

@@ -74,7 +74,7 @@ def test_ctrl_c_in_the_middle_of_a_chunk_then_resume(monkeypatch, tmp_path):
 
     x, t, xt, tt = _data()
     ref = TwoLayerNet(784, 30, 10, seed=0)
-    h_ref = fit(ref, x, t, xt, tt, iters=700, batch_size=50, seed=2, progress=False, eval_every=300)
+    h_ref = fit(ref, x, t, xt, tt, iters=700, batch_size=50, seed=2, progress=False, eval_every=300, blas_threads=1)
     real_run, calls = runloop.Steps.run, {"n": 0}
 
     def run(self, idx_rows):
@@ -87,7 +87,20 @@ def test_ctrl_c_in_the_middle_of_a_chunk_then_resume(monkeypatch, tmp_path):
 
     monkeypatch.setattr(runloop.Steps, "run", run)
     net, ck = TwoLayerNet(784, 30, 10, seed=0), tmp_path / "ck.npz"
-    h = fit(net, x, t, xt, tt, iters=700, batch_size=50, seed=2, progress=False, eval_every=300, checkpoint=ck)
+    h = fit(
+        net,
+        x,
+        t,
+        xt,
+        tt,
+        iters=700,
+        batch_size=50,
+        seed=2,
+        progress=False,
+        eval_every=300,
+        checkpoint=ck,
+        blas_threads=1,
+    )
     assert h.iterations == 201 and h.stopped.startswith("interrupted")  # chunks 1, 100, 100; the 4th dropped
     monkeypatch.setattr(runloop.Steps, "run", real_run)
     net2, h2 = resume(ck, x, t, xt, tt, progress=False)

@@ -161,7 +161,7 @@ def test_each_member_holds_exactly_what_its_metrics_record(tmp_path):
     (x, t), _ = load_mnist_t10k(dtype="float64", backend="numpy")
     m = _members(out)["lr1-seed1"]
     again = TwoLayerNet(784, 10, 10, seed=1)
-    fit(again, x, t, iters=m["iterations"], lr=1.0, seed=1, progress=False, evaluate=False)
+    fit(again, x, t, iters=m["iterations"], lr=1.0, seed=1, progress=False, evaluate=False, blas_threads=1)
     saved = TwoLayerNet.load(out / "lr1-seed1" / "params.npz")
     for k in saved.params:
         np.testing.assert_array_equal(saved.params[k], again.params[k], err_msg=k)

@@ -91,13 +91,13 @@ class Keeper:
     run: dict
     start: dict | None = None
 
-    def bind(self, net: Any, history: History, indices: Any, threads: int | None) -> Any:
+    def bind(self, net: Any, history: History, indices: Any, threads: Any) -> Any:
         """The run loop's ``on_point``: write the checkpoint of ``net`` and ``history`` as they are
-        (``threads``: the BLAS threads the run uses, kept so that a continued run uses them too)."""
-        run = {**self.run, "plan": {**self.run["plan"], "blas_threads": threads}}
+        (``threads()``: the BLAS threads the run uses now, kept so that a continued run uses them too)."""
         failed: list[OSError] = []
 
         def write() -> None:
+            run = {**self.run, "plan": {**self.run["plan"], "blas_threads": threads()}}
             try:
                 save(self.ck, net, history, run, indices.position(history.iterations))
             except OSError as exc:  # a full disk: the run goes on (its results are in memory), said once

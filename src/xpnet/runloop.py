@@ -113,12 +113,19 @@ def run_one(net, data, history, plan, seed, lr, callbacks=(), progress=None, pro
             t_hot = one_hot(xp, labels, net.output_size, net.params["W1"].dtype)  # labels checked by fit
             one = OneNet(net, x, t_hot, lr, plan, Rng(seed), xp)
             loop = RunLoop(one, [history], bar, callbacks, plan.eval_batch, (x, labels), data.test)
+            stepper = one.stepper(None)
+            now = lambda: getattr(stepper, "blas_threads", threads)  # noqa: E731  (measured ones change)
             if keep is not None:
-                loop.on_point = keep.bind(net, history, one.indices, threads)
+                loop.on_point = keep.bind(net, history, one.indices, now)
                 if keep.start is not None:
                     one.indices.seek(keep.start)
                     loop.continue_from(history)
-            loop.run(plan.iters, plan.eval_every, plan.per_epoch, plan.evaluate)
+            try:
+                loop.run(plan.iters, plan.eval_every, plan.per_epoch, plan.evaluate)
+            finally:
+                history.config["blas_threads"] = now()
+                if getattr(stepper, "choice", None) is not None and stepper.choice.changes:
+                    history.config["blas_threads_measured"] = stepper.choice.changes
     finally:
         bar.close()
 

@@ -35,12 +35,14 @@ from collections.abc import Iterator
 from typing import Any
 
 import array_api_compat
-import array_api_compat.numpy as _NUMPY_NS  # the namespace of plain NumPy arrays
 import numpy as np
 
 from . import registry
 from .base import Backend, BackendError, Stepper
+from .lean_numpy import namespace as _compat_numpy
 from .registry import accelerated, backend_of, faster
+
+_NUMPY_NS = _compat_numpy()  # the namespace of plain NumPy arrays
 
 __all__ = [
     "check_blas_threads",

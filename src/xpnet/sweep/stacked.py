@@ -125,7 +125,7 @@ def _checkpoint_writer(first, members, histories, streams, plan, data, threads):
     run = {"plan": dataclasses.asdict(plan.run), "data": fingerprints(data)}
     writers = [
         Keeper(ck, {**run, "seed": plan.seeds[m], "lr": plan.lrs[m]}).bind(
-            _Member(first, members, m), histories[m], streams[m], threads
+            _Member(first, members, m), histories[m], streams[m], lambda: threads
         )
         for m, ck in enumerate(plan.checkpoints or ())
     ]

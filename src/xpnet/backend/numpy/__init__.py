@@ -1,4 +1,4 @@
-"""NumPy (CPU): the library, BLAS threads sized to a step, work side by side on threads, the
+"""NumPy (CPU): the library, BLAS threads measured on the run's step (``threads.py``), work side by side on threads, the
 backprop pass, sigmoid and softmax in place (``fast.py``), members of a sweep on threads
 (``steppers.py``)."""
 
@@ -14,16 +14,21 @@ from typing import Any
 import numpy as np
 
 from ..base import Backend
+from ..lean_numpy import namespace as compat_namespace
 from . import fast
 from .steppers import MemberSteps
+from .threads import CURRENT, MeasuredSteps, ThreadChoice
 
-#: Below this many floating-point operations per step, BLAS runs on one thread: at the
-#: book's size (16 MFLOP a step) a second thread gains nothing on a quiet machine and
-#: makes a step about 3x slower when another process keeps a core busy.
-SMALL_STEP_FLOPS = 1e8
+#: Below this many floating-point operations per step, BLAS runs on one thread without
+#: measuring: OpenBLAS does not split such small products anyway. From here on ``fit``
+#: measures (``threads.py``); the book's step is 16 MFLOP.
+SMALL_STEP_FLOPS = 1e6
 
 #: Environment variable that sets the BLAS threads of every fit (a positive int).
 THREADS_ENV = "XPNET_BLAS_THREADS"
+
+#: What :func:`choose_blas_threads` returns when the run measures its threads.
+MEASURED = "measured"
 
 
 def _cores() -> int:
@@ -34,10 +39,10 @@ def _cores() -> int:
         return os.cpu_count() or 1
 
 
-def choose_blas_threads(step_flops: float, grad: str, requested: int | None = None) -> int | None:
+def choose_blas_threads(step_flops: float, grad: str, requested: int | None = None) -> int | str:
     """Threads for BLAS during a fit: ``requested``, else ``XPNET_BLAS_THREADS``, else 1 for
-    small steps and for numerical gradients (which use the thread pool instead), else None
-    (BLAS's own choice: every core)."""
+    tiny steps, for numerical gradients (which use the thread pool instead) and on one core,
+    else ``"measured"``: one thread or every core, as a measurement of the run's step says."""
     if requested is not None:
         return requested
     env = os.environ.get(THREADS_ENV, "").strip()
@@ -50,9 +55,9 @@ def choose_blas_threads(step_flops: float, grad: str, requested: int | None = No
                 f"unset it to let xpnet choose"
             )
         return int(env)
-    if grad == "numerical" or step_flops < SMALL_STEP_FLOPS:
+    if grad == "numerical" or step_flops < SMALL_STEP_FLOPS or _cores() < 2:
         return 1
-    return None
+    return MEASURED
 
 
 def blas_line() -> str:
@@ -72,8 +77,8 @@ def blas_line() -> str:
     choice = (
         f"{THREADS_ENV}={env}"
         if env
-        else f"1 thread below {SMALL_STEP_FLOPS:.0e} flops a step (the book's step: 1.6e+07), "
-        f"else all; --blas-threads or {THREADS_ENV} to choose"
+        else f"1 thread or all, measured on the run's own step (1 below {SMALL_STEP_FLOPS:.0e} flops a step); "
+        f"--blas-threads or {THREADS_ENV} to choose"
     )
     return f"{found or 'none found'}; fit uses {choice}"
 
@@ -86,9 +91,7 @@ class NumPy(Backend):
     workers = min(_cores(), 8)
 
     def load(self) -> Any:
-        import array_api_compat.numpy as xp
-
-        return xp
+        return compat_namespace()
 
     def device_name(self, xp: Any, device: Any) -> str:
         return f"CPU ({platform.processor() or platform.machine()}, {os.cpu_count()} cores)"
@@ -106,15 +109,23 @@ class NumPy(Backend):
 
     @contextlib.contextmanager
     def run_scope(self, device: Any, *, step_flops: float, grad: str, blas_threads: int | None) -> Iterator[int | None]:
-        """BLAS held to the threads :func:`choose_blas_threads` chooses (threadpoolctl)."""
-        threads = choose_blas_threads(step_flops, grad, blas_threads)
-        if threads is None:
-            yield None
-            return
+        """BLAS held to the threads :func:`choose_blas_threads` chooses (threadpoolctl); when they are
+        measured, one thread until the stepper (:meth:`stepper`) has measured. Yields the count set."""
         from threadpoolctl import threadpool_limits
 
-        with threadpool_limits(limits=threads, user_api="blas"):
-            yield threads
+        threads = choose_blas_threads(step_flops, grad, blas_threads)
+        measured = threads == MEASURED
+        with threadpool_limits(limits=1 if measured else threads, user_api="blas"):
+            token = CURRENT.set(ThreadChoice(_cores()) if measured else None)
+            try:
+                yield 1 if measured else int(threads)
+            finally:
+                CURRENT.reset(token)
+
+    def stepper(self, step, params, data, steps_per_call):
+        """:class:`MeasuredSteps` in a run scope whose BLAS threads are measured, else None (the plain steps)."""
+        choice = CURRENT.get()
+        return None if choice is None else MeasuredSteps(step, params, data, self.namespace(), choice)
 
     def stacked_stepper(self, step, params, data, steps_per_call, *, member_step, member, active, workers=None):
         """:class:`MemberSteps` (the stacked Array-API ``step`` is not used: on NumPy, one member
