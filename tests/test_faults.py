@@ -65,6 +65,7 @@ def consistent(out):
             seed=cfg["seed"],
             progress=False,
             evaluate=False,
+            blas_threads=cfg["blas_threads"],  # the run's own count (the last bits depend on it)
         )
     for k in net.params:
         np.testing.assert_allclose(net.params[k], again.params[k], rtol=0, atol=0, err_msg=k)
@@ -303,6 +304,8 @@ def test_signals_stop_cleanly_and_keep_a_consistent_run(tmp_path, sig, code):
             "--out",
             str(out),
             "--no-progress",
+            "--blas-threads",
+            "1",  # one count for the whole run, so that consistent() can replay it to the bit
         ],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
@@ -331,6 +334,7 @@ def test_a_second_signal_while_the_run_stops_and_writes_keeps_a_whole_folder(tmp
     plots (``delay`` later): every file is written, whole, and they agree; no temporary file."""
     out = tmp_path / "run"
     args = ["--iters", "2000000", "--hidden", "20", "--eval-every", "400", "--out", str(out), "--no-progress"]
+    args += ["--blas-threads", "1"]  # one count for the whole run (consistent() replays it to the bit)
     proc = subprocess.Popen(
         [sys.executable, TRAIN, "--dataset", "mnist-t10k", *args],
         stdout=subprocess.PIPE,

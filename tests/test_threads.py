@@ -8,6 +8,7 @@ import pytest
 from threadpoolctl import threadpool_info
 
 import xpnet
+from conftest import host
 from xpnet.backend.numpy import threads as measured
 from xpnet.checkpoint import load
 from xpnet.train import fit
@@ -118,3 +119,29 @@ def test_the_checkpoint_keeps_the_count_in_use(tmp_path):
         xpnet.TwoLayerNet(784, 50, 10, seed=0), x, t, iters=200, batch_size=100, seed=1, progress=False, checkpoint=ck
     )
     assert load(ck).run["plan"]["blas_threads"] == h.config["blas_threads"]
+
+
+def test_a_measured_run_continues_at_the_count_its_checkpoint_kept(tmp_path):
+    """Stopped at its second evaluation and continued: no second measurement, the count kept, and the
+    parameters of an uninterrupted run at that count, to the bit."""
+    x, t = _mnist()
+    seen = []
+
+    def stop(record, history):
+        seen.append(record)
+        if len(seen) == 2:
+            raise KeyboardInterrupt
+
+    ck = tmp_path / "ck.npz"
+    run = dict(iters=200, batch_size=100, seed=3, progress=False, eval_every=60)
+    h = fit(xpnet.TwoLayerNet(784, 50, 10, seed=0), x, t, **run, checkpoint=ck, callbacks=[stop])
+    assert h.stopped and h.config["blas_threads_measured"]
+    kept = load(ck).run["plan"]["blas_threads"]
+    assert kept == h.config["blas_threads"]
+    net, h2 = xpnet.resume(ck, x, t, progress=False)
+    assert h2.iterations == 200 and h2.config["blas_threads"] == kept
+    ref = xpnet.TwoLayerNet(784, 50, 10, seed=0)
+    fit(ref, x, t, **run, blas_threads=kept)
+    if len(h.config["blas_threads_measured"]) == 1:  # one count from the start: the same run, to the bit
+        for k in ref.params:
+            np.testing.assert_array_equal(host(net.params[k]), ref.params[k])
