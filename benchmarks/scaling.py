@@ -6,7 +6,8 @@
 Rows: xpnet on NumPy (its own BLAS thread choice), PyTorch eager on the CPU, and a hand-written
 ``jax.lax.scan`` (``train_speed.py``'s runners, the same step: 784-hidden-10, batch 100). Each
 point is the median of ``--repeats`` interleaved runs (the order reversed every other repeat);
-about a second of training each. Prints the table, writes ``scaling.json`` and ``scaling.png``
+about a second of training each, at ``train_speed.rate(hidden)`` (0.1 at the book's size,
+smaller for wider nets, which diverge at 0.1 on the synthetic data: xpnet stops a diverged run). Prints the table, writes ``scaling.json`` and ``scaling.png``
 (iterations/s against hidden size, log-log) to --out-dir.
 """
 
@@ -32,12 +33,12 @@ def iterations(hidden, smoke=False):
 
 
 def runner(impl, hidden, dtype, data, smoke=False):
-    iters = iterations(hidden, smoke)
+    iters, lr = iterations(hidden, smoke), ts.rate(hidden)
     if impl == "xpnet-numpy":
-        return lambda: ts.run_xpnet("numpy", hidden, 100, dtype, iters, data, fast="auto")
+        return lambda: ts.run_xpnet("numpy", hidden, 100, dtype, iters, data, fast="auto", lr=lr)
     if impl == "torch-cpu":
-        return lambda: ts.run_torch("cpu", hidden, 100, dtype, iters, data)
-    return lambda: ts.run_jax("scan", hidden, 100, dtype, iters, data)
+        return lambda: ts.run_torch("cpu", hidden, 100, dtype, iters, data, lr=lr)
+    return lambda: ts.run_jax("scan", hidden, 100, dtype, iters, data, lr)
 
 
 def main(argv=None):

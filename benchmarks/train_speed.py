@@ -66,33 +66,41 @@ def torch_devices():
 
 # ------------------------------------------------------------------ runners
 
-def run_book(hidden, batch, dtype, iters, data):
+def rate(hidden):
+    """The learning rate of every row at a hidden size: the book's 0.1 at its size, smaller for wider
+    nets (5 / hidden), whose synthetic runs at 0.1 diverge within a few steps (xpnet's stop there)."""
+    return min(0.1, 5.0 / hidden)
+
+
+def run_book(hidden, batch, dtype, iters, data, lr=0.1):
     x, labels, hot = data
     x = x.astype(dtype)
     hot = hot.astype(dtype)
     net = book.TwoLayerNet(INPUT, hidden, OUTPUT, dtype=np.dtype(dtype))
-    book.train_loop(net, x, hot, min(3, iters), batch)  # warm-up
+    book.train_loop(net, x, hot, min(3, iters), batch, lr)  # warm-up
     t0 = time.perf_counter()
-    book.train_loop(net, x, hot, iters, batch)
+    book.train_loop(net, x, hot, iters, batch, lr)
     return {"seconds": time.perf_counter() - t0, "iters": iters}
 
 
-def run_xpnet(backend, hidden, batch, dtype, iters, data, fast):
+def run_xpnet(backend, hidden, batch, dtype, iters, data, fast, lr=0.1):
     x, labels, _ = data
     xb = xpnet.asarray(x, dtype=dtype, backend=backend)
     tb = xpnet.asarray(labels, backend=backend)
     mem0 = _gpu_used() if backend == "cupy" else None
     net = xpnet.TwoLayerNet(INPUT, hidden, OUTPUT, seed=0, dtype=dtype, backend=backend)
     warm = min(iters, 250 if backend in ("cupy", "jax") else 3)  # graphs and scans: both shapes compiled
-    fit(net, xb, tb, iters=warm, batch_size=batch, progress=False, fast=fast, seed=1, evaluate=False)
-    h = fit(net, xb, tb, iters=iters, batch_size=batch, progress=False, fast=fast, seed=2, evaluate=False)
+    fit(net, xb, tb, iters=warm, batch_size=batch, progress=False, fast=fast, seed=1, evaluate=False, lr=lr)
+    h = fit(net, xb, tb, iters=iters, batch_size=batch, progress=False, fast=fast, seed=2, evaluate=False, lr=lr)
+    if h.stopped:  # a rate of the steps before a stop is no rate of the run asked for
+        raise RuntimeError(f"xpnet-{backend} at hidden {hidden} stopped: {h.stopped}")
     out = {"seconds": h.train_seconds, "iters": h.iterations}
     if backend == "cupy":
         out["gpu_mem_mb"] = (_gpu_used() - mem0) / 2**20
     return out
 
 
-def run_jax(mode, hidden, batch, dtype, iters, data):
+def run_jax(mode, hidden, batch, dtype, iters, data, lr=0.1):
     """The same step hand-written in JAX: one ``jax.jit`` call per step ("jit"), or all steps in
     one ``jax.lax.scan`` under ``jax.jit`` ("scan"). Mini-batch indices drawn up front on the host
     and placed once, as ``xpnet.fit`` does; compilation is done before the clock starts."""
@@ -105,7 +113,6 @@ def run_jax(mode, hidden, batch, dtype, iters, data):
     params = (jnp.asarray(0.01 * rng.standard_normal((INPUT, hidden)), dtype=dtype), jnp.zeros(hidden, dtype),
               jnp.asarray(0.01 * rng.standard_normal((hidden, OUTPUT)), dtype=dtype), jnp.zeros(OUTPUT, dtype))
     idx = jnp.asarray(np.random.default_rng(1).integers(0, X.shape[0], (iters, batch)))
-    lr = 0.1
 
     def step(p, i):
         W1, b1, W2, b2 = p
@@ -145,7 +152,7 @@ def _gpu_used():
     return total - free
 
 
-def run_torch(device, hidden, batch, dtype, iters, data, compiled=False):
+def run_torch(device, hidden, batch, dtype, iters, data, compiled=False, lr=0.1):
     """The same step hand-written in PyTorch, eager (in-place updates), or with the step as a
     function of the parameters under ``torch.compile`` (``mode="reduce-overhead"``, CUDA graphs,
     on a GPU); compilation is done before the clock starts."""
@@ -161,7 +168,6 @@ def run_torch(device, hidden, batch, dtype, iters, data, compiled=False):
     b1 = torch.zeros(hidden, dtype=tdt, device=dev)
     b2 = torch.zeros(OUTPUT, dtype=tdt, device=dev)
     n = X.shape[0]
-    lr = 0.1
     if device == "cuda":
         torch.cuda.reset_peak_memory_stats()
 
@@ -347,19 +353,20 @@ def _measure(p, args, impl, size, dt, data, gpu, tdevs, peaks):
     iters = max(1, int(ITERS[(size, where)] * args.scale))
     if impl == "xpnet-cupy-plain":
         iters = max(1, iters // 10)
+    lr = rate(hidden)
     runners = {
-        "book": lambda: run_book(hidden, batch, dt, iters, data),
-        "xpnet-numpy": lambda: run_xpnet("numpy", hidden, batch, dt, iters, data, fast="auto"),
-        "xpnet-cupy": lambda: run_xpnet("cupy", hidden, batch, dt, iters, data, fast="auto"),
-        "xpnet-cupy-plain": lambda: run_xpnet("cupy", hidden, batch, dt, iters, data, fast=False),
-        "xpnet-torch": lambda: run_xpnet("torch", hidden, batch, dt, iters, data, fast="auto"),
-        "xpnet-jax": lambda: run_xpnet("jax", hidden, batch, dt, iters, data, fast="auto"),
+        "book": lambda: run_book(hidden, batch, dt, iters, data, lr),
+        "xpnet-numpy": lambda: run_xpnet("numpy", hidden, batch, dt, iters, data, fast="auto", lr=lr),
+        "xpnet-cupy": lambda: run_xpnet("cupy", hidden, batch, dt, iters, data, fast="auto", lr=lr),
+        "xpnet-cupy-plain": lambda: run_xpnet("cupy", hidden, batch, dt, iters, data, fast=False, lr=lr),
+        "xpnet-torch": lambda: run_xpnet("torch", hidden, batch, dt, iters, data, fast="auto", lr=lr),
+        "xpnet-jax": lambda: run_xpnet("jax", hidden, batch, dt, iters, data, fast="auto", lr=lr),
     }
     if impl.startswith("torch"):
         runners[impl] = lambda: run_torch(impl.split("-")[1], hidden, batch, dt, iters, data,
-                                          compiled=impl.endswith("-compile"))
+                                          compiled=impl.endswith("-compile"), lr=lr)
     elif impl in ("jax-jit", "jax-scan"):
-        runners[impl] = lambda: run_jax(impl.split("-")[1], hidden, batch, dt, iters, data)
+        runners[impl] = lambda: run_jax(impl.split("-")[1], hidden, batch, dt, iters, data, lr)
     if impl not in runners:
         p.error(f"--impls: unknown {impl!r}")
     try:
@@ -460,9 +467,14 @@ def _chart(rows, path):
         ax.bar([i + j * width for i in range(len(groups))], vals, width, label=impl)
     ax.set_xticks([i + 0.4 - width / 2 for i in range(len(groups))])
     ax.set_xticklabels([f"{s}\n{d}" for s, d in groups])
-    ax.set_yscale("log")
-    ax.set_ylabel("training iterations / s (log)")
-    ax.set_title("xpnet training speed")
+    rates = [r["it_s"] for r in rows if r["it_s"] > 0]
+    if rates and max(rates) > 20 * min(rates):  # sizes far apart: a log scale; else bars from zero
+        ax.set_yscale("log")
+        ax.set_ylabel("training iterations / s (log)")
+    else:
+        ax.set_ylabel("training iterations / s")
+    ax.set_title(f"xpnet training speed ({os.cpu_count()} CPU cores)" if not any(
+        r.get("device") == "gpu" for r in rows) else "xpnet training speed")
     ax.legend(fontsize=8)
     ax.grid(axis="y", alpha=0.3)
     fig.tight_layout()
