@@ -209,7 +209,7 @@ def test_nan_loss_keeps_the_parameters_before_it():
     (x, t), _ = load_mnist_t10k(dtype="float64", backend="numpy")
     net = TwoLayerNet(784, 20, 10, seed=0)
     plain = TwoLayerNet(784, 20, 10, seed=0)
-    fit(plain, x, t, iters=37, batch_size=50, seed=1, progress=False, evaluate=False)
+    fit(plain, x, t, iters=37, batch_size=50, seed=1, progress=False, evaluate=False, blas_threads=1)  # bits: one count
     # plant a NaN in the data the 38th step reads: fit checks x once, so change it in place afterwards
     h_probe = fit(TwoLayerNet(784, 20, 10, seed=0), x, t, iters=1, batch_size=50, seed=1, progress=False)
     assert h_probe.iterations == 1
@@ -224,7 +224,7 @@ def test_nan_loss_keeps_the_parameters_before_it():
     prepared = train.prepare_data
     train.prepare_data = lambda n, xx, tt, name: (xpnet.get_namespace("numpy"), x2, prepared(n, x, tt, name)[2])
     try:
-        h = fit(net, x, t, iters=100, batch_size=50, seed=1, progress=False)
+        h = fit(net, x, t, iters=100, batch_size=50, seed=1, progress=False, blas_threads=1)
     finally:
         train.prepare_data = prepared
     assert h.nonfinite_iteration == 38 and h.iterations == 37 and len(h.loss) == 38 and np.isnan(h.loss[-1])

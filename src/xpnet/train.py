@@ -182,10 +182,11 @@ def fit(
         eval_batch: rows per accuracy batch (evaluation stays on the device).
         progress_file: stream for the progress bar (stderr).
         evaluate: False skips the accuracy evaluations (benchmarks).
-        blas_threads: BLAS threads for the steps on the CPU: None chooses
-            from the step's size (one thread at the book's size, where more
-            only lose time on a busy machine; ``XPNET_BLAS_THREADS`` overrides
-            the choice); an int sets it. No effect on a GPU.
+        blas_threads: BLAS threads for the steps on the CPU: None measures
+            (one thread or every core, timed on the run's own step, again when the
+            rate moves; recorded in ``history.config``; ``XPNET_BLAS_THREADS``
+            overrides it); an int sets it, and with it the last bits of the
+            results (a seed reproduces to the bit at one count). No effect on a GPU.
         live: in a Jupyter notebook, draw figures 4-11 and 4-12 under the cell
             while the net trains, updated in place at each evaluation (at most
             twice a second); when it ends they are ``plot_loss(history)`` and

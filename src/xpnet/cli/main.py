@@ -183,7 +183,7 @@ def _add_output_arguments(p, sweep):
         "--blas-threads",
         type=_positive_int,
         default=None,
-        help="BLAS threads on the CPU (default: 1 at the book's size, else all; XPNET_BLAS_THREADS)",
+        help="BLAS threads on the CPU (default: measured, 1 or all cores; XPNET_BLAS_THREADS)",
     )
     p.add_argument("--plain", action="store_true", help="plain path: no CUDA graph, no fused kernels")
 
