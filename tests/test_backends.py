@@ -658,3 +658,23 @@ def test_importing_xpnet_skips_numpy_f2py_and_testing_and_loses_no_name():
     loaded, restored, names = json.loads(lean.stdout)
     assert loaded == [] and restored
     assert set(json.loads(plain.stdout)) - set(names) == {"f2py", "testing"}
+
+
+@pytest.mark.parametrize("dtype", ["float64", "float32"])
+def test_numpy_sigmoid_in_blocks_is_the_array_api_sigmoid_value_for_value(dtype):
+    """Large arrays go through NumPy's sigmoid in blocks of rows (cache-sized temporaries): the same
+    values as the Array-API formula, special values, a last short block and a transposed view included."""
+    import xpnet.functions as F
+    from xpnet.backend.numpy import fast
+
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal((3001, 50)) * 30
+    x[:7, :] = [[np.nan], [np.inf], [-np.inf], [0.0], [-0.0], [-1000.0], [5e-324]]
+    x = x.astype(dtype)
+    assert x.size > 2 * fast.BLOCK
+    for arr in (x, np.asfortranarray(x), x.T):
+        with xpnet.backend.accelerated(False):
+            ref = F.sigmoid_of(arr)
+        got = fast.sigmoid(arr)
+        assert got.dtype == arr.dtype and got.shape == arr.shape
+        np.testing.assert_array_equal(got, ref)

